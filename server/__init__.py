@@ -1,0 +1,3 @@
+"""Livewall: live-commerce interaction server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,123 @@
+"""The documented HTTP API (docs/api.md): join as a viewer, host tokens, room info and host actions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.auth import Principal
+from server.config import VIEWER_TOKEN_SECS
+from server.errors import Unauthorized
+from server.httputil import VIEWER_COOKIE, bearer, check_origin, json_body
+from server.rooms import actions
+from server.services import Services
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def viewer_from_cookie(services: Services, request: Request) -> str | None:
+    """The viewer id in a valid viewer cookie, if any."""
+    token = request.cookies.get(VIEWER_COOKIE)
+    if not token:
+        return None
+    try:
+        return services.tokens.check_viewer(token)
+    except Unauthorized:
+        return None
+
+
+def set_viewer_cookie(services: Services, response: Response, token: str) -> None:
+    response.set_cookie(
+        VIEWER_COOKIE,
+        token,
+        max_age=VIEWER_TOKEN_SECS,
+        httponly=True,
+        samesite="lax",  # sent on the top-level navigation from a scanned QR code
+        secure=services.settings.secure_cookies,
+    )
+
+
+async def join(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/join {name?}: become (or stay) a viewer; returns a viewer token."""
+    services = _services(request)
+    check_origin(request, services.settings.allowed_origins, services.settings.public_url)
+    room_id = request.path_params["room_id"]
+    body = await json_body(request)
+    token = body.get("token")
+    viewer_id = None
+    if isinstance(token, str):
+        viewer_id = services.tokens.check_viewer(token)
+    else:
+        viewer_id = viewer_from_cookie(services, request)
+    viewer = await actions.do_join(services, room_id, viewer_id, body.get("name"))
+    token = services.tokens.viewer(viewer.id)
+    response = JSONResponse({"room": room_id, "viewer_id": viewer.id, "name": viewer.display_name, "token": token})
+    set_viewer_cookie(services, response, token)
+    return response
+
+
+async def host_token(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/host-token {key}: exchange the host key for a host token."""
+    services = _services(request)
+    body = await json_body(request)
+    token = await actions.check_host_key(services, request.path_params["room_id"], body.get("key"))
+    return JSONResponse({"token": token})
+
+
+async def room_info(request: Request) -> JSONResponse:
+    """GET /api/rooms/{room}: public facts about a room."""
+    services = _services(request)
+    room = await actions.load_room(services.db, request.path_params["room_id"])
+    viewers = await services.hub.backend.presence_total(room.id)
+    return JSONResponse(
+        {
+            "id": room.id,
+            "title": room.title,
+            "status": room.status,
+            "viewers": viewers,
+            "peak": max(viewers, room.peak_viewers),
+        }
+    )
+
+
+async def _host(request: Request) -> Principal:
+    token = bearer(request)
+    if token is None:
+        raise Unauthorized("send the host token as 'Authorization: Bearer ...'")
+    return await actions.check_host_token(_services(request), request.path_params["room_id"], token)
+
+
+async def announce(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/announcements {text} (host)."""
+    principal = await _host(request)
+    body = await json_body(request)
+    item = await actions.do_announce(_services(request), principal.room_id, body.get("text"))
+    return JSONResponse({"id": item.id, "text": item.text, "created_ms": item.created_ms}, status_code=201)
+
+
+async def start(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/start (host)."""
+    principal = await _host(request)
+    room = await actions.do_start(_services(request), principal.room_id)
+    return JSONResponse({"status": room.status})
+
+
+async def end(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/end (host)."""
+    principal = await _host(request)
+    room = await actions.do_end(_services(request), principal.room_id)
+    return JSONResponse({"status": room.status})
+
+
+routes = [
+    Route("/api/rooms/{room_id}", room_info, methods=["GET"]),
+    Route("/api/rooms/{room_id}/join", join, methods=["POST"]),
+    Route("/api/rooms/{room_id}/host-token", host_token, methods=["POST"]),
+    Route("/api/rooms/{room_id}/announcements", announce, methods=["POST"]),
+    Route("/api/rooms/{room_id}/start", start, methods=["POST"]),
+    Route("/api/rooms/{room_id}/end", end, methods=["POST"]),
+]

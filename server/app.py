@@ -1,0 +1,121 @@
+"""create_app(settings) -> Starlette: routes, middleware, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+from sqlalchemy import text
+
+import server.rooms.actions  # noqa: F401  (registers the room actions)
+from server import api, pages, sessions
+from server.auth import Role, Tokens
+from server.config import Settings
+from server.errors import LivewallError
+from server.httputil import livewall_error_handler
+from server.metrics import Metrics
+from server.realtime.backends import backend_from_url
+from server.realtime.endpoint import RealtimeEndpoint
+from server.realtime.hub import Hub
+from server.realtime.protocol import Close
+from server.rooms import actions, snapshot
+from server.services import Services
+from server.storage import Database
+from server.web import web_root
+
+
+async def healthz(_request: Request) -> Response:
+    """Liveness: the process answers."""
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the database and the hub backend answer."""
+    services: Services = request.app.state.services
+    checks: dict[str, bool] = {}
+    try:
+        async with services.db.session() as session:
+            await session.execute(text("SELECT 1"))
+        checks["database"] = True
+    except Exception:
+        checks["database"] = False
+    checks["hub"] = await services.hub.backend.ping()
+    ok = all(checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_endpoint = RealtimeEndpoint(
+    sessions.authenticate,
+    lambda services, principal: snapshot.build(services, principal),
+    sessions.welcome,
+)
+
+
+async def realtime(websocket: WebSocket) -> None:
+    if websocket.path_params["role"] not in {r.value for r in Role}:
+        await websocket.close(Close.NOT_FOUND, "no such endpoint")
+        return
+    await _endpoint(websocket)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The Livewall ASGI app. Storage is migrated and the hub started in the lifespan."""
+    settings = (settings or Settings.from_env()).resolved()
+    assert settings.database_url is not None and settings.secret_key is not None
+    metrics_ = Metrics()
+    db = Database(settings.database_url)
+    hub = Hub(
+        backend_from_url(settings.redis_url, history=settings.history_events),
+        metrics_,
+        presence_tick_secs=settings.presence_tick_secs,
+    )
+    services = Services(settings, db, hub, Tokens(settings.secret_key), metrics_)
+
+    async def on_presence(room_id: str, viewers: int) -> None:
+        await actions.on_presence(services, room_id, viewers)
+
+    hub.on_presence = on_presence
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.migrate)
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await db.dispose()
+
+    root = web_root()
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        *api.routes,
+        *pages.routes,
+        WebSocketRoute("/ws/{role}/{room_id}", realtime),
+        Mount("/static", StaticFiles(directory=root / "static"), name="static"),
+        Mount("/screen-assets", StaticFiles(directory=root / "screen"), name="screen-assets"),
+        Mount("/console-assets", StaticFiles(directory=root / "host_console"), name="console-assets"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={LivewallError: livewall_error_handler},
+    )
+    app.state.services = services
+    app.state.templates = pages.make_templates()
+    return app

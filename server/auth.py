@@ -1,0 +1,137 @@
+"""Who may do what: roles, their scopes, and the signed tokens that prove a role.
+
+This module is the one place that maps a role to what it may do. Every action handler names the
+scope it needs, and ``require`` checks it on the server, whatever the client claims.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from server.config import HOST_SESSION_SECS, VIEWER_TOKEN_SECS
+from server.errors import Forbidden, Unauthorized
+
+
+class Role(enum.StrEnum):
+    VIEWER = "viewer"
+    HOST = "host"
+    SCREEN = "screen"
+
+
+class Scope(enum.StrEnum):
+    READ = "room:read"  # receive the room's events
+    PARTICIPATE = "room:participate"  # act as an audience member (rename, ask, claim, ...)
+    CONTROL = "room:control"  # start/end the session, announce, moderate: the host's powers
+
+
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.VIEWER: frozenset({Scope.READ, Scope.PARTICIPATE}),
+    Role.HOST: frozenset({Scope.READ, Scope.CONTROL}),
+    Role.SCREEN: frozenset({Scope.READ}),  # the big screen is read-only
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated party in one room."""
+
+    role: Role
+    room_id: str
+    viewer_id: str | None = None
+
+    def can(self, scope: Scope) -> bool:
+        return scope in ROLE_SCOPES[self.role]
+
+
+def require(principal: Principal, scope: Scope) -> None:
+    """Raise Forbidden unless the principal's role grants the scope."""
+    if not principal.can(scope):
+        raise Forbidden(f"the {principal.role} role may not do this")
+
+
+# scrypt parameters: n=2**14, r=8 is the interactive-login setting recommended in the scrypt paper
+# and by OWASP; ~16 MiB and tens of ms per check, fine for a login that happens once per session.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_secret(secret: str) -> str:
+    """A salted scrypt hash of a host key, for storage."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    """Constant-time check of a host key against its stored hash."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def new_host_key() -> str:
+    """A host login key: 16 URL-safe characters (~96 bits), easy to paste."""
+    return secrets.token_urlsafe(12)
+
+
+class Tokens:
+    """Signs and checks the tokens for each role. Tokens are signed, never stored."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._viewer = URLSafeTimedSerializer(secret_key, salt="livewall.viewer")
+        self._host = URLSafeTimedSerializer(secret_key, salt="livewall.host")
+        self._screen = URLSafeTimedSerializer(secret_key, salt="livewall.screen")
+
+    def viewer(self, viewer_id: str) -> str:
+        return self._viewer.dumps({"v": viewer_id})
+
+    def host(self, room_id: str, generation: int) -> str:
+        return self._host.dumps({"r": room_id, "g": generation})
+
+    def screen(self, room_id: str, generation: int) -> str:
+        return self._screen.dumps({"r": room_id, "g": generation})
+
+    def check_viewer(self, token: str) -> str:
+        """The viewer id in a valid viewer token."""
+        data = _loads(self._viewer, token, VIEWER_TOKEN_SECS)
+        viewer_id = data.get("v")
+        if not isinstance(viewer_id, str):
+            raise Unauthorized("malformed viewer token")
+        return viewer_id
+
+    def check_host(self, token: str, room_id: str, generation: int) -> None:
+        """Accept a host token for this room and key generation, or raise Unauthorized."""
+        data = _loads(self._host, token, HOST_SESSION_SECS)
+        if data.get("r") != room_id or data.get("g") != generation:
+            raise Unauthorized("this host token is for another room or a replaced key")
+
+    def check_screen(self, token: str, room_id: str, generation: int) -> None:
+        """Accept a screen link key for this room and generation, or raise Unauthorized."""
+        data = _loads(self._screen, token, None)
+        if data.get("r") != room_id or data.get("g") != generation:
+            raise Unauthorized("this screen link is for another room or was revoked")
+
+
+def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: int | None) -> dict[str, Any]:
+    if not isinstance(token, str) or not token or len(token) > 512:
+        raise Unauthorized("missing or malformed token")
+    try:
+        data = serializer.loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise Unauthorized("token expired", code="token_expired") from None
+    except BadSignature:
+        raise Unauthorized("invalid token") from None
+    if not isinstance(data, dict):
+        raise Unauthorized("malformed token")
+    return data

@@ -1,0 +1,255 @@
+"""The ``livewall`` command: serve, demo, rooms, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from server import __version__
+from server.config import Settings
+
+DEMO_PRODUCTS: list[dict[str, Any]] = [
+    {"name": "Mulberry silk scarf 真丝围巾", "price_minor": 19900, "currency": "CNY", "stock": 50, "sku": "SCARF-01"},
+    {"name": "Jasmine green tea 茉莉花茶 250g", "price_minor": 6800, "currency": "CNY", "stock": 200, "sku": "TEA-250"},
+    {"name": "Hydrating serum 保湿精华 30ml", "price_minor": 25900, "currency": "CNY", "stock": 30, "sku": "SERUM-30"},
+]
+
+
+def _server_flags(parser: argparse.ArgumentParser, *, default_port: int = 8000) -> None:
+    parser.add_argument("--host", help="interface to listen on (LIVEWALL_HOST; default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, help=f"port, 0 for any free one (LIVEWALL_PORT; default {default_port})"
+    )
+    parser.add_argument("--public-url", help="base URL phones use, for links and the QR code (LIVEWALL_PUBLIC_URL)")
+    parser.add_argument("--log-level", help="debug, info, warning, error (LIVEWALL_LOG_LEVEL)")
+
+
+def _storage_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder for the SQLite file and the secret key (LIVEWALL_DATA_DIR)")
+    parser.add_argument("--database-url", help="sqlite:///FILE or postgresql://... (LIVEWALL_DATABASE_URL)")
+    parser.add_argument("--redis-url", help="redis://HOST:PORT/DB to share rooms between processes (LIVEWALL_REDIS_URL)")
+    parser.add_argument("--secret-key", help="signs cookies and links (LIVEWALL_SECRET_KEY; default: kept in data dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livewall",
+        description="Livewall: live-commerce rooms shared by viewers' phones, the host console and the big screen.",
+        epilog="Every flag also reads from a LIVEWALL_* environment variable; flags win.",
+    )
+    parser.add_argument("--version", action="version", version=f"livewall {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="run the server", description="Run the Livewall server.")
+    _server_flags(serve)
+    _storage_flags(serve)
+
+    demo = sub.add_parser(
+        "demo",
+        help="create a demo room with sample products and serve it (embedded defaults)",
+        description="Create a demo room with sample products, print its three links and serve it "
+        "on embedded defaults (SQLite in the data dir, in-process hub).",
+    )
+    _server_flags(demo)
+    _storage_flags(demo)
+    demo.add_argument("--title", default="Livewall demo · 直播间演示", help="the demo room's title")
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"room","host_url","screen_url","viewer_url","api_base"} as one JSON line, then serve',
+    )
+
+    rooms = sub.add_parser("rooms", help="create or list rooms", description="Create or list rooms.")
+    rooms_sub = rooms.add_subparsers(dest="rooms_command", metavar="ACTION", required=True)
+    create = rooms_sub.add_parser("create", help="create a room and print its links")
+    create.add_argument("--title", required=True, help="the room's title")
+    create.add_argument("--public-url", help="base URL for the printed links (LIVEWALL_PUBLIC_URL)")
+    create.add_argument("--json", action="store_true", help="print the links as one JSON object")
+    _storage_flags(create)
+    listing = rooms_sub.add_parser("list", help="list rooms")
+    _storage_flags(listing)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    _storage_flags(migrate)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    keys = ("host", "port", "public_url", "log_level", "data_dir", "database_url", "redis_url", "secret_key")
+    return Settings.from_env(**{k: getattr(args, k, None) for k in keys}).resolved()
+
+
+def room_links(base: str, room_id: str, host_key: str, screen_token: str) -> dict[str, str]:
+    base = base.rstrip("/")
+    return {
+        "room": room_id,
+        "host_url": f"{base}/host/{room_id}/login#key={host_key}",
+        "screen_url": f"{base}/screen/{room_id}?k={screen_token}",
+        "viewer_url": f"{base}/r/{room_id}",
+        "api_base": f"{base}/api",
+    }
+
+
+async def _create_room(settings: Settings, title: str, products: Sequence[dict[str, Any]]) -> dict[str, str]:
+    from server.auth import Tokens
+    from server.rooms.actions import create_room
+    from server.storage import Database
+
+    assert settings.database_url and settings.secret_key
+    db = Database(settings.database_url)
+    await asyncio.to_thread(db.migrate)
+    try:
+        room, key = await create_room(db, title=title, products=products)
+    finally:
+        await db.dispose()
+    screen = Tokens(settings.secret_key).screen(room.id, room.screen_key_gen)
+    return {"host_key": key, "room": room.id, "screen": screen}
+
+
+def _print_links(links: dict[str, str], host_key: str) -> None:
+    print(f"Room {links['room']} is ready.")
+    print(f"  Host console : {links['host_url']}")
+    print(f"                 (host key: {host_key}; the link logs you in)")
+    print(f"  Big screen   : {links['screen_url']}")
+    print(f"  Viewers      : {links['viewer_url']}")
+    print(f"  HTTP API     : {links['api_base']}")
+
+
+def _uvicorn_config(app: Any, settings: Settings) -> Any:
+    import uvicorn
+
+    from server.realtime.uvicorn_ws import DirectWriteProtocol
+
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        loop = "asyncio"
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        ws=DirectWriteProtocol,
+        ws_max_size=settings.max_frame_bytes,
+        # Small JSON frames gain little from deflate and each compressor costs ~64 KiB per connection.
+        ws_per_message_deflate=False,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+        backlog=4096,
+    )
+
+
+async def _serve(settings: Settings, on_started: Any = None) -> None:
+    import uvicorn
+
+    from server.app import create_app
+    from server.logs import configure
+
+    configure(settings.log_level, json=settings.log_json)
+    server = uvicorn.Server(_uvicorn_config(create_app(settings), settings))
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started and on_started is not None:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        on_started(port)
+    await task
+    if not server.started:
+        raise SystemExit(1)
+
+
+def _base_for(settings: Settings, port: int) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    return f"http://{host}:{port}"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    def started(port: int) -> None:
+        print(f"Livewall serving on {_base_for(settings, port)}", file=sys.stderr, flush=True)
+
+    asyncio.run(_serve(settings, started))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    created = asyncio.run(_create_room(settings, args.title, DEMO_PRODUCTS))
+
+    def started(port: int) -> None:
+        links = room_links(_base_for(settings, port), created["room"], created["host_key"], created["screen"])
+        if args.json:
+            sys.stdout.write(orjson.dumps(links).decode() + "\n")
+        else:
+            _print_links(links, created["host_key"])
+            print("Press Ctrl+C to stop.")
+        sys.stdout.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, started))
+    return 0
+
+
+def cmd_rooms(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.rooms_command == "create":
+        created = asyncio.run(_create_room(settings, args.title, ()))
+        links = room_links(settings.base_url, created["room"], created["host_key"], created["screen"])
+        if args.json:
+            print(orjson.dumps(dict(links, host_key=created["host_key"])).decode())
+        else:
+            _print_links(links, created["host_key"])
+        return 0
+    return asyncio.run(_list_rooms(settings))
+
+
+async def _list_rooms(settings: Settings) -> int:
+    from sqlmodel import col, select
+
+    from server.storage import Database
+    from server.storage.models import Room
+
+    assert settings.database_url
+    db = Database(settings.database_url)
+    await asyncio.to_thread(db.migrate)
+    async with db.session() as session:
+        rooms = (await session.execute(select(Room).order_by(col(Room.created_ms)))).scalars().all()
+    await db.dispose()
+    for room in rooms:
+        print(f"{room.id}\t{room.status}\tpeak {room.peak_viewers}\t{room.title}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.storage.db import migrate
+
+    settings = _settings(args)
+    assert settings.database_url
+    migrate(settings.database_url)
+    print("database is at the newest schema")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        handler = {"serve": cmd_serve, "demo": cmd_demo, "rooms": cmd_rooms, "migrate": cmd_migrate}[args.command]
+        return handler(args)
+    except ValueError as exc:
+        print(f"livewall: {exc}", file=sys.stderr)
+        return 2
+
+

@@ -1,0 +1,121 @@
+"""Settings, read from flags or ``LIVEWALL_*`` environment variables.
+
+Constants carry their unit in the name and the reason in a comment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+# Client heartbeat: phones on mobile networks lose idle TCP flows after ~30-60 s of silence, so the
+# browser pings the server well inside that window and treats a missing pong as a dead connection.
+HEARTBEAT_SECS = 25
+# Frames from clients are small JSON commands; anything bigger is abuse or a bug (issue: 16 KiB default).
+MAX_FRAME_BYTES = 16 * 1024
+# Events held per room and audience for resume. At 10 broadcasts/s this covers ~100 s of disconnection,
+# longer than any phone's reconnect backoff; older resumes fall back to a flagged snapshot.
+HISTORY_EVENTS = 1000
+# A connection whose unsent bytes exceed this is too slow to follow the room; it is cut (close 4008)
+# instead of buffering without bound or slowing others.
+SEND_BUFFER_LIMIT_BYTES = 512 * 1024
+# Inbound flood guard per connection: a burst of 20 messages, refilled at 10 per second.
+INBOUND_BURST = 20
+INBOUND_RATE_PER_SEC = 10.0
+# A client that keeps flooding after being told is disconnected after this many refusals in a row.
+INBOUND_STRIKES_BEFORE_CLOSE = 20
+# Presence (viewer count) is published at most this often, so a join storm is one frame per tick.
+PRESENCE_TICK_SECS = 1.0
+# How long an unauthenticated socket may stay silent before sending hello.
+HELLO_TIMEOUT_SECS = 10.0
+HOST_SESSION_SECS = 7 * 24 * 3600
+VIEWER_TOKEN_SECS = 90 * 24 * 3600
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(f"LIVEWALL_{name.upper()}")
+    return value if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a server process needs; ``Settings.from_env`` fills it from ``LIVEWALL_*``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = field(default_factory=lambda: Path("livewall-data"))
+    database_url: str | None = None  # default: sqlite file in data_dir
+    redis_url: str | None = None  # default: in-process hub
+    secret_key: str | None = None  # default: generated once and kept in data_dir
+    public_url: str | None = None  # base URL phones use (QR code); default: the request's own
+    allowed_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+    log_json: bool = True
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    history_events: int = HISTORY_EVENTS
+    send_buffer_limit_bytes: int = SEND_BUFFER_LIMIT_BYTES
+    inbound_burst: int = INBOUND_BURST
+    inbound_rate_per_sec: float = INBOUND_RATE_PER_SEC
+    presence_tick_secs: float = PRESENCE_TICK_SECS
+    heartbeat_secs: int = HEARTBEAT_SECS
+    secure_cookies: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from the environment, with explicit (flag) values taking precedence."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = _env(f.name)
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"]))
+        return cls(**values)  # type: ignore[arg-type]
+
+    def resolved(self) -> Settings:
+        """Fill the defaults that depend on the data directory (and create it)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        db = self.database_url or f"sqlite:///{(self.data_dir / 'livewall.db').resolve()}"
+        key = self.secret_key or _load_or_create_secret(self.data_dir / "secret.key")
+        return replace(self, database_url=db, secret_key=key)
+
+    @property
+    def base_url(self) -> str:
+        """Where this process can be reached: the public URL if set, else host and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _coerce(name: str, raw: str) -> object:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        try:
+            return _BOOL[raw.lower()]
+        except KeyError:
+            raise ValueError(f"LIVEWALL_{name.upper()}: expected a boolean, got {raw!r}") from None
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def _load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

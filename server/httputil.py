@@ -1,0 +1,74 @@
+"""HTTP edge helpers: JSON bodies with a size limit, error translation, cookies, same-origin checks."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+
+from server.errors import BadMessage, Forbidden, LivewallError, TooLarge
+
+MAX_JSON_BODY_BYTES = 64 * 1024
+
+VIEWER_COOKIE = "lw_viewer"
+
+
+def host_cookie(room_id: str) -> str:
+    return f"lw_host_{room_id}"
+
+
+def error_response(exc: LivewallError) -> JSONResponse:
+    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.http_status)
+
+
+async def livewall_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LivewallError)
+    return error_response(exc)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object body (empty body: {}); clear errors for anything else."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY_BYTES:
+        raise TooLarge(f"body over {MAX_JSON_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY_BYTES:
+            raise TooLarge(f"body over {MAX_JSON_BODY_BYTES} bytes")
+    if not body.strip():
+        return {}
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadMessage("body is not valid JSON", code="bad_json") from None
+    if not isinstance(data, dict):
+        raise BadMessage("body must be a JSON object")
+    return data
+
+
+def same_origin(conn: HTTPConnection, allowed: tuple[str, ...], public_url: str | None) -> bool:
+    """True for requests with no Origin (non-browser clients), from this host, or from a listed origin."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    extra = set(allowed)
+    if public_url:
+        parts = urlsplit(public_url)
+        extra.add(f"{parts.scheme}://{parts.netloc}")
+    return origin in extra or urlsplit(origin).netloc == conn.headers.get("host")
+
+
+def check_origin(conn: HTTPConnection, allowed: tuple[str, ...], public_url: str | None) -> None:
+    """Refuse cross-site requests that would ride on a cookie (CSRF)."""
+    if not same_origin(conn, allowed, public_url):
+        raise Forbidden("cross-origin request refused", code="bad_origin")
+
+
+def bearer(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None

@@ -1,0 +1,40 @@
+"""Prometheus metrics (served at /metrics). Counters are bumped once per batch, not per recipient."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    """One registry per app, so tests and several apps in one process do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge(
+            "livewall_connections", "Open WebSocket connections", ["role"], registry=self.registry
+        )
+        self.events_in = Counter(
+            "livewall_events_in_total", "Client messages received", ["type"], registry=self.registry
+        )
+        self.events_published = Counter(
+            "livewall_events_published_total", "Room events published", ["type"], registry=self.registry
+        )
+        self.deliveries = Counter(
+            "livewall_deliveries_total", "Event frames written to connections", registry=self.registry
+        )
+        self.errors_out = Counter(
+            "livewall_errors_sent_total", "Error frames sent", ["code"], registry=self.registry
+        )
+        self.queue_drops = Counter(
+            "livewall_queue_drops_total",
+            "Events not queued because a connection's buffer was full",
+            registry=self.registry,
+        )
+        self.slow_disconnects = Counter(
+            "livewall_slow_consumer_disconnects_total",
+            "Connections closed (4008) for falling behind",
+            registry=self.registry,
+        )
+        self.resumes = Counter(
+            "livewall_resumes_total", "Resume attempts by result", ["result"], registry=self.registry
+        )

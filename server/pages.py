@@ -1,0 +1,183 @@
+"""Server-rendered pages of the three surfaces, the QR code, and the host login."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import segno
+from jinja2 import ChoiceLoader, FileSystemLoader
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from server.api import set_viewer_cookie, viewer_from_cookie
+from server.config import HOST_SESSION_SECS
+from server.errors import LivewallError, Unauthorized
+from server.httputil import check_origin, host_cookie
+from server.i18n import negotiate, template_helpers
+from server.rooms import actions
+from server.rooms.snapshot import links
+from server.services import Services
+from server.web import web_root
+
+
+def make_templates() -> Jinja2Templates:
+    root = web_root()
+    loader = ChoiceLoader(
+        [
+            FileSystemLoader(root / "static" / "templates"),
+            FileSystemLoader(root / "screen" / "templates"),
+            FileSystemLoader(root / "host_console" / "templates"),
+        ]
+    )
+    templates = Jinja2Templates(directory=root / "static" / "templates")
+    templates.env.loader = loader
+    templates.env.autoescape = True
+    return templates
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def public_base(request: Request) -> str:
+    """The base URL phones should use: the configured public URL, else the one this request came to."""
+    configured = _services(request).settings.public_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    ctx = template_helpers(negotiate(request))
+    ctx.update(context)
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def error_page(request: Request, exc: LivewallError) -> Response:
+    return render(request, "error.html", status_code=exc.http_status, code=exc.code, message=exc.message)
+
+
+async def home(request: Request) -> Response:
+    return render(request, "home.html")
+
+
+async def viewer_page(request: Request) -> Response:
+    """GET /r/{room}: the phone page (a name picker first, the room once joined)."""
+    services = _services(request)
+    try:
+        room = await actions.load_room(services.db, request.path_params["room_id"])
+    except LivewallError as exc:
+        return error_page(request, exc)
+    viewer_id = viewer_from_cookie(services, request)
+    viewer = None
+    if viewer_id is not None:
+        try:
+            # Returning viewers are recorded as attending this room too.
+            viewer = await actions.do_join(services, room.id, viewer_id, None)
+        except LivewallError:
+            viewer = None
+    response = render(request, "viewer.html", room=room, viewer=viewer)
+    if viewer is not None and viewer.id != viewer_id:
+        set_viewer_cookie(services, response, services.tokens.viewer(viewer.id))
+    return response
+
+
+async def qr_svg(request: Request) -> Response:
+    """GET /r/{room}/qr.svg: the QR code of the viewer page (SVG, scales to any screen)."""
+    services = _services(request)
+    try:
+        room = await actions.load_room(services.db, request.path_params["room_id"])
+    except LivewallError as exc:
+        return Response(exc.message, status_code=exc.http_status)
+    url = f"{public_base(request)}/r/{room.id}"
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", scale=10, border=2, xmldecl=False, svgns=True)
+    return Response(buffer.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=300"})
+
+
+async def screen_page(request: Request) -> Response:
+    """GET /screen/{room}?k=...: the big screen, opened by its secret read-only link."""
+    services = _services(request)
+    try:
+        room = await actions.load_room(services.db, request.path_params["room_id"])
+        key = request.query_params.get("k", "")
+        services.tokens.check_screen(key, room.id, room.screen_key_gen)
+    except LivewallError as exc:
+        return error_page(request, exc)
+    return render(
+        request, "screen.html", room=room, screen_key=key, join_url=f"{public_base(request)}/r/{room.id}"
+    )
+
+
+async def host_page(request: Request) -> Response:
+    """GET /host/{room}: the host console (redirects to the login without a host session)."""
+    services = _services(request)
+    room_id = request.path_params["room_id"]
+    try:
+        room = await actions.load_room(services.db, room_id)
+        token = request.cookies.get(host_cookie(room.id))
+        if not token:
+            raise Unauthorized("login needed")
+        services.tokens.check_host(token, room.id, room.host_key_gen)
+    except Unauthorized:
+        return RedirectResponse(f"/host/{room_id}/login", status_code=303)
+    except LivewallError as exc:
+        return error_page(request, exc)
+    return render(request, "console.html", room=room, links=links(services, room), base=public_base(request))
+
+
+async def host_login(request: Request) -> Response:
+    """GET shows the login form; POST checks the host key and starts a host session (cookie)."""
+    services = _services(request)
+    room_id = request.path_params["room_id"]
+    try:
+        room = await actions.load_room(services.db, room_id)
+    except LivewallError as exc:
+        return error_page(request, exc)
+    if request.method == "GET":
+        return render(request, "login.html", room=room, failed=False)
+    try:
+        check_origin(request, services.settings.allowed_origins, services.settings.public_url)
+        form = await request.form(max_files=0, max_fields=4)
+        token = await actions.check_host_key(services, room.id, form.get("key"))
+    except Unauthorized:
+        return render(request, "login.html", status_code=401, room=room, failed=True)
+    except LivewallError as exc:
+        return error_page(request, exc)
+    response = RedirectResponse(f"/host/{room.id}", status_code=303)
+    response.set_cookie(
+        host_cookie(room.id),
+        token,
+        max_age=HOST_SESSION_SECS,
+        httponly=True,
+        samesite="strict",
+        secure=services.settings.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+async def host_logout(request: Request) -> Response:
+    services = _services(request)
+    check_origin(request, services.settings.allowed_origins, services.settings.public_url)
+    room_id = request.path_params["room_id"]
+    response = RedirectResponse(f"/host/{room_id}/login", status_code=303)
+    response.delete_cookie(host_cookie(room_id), path="/")
+    return response
+
+
+
+routes = [
+    Route("/", home),
+    Route("/r/{room_id}", viewer_page),
+    Route("/r/{room_id}/qr.svg", qr_svg),
+    Route("/screen/{room_id}", screen_page),
+    Route("/host/{room_id}", host_page),
+    Route("/host/{room_id}/login", host_login, methods=["GET", "POST"]),
+    Route("/host/{room_id}/logout", host_logout, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""Realtime transport: protocol, hub, backends, endpoint. Knows nothing of questions or draws."""

@@ -1,0 +1,67 @@
+"""The interface every hub backend implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+# (room_id, audience, seq, envelope bytes). The backend calls it for every sequenced event, in
+# sequence order per (room, audience), in every process that watches the room.
+DeliverFn = Callable[[str, str, int, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where a room's streams stand: the epoch (changes when history is lost) and the last seq."""
+
+    epoch: str
+    seq: int
+
+
+class Backend(abc.ABC):
+    """Sequencing, bounded history and cross-process fan-out for room events."""
+
+    deliver: DeliverFn | None = None
+
+    def bind(self, deliver: DeliverFn) -> None:
+        self.deliver = deliver
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections; called once from the app's lifespan."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Close connections."""
+
+    @abc.abstractmethod
+    async def append(self, room_id: str, items: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
+        """Sequence and store one event for several audiences, then fan it out.
+
+        ``items`` are (audience, envelope prefix, envelope suffix); returns the seq given to each.
+        """
+
+    @abc.abstractmethod
+    async def replay(self, room_id: str, audience: str, after: int) -> list[tuple[int, bytes]] | None:
+        """Events after ``after`` in order, or None when some of them are no longer held."""
+
+    @abc.abstractmethod
+    async def head(self, room_id: str, audience: str) -> Head:
+        """The current epoch and last seq of one audience's stream."""
+
+    async def watch(self, room_id: str) -> None:  # noqa: B027 - optional hook
+        """Start receiving this room's events (first local connection)."""
+
+    async def unwatch(self, room_id: str) -> None:  # noqa: B027 - optional hook
+        """Stop receiving this room's events (last local connection left)."""
+
+    @abc.abstractmethod
+    async def presence(self, room_id: str, local_count: int) -> tuple[int, bool]:
+        """Report this process's viewer count; returns (room total, changed since last report)."""
+
+    @abc.abstractmethod
+    async def presence_total(self, room_id: str) -> int:
+        """The room's viewer count as last published."""
+
+    async def ping(self) -> bool:
+        """Readiness check."""
+        return True

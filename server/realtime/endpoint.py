@@ -1,0 +1,175 @@
+"""The WebSocket endpoint, one per role: ``/ws/viewer/{room}``, ``/ws/host/{room}``, ``/ws/screen/{room}``.
+
+Handshake: the client sends ``hello`` first (credentials, optional resume point); the server answers
+``welcome`` with a snapshot, or with the resume result followed by exactly the missed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.auth import Principal, Role, require
+from server.config import HELLO_TIMEOUT_SECS, INBOUND_STRIKES_BEFORE_CLOSE
+from server.httputil import same_origin
+from server.errors import BadMessage, LivewallError, UnknownType
+from server.realtime.connection import Connection
+from server.realtime.dispatch import HANDLERS, ActionContext
+from server.realtime.hub import Resume
+from server.realtime.protocol import Close, ClientMessage, direct_frame, error_frame, parse_client_frame
+from server.realtime.ratelimit import TokenBucket
+from server.services import Services
+
+log = logging.getLogger("livewall.ws")
+
+Authenticate = Callable[[Services, WebSocket, Role, str, dict[str, Any]], Awaitable[Principal]]
+Snapshot = Callable[[Services, Principal], Awaitable[dict[str, Any]]]
+Welcome = Callable[[Services, Principal], Awaitable[dict[str, Any]]]
+
+
+def _resume_point(data: dict[str, Any]) -> Resume | None:
+    resume = data.get("resume")
+    if resume is None:
+        return None
+    if not isinstance(resume, dict):
+        raise BadMessage('"resume" must be an object {"epoch": str, "seq": int}')
+    epoch, seq = resume.get("epoch"), resume.get("seq")
+    if not isinstance(epoch, str) or len(epoch) > 64 or not isinstance(seq, int) or isinstance(seq, bool):
+        raise BadMessage('"resume" must be an object {"epoch": str, "seq": int}')
+    if seq < 0:
+        raise BadMessage('"resume.seq" must not be negative')
+    return Resume(epoch, seq)
+
+
+class RealtimeEndpoint:
+    """ASGI-facing logic of one connection's life: authenticate, attach, read, dispatch, detach."""
+
+    def __init__(self, authenticate: Authenticate, snapshot: Snapshot, welcome: Welcome) -> None:
+        self.authenticate = authenticate
+        self.snapshot = snapshot
+        self.welcome = welcome
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        services: Services = websocket.app.state.services
+        role = Role(websocket.path_params["role"])
+        room_id: str = websocket.path_params["room_id"]
+        if not same_origin(websocket, services.settings.allowed_origins, services.settings.public_url):
+            await websocket.close(Close.FORBIDDEN, "origin not allowed")  # before accept: HTTP 403
+            return
+        await websocket.accept()
+        try:
+            hello = await self._hello(websocket, services)
+            if hello is None:
+                return
+            principal = await self.authenticate(services, websocket, role, room_id, hello.data)
+            resume = _resume_point(hello.data)
+        except LivewallError as exc:
+            await self._refuse(websocket, services, exc)
+            return
+        except WebSocketDisconnect:
+            return
+
+        conn = Connection(websocket, principal, buffer_limit=services.settings.send_buffer_limit_bytes)
+        try:
+            welcome = await self.welcome(services, principal)
+            welcome["heartbeat_secs"] = services.settings.heartbeat_secs
+            await services.hub.attach(
+                conn, resume, lambda c: self.snapshot(services, c.principal), welcome=welcome
+            )
+            await self._read_loop(websocket, services, conn)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            services.hub.detach(conn)
+
+    async def _hello(self, websocket: WebSocket, services: Services) -> ClientMessage | None:
+        try:
+            message = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_SECS)
+        except TimeoutError:
+            await self._close_with(websocket, services, "hello_timeout", "no hello", Close.HELLO_TIMEOUT)
+            return None
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise BadMessage("binary frames are not accepted; send JSON text")
+        hello = parse_client_frame(text, services.settings.max_frame_bytes)
+        if hello.type != "hello":
+            await self._close_with(
+                websocket, services, "protocol", "the first message must be hello", Close.PROTOCOL
+            )
+            return None
+        return hello
+
+    async def _refuse(self, websocket: WebSocket, services: Services, exc: LivewallError) -> None:
+        code = {401: Close.UNAUTHORIZED, 403: Close.FORBIDDEN, 404: Close.NOT_FOUND}.get(
+            exc.http_status, Close.PROTOCOL
+        )
+        await self._close_with(websocket, services, exc.code, exc.message, code)
+
+    async def _close_with(
+        self, websocket: WebSocket, services: Services, code: str, message: str, close: int
+    ) -> None:
+        services.metrics.errors_out.labels(code).inc()
+        try:
+            await websocket.send_text(error_frame(code, message).decode())
+            await websocket.close(close, message[:120])
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+
+    async def _read_loop(self, websocket: WebSocket, services: Services, conn: Connection) -> None:
+        settings = services.settings
+        bucket = TokenBucket(settings.inbound_burst, settings.inbound_rate_per_sec, time.monotonic())
+        strikes = 0
+        ctx = ActionContext(conn.principal, services, conn)
+        metrics = services.metrics
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect" or conn.closed:
+                return
+            if not bucket.take(time.monotonic()):
+                strikes += 1
+                metrics.errors_out.labels("rate_limited").inc()
+                if strikes >= INBOUND_STRIKES_BEFORE_CLOSE:
+                    conn.close(Close.FLOOD, "flooding")
+                    return
+                conn.send(error_frame("rate_limited", "too many messages; slow down"))
+                continue
+            strikes = 0
+            msg_id: str | int | None = None
+            try:
+                text = message.get("text")
+                if text is None:
+                    raise BadMessage("binary frames are not accepted; send JSON text")
+                msg = parse_client_frame(text, settings.max_frame_bytes)
+                msg_id = msg.id
+                metrics.events_in.labels(msg.type if msg.type in HANDLERS else "_other").inc()
+                if msg.type == "ping":
+                    t = msg.data.get("t")
+                    conn.send(
+                        direct_frame(
+                            "pong",
+                            {"t": t if isinstance(t, int | float) else None, "server_ms": time.time_ns() // 10**6},
+                        )
+                    )
+                    continue
+                if msg.type == "hello":
+                    raise BadMessage("hello was already received", code="protocol")
+                handler = HANDLERS.get(msg.type)
+                if handler is None:
+                    raise UnknownType(f"unknown message type {msg.type!r}")
+                require(conn.principal, handler.scope)
+                result = await handler.fn(ctx, msg.data)
+                conn.send(direct_frame("ack", {"id": msg_id, "type": msg.type, "result": result}))
+            except LivewallError as exc:
+                metrics.errors_out.labels(exc.code).inc()
+                conn.send(error_frame(exc.code, exc.message, msg_id))
+            except Exception:
+                log.exception("handler failed")
+                metrics.errors_out.labels("internal").inc()
+                conn.send(error_frame("internal", "internal error", msg_id))

@@ -1,0 +1,1 @@
+"""Rooms: lifecycle (scheduled, live, ended), announcements, presence, viewers."""

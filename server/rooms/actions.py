@@ -1,0 +1,230 @@
+"""Room actions: check_* validates, do_* changes state, commits, then publishes the event."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from server.auth import Principal, Role, Scope, hash_secret, new_host_key, verify_secret
+from server.errors import NotFound, Unauthorized
+from server.realtime.dispatch import ActionContext, action
+from server.rooms import rules
+from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
+from server.services import Services
+from server.storage import Database, now_ms
+from server.storage.models import Announcement, Product, Room, RoomViewer, Viewer
+
+
+def new_room_id() -> str:
+    """8 URL-safe characters (48 random bits): short enough for a QR code, too many to guess."""
+    return secrets.token_urlsafe(6)
+
+
+async def create_room(
+    db: Database, *, title: str, products: Sequence[dict[str, Any]] = ()
+) -> tuple[Room, str]:
+    """Create a room (and optional products); returns it with the host key, shown only now."""
+    clean = rules.clean_title(title)
+    host_key = new_host_key()
+    now = now_ms()
+    room = Room(id=new_room_id(), title=clean, created_ms=now, host_key_hash=hash_secret(host_key))
+    async with db.session() as session:
+        session.add(room)
+        await session.flush()
+        for item in products:
+            session.add(Product(room_id=room.id, created_ms=now, **item))
+        await session.commit()
+    return room, host_key
+
+
+async def load_room(db: Database, room_id: str) -> Room:
+    """The room, or NotFound."""
+    if not isinstance(room_id, str) or len(room_id) > 32:
+        raise NotFound("no such room")
+    async with db.session() as session:
+        room = await session.get(Room, room_id)
+    if room is None:
+        raise NotFound("no such room")
+    return room
+
+
+async def check_host_key(services: Services, room_id: str, key: object) -> str:
+    """Exchange the room's host key for a host session token."""
+    room = await load_room(services.db, room_id)
+    if not isinstance(key, str) or not key or len(key) > 200 or not verify_secret(key, room.host_key_hash):
+        raise Unauthorized("wrong host key", code="bad_key")
+    return services.tokens.host(room.id, room.host_key_gen)
+
+
+async def check_host_token(services: Services, room_id: str, token: str) -> Principal:
+    room = await load_room(services.db, room_id)
+    services.tokens.check_host(token, room.id, room.host_key_gen)
+    return Principal(Role.HOST, room.id)
+
+
+async def _transition(services: Services, room_id: str, command: str) -> Room:
+    room = await load_room(services.db, room_id)
+    status = rules.next_status(room.status, command)
+    now = now_ms()
+    values: dict[str, Any] = {"status": status}
+    if command == "start":
+        values.update(started_ms=now, ended_ms=None)
+    else:
+        values["ended_ms"] = now
+    async with services.db.session() as session:
+        # Conditional on the status we read: a double click or two co-hosts start it once.
+        result = await session.execute(
+            update(Room).where(col(Room.id) == room_id, col(Room.status) == room.status).values(**values)
+        )
+        await session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        rules.next_status(status, command)  # raises Conflict with the state someone else just set
+    for key, value in values.items():
+        setattr(room, key, value)
+    await services.hub.publish(
+        room_id, RoomStatusChanged(status=room.status, started_ms=room.started_ms, ended_ms=room.ended_ms)
+    )
+    return room
+
+
+async def do_start(services: Services, room_id: str) -> Room:
+    """Go live."""
+    return await _transition(services, room_id, "start")
+
+
+async def do_end(services: Services, room_id: str) -> Room:
+    """End the live session."""
+    return await _transition(services, room_id, "end")
+
+
+async def do_announce(services: Services, room_id: str, text: object) -> Announcement:
+    """Store an announcement and show it on every surface."""
+    clean = rules.clean_announcement(text)
+    await load_room(services.db, room_id)
+    item = Announcement(room_id=room_id, text=clean, created_ms=now_ms())
+    async with services.db.session() as session:
+        session.add(item)
+        await session.commit()
+        await session.refresh(item)
+    assert item.id is not None
+    await services.hub.publish(
+        room_id, AnnouncementPosted(id=item.id, text=item.text, created_ms=item.created_ms)
+    )
+    return item
+
+
+async def do_join(services: Services, room_id: str, viewer_id: str | None, name: object) -> Viewer:
+    """Record a viewer's attendance; creates the viewer identity if it is new (or unknown)."""
+    await load_room(services.db, room_id)
+    clean = rules.clean_display_name(name)
+    now = now_ms()
+    async with services.db.session() as session:
+        viewer = await session.get(Viewer, viewer_id) if viewer_id else None
+        if viewer is None:
+            viewer = Viewer(id=secrets.token_hex(8), display_name=clean, created_ms=now)
+            session.add(viewer)
+        elif name is not None:
+            viewer.display_name = clean
+            session.add(viewer)
+        await session.flush()
+        if await session.get(RoomViewer, (room_id, viewer.id)) is None:
+            session.add(RoomViewer(room_id=room_id, viewer_id=viewer.id, joined_ms=now))
+        await session.commit()
+        await session.refresh(viewer)
+    return viewer
+
+
+async def load_viewer(db: Database, viewer_id: str) -> Viewer:
+    async with db.session() as session:
+        viewer = await session.get(Viewer, viewer_id)
+    if viewer is None:
+        raise Unauthorized("unknown viewer; join again")
+    return viewer
+
+
+async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
+    """Change (or clear, for anonymous) a viewer's display name."""
+    clean = rules.clean_display_name(name)
+    async with services.db.session() as session:
+        viewer = await session.get(Viewer, viewer_id)
+        if viewer is None:
+            raise Unauthorized("unknown viewer; join again")
+        viewer.display_name = clean
+        session.add(viewer)
+        await session.commit()
+        await session.refresh(viewer)
+    return viewer
+
+
+async def on_presence(services: Services, room_id: str, viewers: int) -> None:
+    """Raise the stored peak if needed and publish the new count."""
+    async with services.db.session() as session:
+        await session.execute(
+            update(Room)
+            .where(col(Room.id) == room_id, col(Room.peak_viewers) < viewers)
+            .values(peak_viewers=viewers)
+        )
+        await session.commit()
+        peak = (await session.execute(select(Room.peak_viewers).where(Room.id == room_id))).scalar()
+    if peak is None:
+        return
+    await services.hub.publish(room_id, PresenceChanged(viewers=viewers, peak=peak))
+
+
+async def recent_announcements(db: Database, room_id: str, limit: int) -> list[Announcement]:
+    async with db.session() as session:
+        result = await session.execute(
+            select(Announcement)
+            .where(Announcement.room_id == room_id)
+            .order_by(col(Announcement.id).desc())
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+
+async def room_products(db: Database, room_id: str) -> list[Product]:
+    async with db.session() as session:
+        result = await session.execute(
+            select(Product).where(Product.room_id == room_id).order_by(col(Product.id))
+        )
+        return list(result.scalars())
+
+
+async def count_attendees(db: Database, room_id: str) -> int:
+    async with db.session() as session:
+        result = await session.execute(
+            select(func.count()).select_from(RoomViewer).where(RoomViewer.room_id == room_id)
+        )
+        return int(result.scalar() or 0)
+
+
+# --- WebSocket actions ------------------------------------------------------------------------------
+
+
+@action("room.start", scope=Scope.CONTROL, doc="host: go live")
+async def _ws_start(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    room = await do_start(ctx.services, ctx.principal.room_id)
+    return {"status": room.status}
+
+
+@action("room.end", scope=Scope.CONTROL, doc="host: end the live session")
+async def _ws_end(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    room = await do_end(ctx.services, ctx.principal.room_id)
+    return {"status": room.status}
+
+
+@action("announce", scope=Scope.CONTROL, doc="host: post an announcement to every surface")
+async def _ws_announce(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    item = await do_announce(ctx.services, ctx.principal.room_id, data.get("text"))
+    return {"id": item.id}
+
+
+@action("viewer.rename", scope=Scope.PARTICIPATE, doc="viewer: set or clear the display name")
+async def _ws_rename(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    assert ctx.principal.viewer_id is not None
+    viewer = await do_rename(ctx.services, ctx.principal.viewer_id, data.get("name"))
+    return {"name": viewer.display_name}

@@ -1,0 +1,20 @@
+"""The process-wide objects every handler needs, built once by create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.auth import Tokens
+from server.config import Settings
+from server.metrics import Metrics
+from server.realtime.hub import Hub
+from server.storage import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    hub: Hub
+    tokens: Tokens
+    metrics: Metrics
