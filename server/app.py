@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
-from sqlalchemy import text
+from sqlmodel import select
 
 import server.rooms.actions  # noqa: F401  (registers the room actions)
 from server import api, pages, sessions
@@ -43,7 +43,7 @@ async def readyz(request: Request) -> Response:
     checks: dict[str, bool] = {}
     try:
         async with services.db.session() as session:
-            await session.execute(text("SELECT 1"))
+            await session.exec(select(1))
         checks["database"] = True
     except Exception:
         checks["database"] = False

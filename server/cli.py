@@ -226,7 +226,7 @@ async def _list_rooms(settings: Settings) -> int:
     db = Database(settings.database_url)
     await asyncio.to_thread(db.migrate)
     async with db.session() as session:
-        rooms = (await session.execute(select(Room).order_by(col(Room.created_ms)))).scalars().all()
+        rooms = (await session.exec(select(Room).order_by(col(Room.created_ms)))).all()
     await db.dispose()
     for room in rooms:
         print(f"{room.id}\t{room.status}\tpeak {room.peak_viewers}\t{room.title}")

@@ -77,11 +77,11 @@ async def _transition(services: Services, room_id: str, command: str) -> Room:
         values["ended_ms"] = now
     async with services.db.session() as session:
         # Conditional on the status we read: a double click or two co-hosts start it once.
-        result = await session.execute(
+        result = await session.exec(
             update(Room).where(col(Room.id) == room_id, col(Room.status) == room.status).values(**values)
         )
         await session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         rules.next_status(status, command)  # raises Conflict with the state someone else just set
     for key, value in values.items():
         setattr(room, key, value)
@@ -163,13 +163,13 @@ async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
 async def on_presence(services: Services, room_id: str, viewers: int) -> None:
     """Raise the stored peak if needed and publish the new count."""
     async with services.db.session() as session:
-        await session.execute(
+        await session.exec(
             update(Room)
             .where(col(Room.id) == room_id, col(Room.peak_viewers) < viewers)
             .values(peak_viewers=viewers)
         )
         await session.commit()
-        peak = (await session.execute(select(Room.peak_viewers).where(Room.id == room_id))).scalar()
+        peak = (await session.exec(select(Room.peak_viewers).where(Room.id == room_id))).first()
     if peak is None:
         return
     await services.hub.publish(room_id, PresenceChanged(viewers=viewers, peak=peak))
@@ -177,29 +177,29 @@ async def on_presence(services: Services, room_id: str, viewers: int) -> None:
 
 async def recent_announcements(db: Database, room_id: str, limit: int) -> list[Announcement]:
     async with db.session() as session:
-        result = await session.execute(
+        result = await session.exec(
             select(Announcement)
             .where(Announcement.room_id == room_id)
             .order_by(col(Announcement.id).desc())
             .limit(limit)
         )
-        return list(result.scalars())
+        return list(result.all())
 
 
 async def room_products(db: Database, room_id: str) -> list[Product]:
     async with db.session() as session:
-        result = await session.execute(
+        result = await session.exec(
             select(Product).where(Product.room_id == room_id).order_by(col(Product.id))
         )
-        return list(result.scalars())
+        return list(result.all())
 
 
 async def count_attendees(db: Database, room_id: str) -> int:
     async with db.session() as session:
-        result = await session.execute(
+        result = await session.exec(
             select(func.count()).select_from(RoomViewer).where(RoomViewer.room_id == room_id)
         )
-        return int(result.scalar() or 0)
+        return int(result.one())
 
 
 # --- WebSocket actions ------------------------------------------------------------------------------
