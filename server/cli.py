@@ -15,9 +15,27 @@ from server import __version__
 from server.config import Settings
 
 DEMO_PRODUCTS: list[dict[str, Any]] = [
-    {"name": "Mulberry silk scarf 真丝围巾", "price_minor": 19900, "currency": "CNY", "stock": 50, "sku": "SCARF-01"},
-    {"name": "Jasmine green tea 茉莉花茶 250g", "price_minor": 6800, "currency": "CNY", "stock": 200, "sku": "TEA-250"},
-    {"name": "Hydrating serum 保湿精华 30ml", "price_minor": 25900, "currency": "CNY", "stock": 30, "sku": "SERUM-30"},
+    {
+        "name": "Mulberry silk scarf 真丝围巾",
+        "price_minor": 19900,
+        "currency": "CNY",
+        "stock": 50,
+        "sku": "SCARF-01",
+    },
+    {
+        "name": "Jasmine green tea 茉莉花茶 250g",
+        "price_minor": 6800,
+        "currency": "CNY",
+        "stock": 200,
+        "sku": "TEA-250",
+    },
+    {
+        "name": "Hydrating serum 保湿精华 30ml",
+        "price_minor": 25900,
+        "currency": "CNY",
+        "stock": 30,
+        "sku": "SERUM-30",
+    },
 ]
 
 
@@ -26,21 +44,30 @@ def _server_flags(parser: argparse.ArgumentParser, *, default_port: int = 8000) 
     parser.add_argument(
         "--port", type=int, help=f"port, 0 for any free one (LIVEWALL_PORT; default {default_port})"
     )
-    parser.add_argument("--public-url", help="base URL phones use, for links and the QR code (LIVEWALL_PUBLIC_URL)")
+    parser.add_argument(
+        "--public-url", help="base URL phones use, for links and the QR code (LIVEWALL_PUBLIC_URL)"
+    )
     parser.add_argument("--log-level", help="debug, info, warning, error (LIVEWALL_LOG_LEVEL)")
 
 
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="folder for the SQLite file and the secret key (LIVEWALL_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir", help="folder for the SQLite file and the secret key (LIVEWALL_DATA_DIR)"
+    )
     parser.add_argument("--database-url", help="sqlite:///FILE or postgresql://... (LIVEWALL_DATABASE_URL)")
-    parser.add_argument("--redis-url", help="redis://HOST:PORT/DB to share rooms between processes (LIVEWALL_REDIS_URL)")
-    parser.add_argument("--secret-key", help="signs cookies and links (LIVEWALL_SECRET_KEY; default: kept in data dir)")
+    parser.add_argument(
+        "--redis-url", help="redis://HOST:PORT/DB to share rooms between processes (LIVEWALL_REDIS_URL)"
+    )
+    parser.add_argument(
+        "--secret-key", help="signs cookies and links (LIVEWALL_SECRET_KEY; default: kept in data dir)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livewall",
-        description="Livewall: live-commerce rooms shared by viewers' phones, the host console and the big screen.",
+        description="Livewall: live-commerce rooms shared by viewers' phones, "
+        "the host console and the big screen.",
         epilog="Every flag also reads from a LIVEWALL_* environment variable; flags win.",
     )
     parser.add_argument("--version", action="version", version=f"livewall {__version__}")
@@ -158,7 +185,7 @@ async def _serve(settings: Settings, on_started: Any = None) -> None:
     configure(settings.log_level, json=settings.log_json)
     server = uvicorn.Server(_uvicorn_config(create_app(settings), settings))
     task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.02)
     if server.started and on_started is not None:
         port = server.servers[0].sockets[0].getsockname()[1]
@@ -246,10 +273,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        handler = {"serve": cmd_serve, "demo": cmd_demo, "rooms": cmd_rooms, "migrate": cmd_migrate}[args.command]
+        handler = {"serve": cmd_serve, "demo": cmd_demo, "rooms": cmd_rooms, "migrate": cmd_migrate}[
+            args.command
+        ]
         return handler(args)
     except ValueError as exc:
         print(f"livewall: {exc}", file=sys.stderr)
         return 2
-
-

@@ -20,8 +20,13 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:
-    base = {"data_dir": tmp, "secret_key": "test-secret", "port": free_port(), "log_json": False,
-            "presence_tick_secs": 0.1}
+    base = {
+        "data_dir": tmp,
+        "secret_key": "test-secret",
+        "port": free_port(),
+        "log_json": False,
+        "presence_tick_secs": 0.1,
+    }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
 
@@ -48,9 +53,24 @@ def redis_url() -> Iterator[str]:
     binary = _need("redis-server")
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="lw-redis-")
-    proc = subprocess.Popen(  # noqa: S603
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, "--daemonize", "no", "--loglevel", "warning"],
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -109,20 +129,34 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(workdir, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [*as_user, initdb, "-D", str(datadir), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
-    subprocess.run(  # noqa: S603
-        [*as_user, pg_ctl, "-D", str(datadir), "-l", str(workdir / "log"), "-w", "-o",
-         f"-p {port} -k {workdir} -h 127.0.0.1 -F", "start"],
-        check=True, capture_output=True,
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(datadir),
+            "-l",
+            str(workdir / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {workdir} -h 127.0.0.1 -F",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(datadir), "-m", "immediate", "stop"],  # noqa: S603
-                       capture_output=True)
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(datadir), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
 

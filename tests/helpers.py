@@ -155,10 +155,12 @@ class Client:
 
 
 @contextlib.contextmanager
-def spawn(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+def spawn(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[str]]:
     """A ``livewall`` subprocess, terminated at the end."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "server", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -5,6 +5,7 @@ Every message type listed here is documented in docs/protocol.md; a test keeps t
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import enum
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ class Event:
 
     type: ClassVar[str]
     audiences: ClassVar[tuple[str, ...]] = AUDIENCES
-    registry: ClassVar[dict[str, type[Event]]] = {}
+    registry: ClassVar[dict[str, builtins.type[Event]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

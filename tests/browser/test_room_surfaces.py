@@ -28,7 +28,9 @@ async def _phone(browser: Browser, base: str, room_id: str, name: str | None, lo
     return page
 
 
-async def test_announce_reaches_all_surfaces_and_dropped_phone_resumes(browser: Browser, running: Running) -> None:
+async def test_announce_reaches_all_surfaces_and_dropped_phone_resumes(
+    browser: Browser, running: Running
+) -> None:
     """Host announces; screen and phones show it; a dropped phone resumes with exactly what it missed."""
     room = await create_room(running, "春季新品直播 Spring launch")
     host_ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
