@@ -55,7 +55,9 @@ async def join(request: Request) -> JSONResponse:
         viewer_id = viewer_from_cookie(services, request)
     viewer = await actions.do_join(services, room_id, viewer_id, body.get("name"))
     token = services.tokens.viewer(viewer.id)
-    response = JSONResponse({"room": room_id, "viewer_id": viewer.id, "name": viewer.display_name, "token": token})
+    response = JSONResponse(
+        {"room": room_id, "viewer_id": viewer.id, "name": viewer.display_name, "token": token}
+    )
     set_viewer_cookie(services, response, token)
     return response
 

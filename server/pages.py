@@ -171,7 +171,6 @@ async def host_logout(request: Request) -> Response:
     return response
 
 
-
 routes = [
     Route("/", home),
     Route("/r/{room_id}", viewer_page),

@@ -16,12 +16,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.auth import Principal, Role, require
 from server.config import HELLO_TIMEOUT_SECS, INBOUND_STRIKES_BEFORE_CLOSE
-from server.httputil import same_origin
 from server.errors import BadMessage, LivewallError, UnknownType
+from server.httputil import same_origin
 from server.realtime.connection import Connection
 from server.realtime.dispatch import HANDLERS, ActionContext
 from server.realtime.hub import Resume
-from server.realtime.protocol import Close, ClientMessage, direct_frame, error_frame, parse_client_frame
+from server.realtime.protocol import ClientMessage, Close, direct_frame, error_frame, parse_client_frame
 from server.realtime.ratelimit import TokenBucket
 from server.services import Services
 
@@ -154,7 +154,10 @@ class RealtimeEndpoint:
                     conn.send(
                         direct_frame(
                             "pong",
-                            {"t": t if isinstance(t, int | float) else None, "server_ms": time.time_ns() // 10**6},
+                            {
+                                "t": t if isinstance(t, int | float) else None,
+                                "server_ms": time.time_ns() // 10**6,
+                            },
                         )
                     )
                     continue
