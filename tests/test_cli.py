@@ -1,0 +1,115 @@
+"""The `livewall` command: demo with --json, serve from environment variables, rooms create, help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import REPO, free_port, spawn, wait_ready
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=60
+    )
+
+
+def test_help_lists_every_command() -> None:
+    """`livewall --help` names serve, demo, rooms and migrate; each subcommand has its own help."""
+    out = _run("--help").stdout
+    for name in ("serve", "demo", "rooms", "migrate"):
+        assert name in out
+    assert "--redis-url" in _run("serve", "--help").stdout
+    assert "--json" in _run("demo", "--help").stdout
+
+
+def test_demo_json_prints_links_then_serves(tmp_path: Path) -> None:
+    """`demo --json --port 0` prints one JSON object first, and every link it prints works."""
+    with spawn(["demo", "--json", "--port", "0", "--data-dir", str(tmp_path)]) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        links = json.loads(line)
+        assert set(links) == {"room", "host_url", "screen_url", "viewer_url", "api_base"}
+        base = links["api_base"].removesuffix("/api")
+        wait_ready(base)
+        assert httpx.get(links["viewer_url"]).status_code == 200
+        assert httpx.get(links["screen_url"]).status_code == 200
+        info = httpx.get(f"{links['api_base']}/rooms/{links['room']}").json()
+        assert info["status"] == "scheduled"
+        key = links["host_url"].split("#key=")[1]
+        login = httpx.post(f"{base}/host/{links['room']}/login", data={"key": key})
+        assert login.status_code == 303 and login.headers["location"] == f"/host/{links['room']}"
+        token = httpx.post(f"{links['api_base']}/rooms/{links['room']}/host-token", json={"key": key}).json()
+        assert "token" in token
+    assert (tmp_path / "livewall.db").exists()  # embedded default: SQLite in the data dir
+
+
+def test_demo_room_has_sample_products(tmp_path: Path) -> None:
+    """The demo room comes with a few sample products on its shelf."""
+    import asyncio
+
+    from server.rooms.actions import room_products
+    from server.storage import Database
+
+    with spawn(["demo", "--json", "--port", "0", "--data-dir", str(tmp_path)]) as proc:
+        assert proc.stdout is not None
+        links = json.loads(proc.stdout.readline())
+    db = Database(f"sqlite:///{tmp_path / 'livewall.db'}")
+
+    async def count() -> int:
+        try:
+            return len(await room_products(db, links["room"]))
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(count()) >= 3
+
+
+def test_serve_reads_environment(tmp_path: Path) -> None:
+    """`serve` takes its port, data dir and secret from LIVEWALL_* variables."""
+    port = free_port()
+    env = {"LIVEWALL_PORT": str(port), "LIVEWALL_DATA_DIR": str(tmp_path), "LIVEWALL_SECRET_KEY": "k"}
+    with spawn(["serve"], env=env):
+        wait_ready(f"http://127.0.0.1:{port}")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok"
+    assert (tmp_path / "livewall.db").exists()
+    assert not (tmp_path / "secret.key").exists()  # the given secret is used, none generated
+
+
+def test_rooms_create_prints_working_links(tmp_path: Path) -> None:
+    """`rooms create --json` creates a room whose links work once the server runs on the same data."""
+    port = free_port()
+    created = _run(
+        "rooms",
+        "create",
+        "--title",
+        "周末特卖",
+        "--json",
+        "--data-dir",
+        str(tmp_path),
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+    )
+    assert created.returncode == 0, created.stderr
+    links = json.loads(created.stdout)
+    assert links["viewer_url"] == f"http://127.0.0.1:{port}/r/{links['room']}"
+    listing = _run("rooms", "list", "--data-dir", str(tmp_path)).stdout
+    assert links["room"] in listing and "周末特卖" in listing
+    with spawn(["serve", "--port", str(port), "--data-dir", str(tmp_path)]):
+        wait_ready(f"http://127.0.0.1:{port}")
+        assert httpx.get(links["screen_url"]).status_code == 200
+        ok = httpx.post(
+            f"http://127.0.0.1:{port}/api/rooms/{links['room']}/host-token", json={"key": links["host_key"]}
+        )
+        assert ok.status_code == 200
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    """An unsupported database URL exits with status 2 and says why."""
+    result = _run("rooms", "list", "--data-dir", str(tmp_path), "--database-url", "mysql://x/y")
+    assert result.returncode == 2
+    assert "unsupported database URL" in result.stderr
