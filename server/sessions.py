@@ -26,11 +26,11 @@ async def authenticate(
     services: Services, websocket: WebSocket, role: Role, room_id: str, data: dict[str, Any]
 ) -> Principal:
     """Check the hello's credentials for ``role`` in ``room_id`` (raises Unauthorized or NotFound)."""
-    room = await actions.load_room(services.db, room_id)
+    room = await actions.load_room_cached(services.db, room_id)
     if role is Role.VIEWER:
         token = _credential(data, "token", websocket.cookies.get(VIEWER_COOKIE))
+        # The token is signed and only ever issued for a stored viewer: no lookup needed.
         viewer_id = services.tokens.check_viewer(token)
-        await actions.load_viewer(services.db, viewer_id)
         return Principal(Role.VIEWER, room.id, viewer_id)
     if role is Role.HOST:
         token = _credential(data, "token", websocket.cookies.get(host_cookie(room.id)))

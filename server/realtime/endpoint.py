@@ -78,9 +78,14 @@ class RealtimeEndpoint:
         try:
             welcome = await self.welcome(services, principal)
             welcome["heartbeat_secs"] = services.settings.heartbeat_secs
-            await services.hub.attach(
-                conn, resume, lambda c: self.snapshot(services, c.principal), welcome=welcome
-            )
+            try:
+                await services.hub.attach(
+                    conn, resume, lambda c: self.snapshot(services, c.principal), welcome=welcome
+                )
+            except LivewallError as exc:  # e.g. the viewer behind a token no longer exists
+                conn.stop()
+                await self._refuse(websocket, services, exc)
+                return
             await self._read_loop(websocket, services, conn)
         except WebSocketDisconnect:
             pass

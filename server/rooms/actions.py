@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,26 @@ async def load_room(db: Database, room_id: str) -> Room:
         room = await session.get(Room, room_id)
     if room is None:
         raise NotFound("no such room")
+    return room
+
+
+# Connects read the room to check credentials. A reconnect storm (thousands of phones within seconds)
+# should not mean thousands of identical reads, so connects share a room row for at most this long;
+# a replaced host key or revoked screen link therefore takes effect within this time.
+ROOM_CACHE_SECS = 2.0
+_room_cache: dict[str, tuple[float, Room]] = {}
+
+
+async def load_room_cached(db: Database, room_id: str) -> Room:
+    """The room, from a cache of at most ROOM_CACHE_SECS (for connection checks only)."""
+    now = time.monotonic()
+    hit = _room_cache.get(room_id)
+    if hit is not None and now - hit[0] < ROOM_CACHE_SECS:
+        return hit[1]
+    room = await load_room(db, room_id)
+    if len(_room_cache) > 10_000:
+        _room_cache.clear()
+    _room_cache[room_id] = (now, room)
     return room
 
 
