@@ -8,8 +8,9 @@ from starlette.routing import Route
 
 from server.auth import Principal
 from server.config import VIEWER_TOKEN_SECS
-from server.errors import Unauthorized
-from server.httputil import VIEWER_COOKIE, bearer, check_origin, json_body
+from server.errors import NotFound, Unauthorized
+from server.httputil import VIEWER_COOKIE, bearer, check_origin, host_cookie, json_body
+from server.questions import actions as questions
 from server.rooms import actions
 from server.services import Services
 
@@ -86,8 +87,10 @@ async def room_info(request: Request) -> JSONResponse:
     )
 
 
-async def _host(request: Request) -> Principal:
+async def _host(request: Request, *, cookie: bool = False) -> Principal:
     token = bearer(request)
+    if token is None and cookie:  # downloads from the console ride on its (SameSite=Strict) session
+        token = request.cookies.get(host_cookie(request.path_params["room_id"]))
     if token is None:
         raise Unauthorized("send the host token as 'Authorization: Bearer ...'")
     return await actions.check_host_token(_services(request), request.path_params["room_id"], token)
@@ -115,6 +118,22 @@ async def end(request: Request) -> JSONResponse:
     return JSONResponse({"status": room.status})
 
 
+async def export(request: Request) -> Response:
+    """GET /api/rooms/{room}/export.json|csv (host): every item, vote, answer and moderation action."""
+    if request.path_params["fmt"] not in ("json", "csv"):
+        raise NotFound("export formats: export.json, export.csv")
+    principal = await _host(request, cookie=True)
+    data = await questions.export(_services(request).db, principal.room_id)
+    fmt = request.path_params["fmt"]
+    filename = f"livewall-{principal.room_id}.{fmt}"
+    headers = {"content-disposition": f'attachment; filename="{filename}"', "cache-control": "no-store"}
+    if fmt == "csv":
+        # A BOM so that spreadsheet programs read the Chinese text as UTF-8.
+        body = "\ufeff" + questions.export_csv(data)
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+    return JSONResponse(data, headers=headers)
+
+
 routes = [
     Route("/api/rooms/{room_id}", room_info, methods=["GET"]),
     Route("/api/rooms/{room_id}/join", join, methods=["POST"]),
@@ -122,4 +141,5 @@ routes = [
     Route("/api/rooms/{room_id}/announcements", announce, methods=["POST"]),
     Route("/api/rooms/{room_id}/start", start, methods=["POST"]),
     Route("/api/rooms/{room_id}/end", end, methods=["POST"]),
+    Route("/api/rooms/{room_id}/export.{fmt:str}", export, methods=["GET"]),
 ]

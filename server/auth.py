@@ -45,6 +45,7 @@ class Principal:
     role: Role
     room_id: str
     viewer_id: str | None = None
+    name: str | None = None  # a host's label among co-hosts ("Host", "Operator 2")
 
     def can(self, scope: Scope) -> bool:
         return scope in ROLE_SCOPES[self.role]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from server.auth import Tokens
 from server.config import Settings
 from server.metrics import Metrics
 from server.realtime.hub import Hub
 from server.storage import Database
+
+if TYPE_CHECKING:
+    from server.questions.feed import Feed
+    from server.realtime.limits import Limiter
 
 
 @dataclass
@@ -18,3 +23,5 @@ class Services:
     hub: Hub
     tokens: Tokens
     metrics: Metrics
+    feed: Feed | None = None
+    limiter: Limiter | None = None

@@ -9,7 +9,8 @@ from starlette.websockets import WebSocket
 from server.auth import Principal, Role
 from server.errors import Unauthorized
 from server.httputil import VIEWER_COOKIE, host_cookie
-from server.rooms import actions
+from server.rooms import actions, snapshot
+from server.rooms.rules import clean_display_name
 from server.services import Services
 
 
@@ -35,7 +36,8 @@ async def authenticate(
     if role is Role.HOST:
         token = _credential(data, "token", websocket.cookies.get(host_cookie(room.id)))
         services.tokens.check_host(token, room.id, room.host_key_gen)
-        return Principal(Role.HOST, room.id)
+        # Co-hosts and moderators name themselves so that others see who took an item.
+        return Principal(Role.HOST, room.id, name=clean_display_name(data.get("name")) or "Host")
     key = _credential(data, "key", None)
     services.tokens.check_screen(key, room.id, room.screen_key_gen)
     return Principal(Role.SCREEN, room.id)
@@ -45,4 +47,7 @@ async def welcome(services: Services, principal: Principal) -> dict[str, Any]:
     out: dict[str, Any] = {"role": principal.role.value, "room_id": principal.room_id}
     if principal.viewer_id is not None:
         out["viewer_id"] = principal.viewer_id
+        out["personal"] = await snapshot.personal(services, principal)
+    if principal.name is not None:
+        out["name"] = principal.name
     return out

@@ -61,7 +61,7 @@ class Hub:
         self._flush_scheduled = False
         self._presence_task: asyncio.Task[None] | None = None
         self.on_presence: PresenceHook | None = None
-        backend.bind(self._deliver)
+        backend.bind(self._deliver, self._deliver_private)
 
     async def start(self) -> None:
         await self.backend.start()
@@ -219,6 +219,14 @@ class Hub:
                 conn.send(envelope)
                 sent += 1
         return sent
+
+    async def send_private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
+        """A direct frame (no seq) to one viewer's connections in every process. Private state is
+        also in each welcome, so a viewer who was offline loses nothing."""
+        await self.backend.private(room_id, viewer_id, envelope)
+
+    def _deliver_private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
+        self.send_to_viewer(room_id, viewer_id, envelope)
 
     def local_viewers(self, room_id: str) -> int:
         room = self.rooms.get(room_id)

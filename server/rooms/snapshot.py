@@ -7,6 +7,7 @@ type, that snapshot + event == a snapshot taken after it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.auth import Principal, Role
@@ -15,6 +16,13 @@ from server.services import Services
 from server.storage.models import Announcement, Product, Room
 
 HOST_ANNOUNCEMENTS = 20
+
+# Other domains add their part of the snapshot, of the viewer's private state, and of the reducer.
+Contributor = Callable[[Services, Principal, dict[str, Any]], Awaitable[None]]
+Reducer = Callable[[dict[str, Any], dict[str, Any]], None]
+CONTRIBUTORS: list[Contributor] = []
+PERSONAL: list[Contributor] = []
+REDUCERS: dict[str, Reducer] = {}
 
 
 def links(services: Services, room: Room) -> dict[str, str]:
@@ -73,7 +81,17 @@ async def build(services: Services, principal: Principal, *, viewers: int | None
     if principal.role is Role.VIEWER and principal.viewer_id is not None:
         viewer = await actions.load_viewer(services.db, principal.viewer_id)
         snap["me"] = {"id": viewer.id, "name": viewer.display_name}
+    for contribute in CONTRIBUTORS:
+        await contribute(services, principal, snap)
     return snap
+
+
+async def personal(services: Services, principal: Principal) -> dict[str, Any]:
+    """A viewer's private state (their own items, their votes), sent in every welcome, resumed or not."""
+    out: dict[str, Any] = {}
+    for contribute in PERSONAL:
+        await contribute(services, principal, out)
+    return out
 
 
 def apply_event(snapshot: dict[str, Any], kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -88,4 +106,6 @@ def apply_event(snapshot: dict[str, Any], kind: str, data: dict[str, Any]) -> di
             snap["announcements"] = [dict(data), *rest][:HOST_ANNOUNCEMENTS]
     elif kind == "presence":
         snap["presence"] = dict(data)
+    elif kind in REDUCERS:
+        REDUCERS[kind](snap, data)
     return snap

@@ -59,3 +59,64 @@ class Product(SQLModel, table=True):
     sku: str | None = Field(default=None, max_length=64)
     shop_url: str | None = Field(default=None, max_length=1000)
     created_ms: int = Field(sa_type=BigInteger)
+
+
+class RoomSettings(SQLModel, table=True):
+    """Live-adjustable room settings for the audience's voice (one row per room, created on demand)."""
+
+    room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=32)
+    moderation: str = Field(default="post", max_length=8)  # post | pre
+    slow_mode_secs: float = 0.0  # seconds between a viewer's posts; 0 = off
+    blocklist: str | None = None  # JSON list of words; None = the default list
+    layout: str = Field(default="wall", max_length=16)  # wall | spotlight | top | clean
+    spotlight_item_id: int | None = None
+
+
+class Item(SQLModel, table=True):
+    """A comment, question or piece of product feedback from a viewer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
+    viewer_id: str = Field(foreign_key="viewer.id", index=True, max_length=32)
+    author: str | None = Field(default=None, max_length=40)  # display name when posted
+    kind: str = Field(max_length=16)  # comment | question | suggestion | concern | need
+    text: str = Field(max_length=300)
+    product_id: int | None = Field(default=None, foreign_key="product.id")
+    status: str = Field(default="visible", max_length=16)  # pending | visible | answered | hidden
+    votes: int = 0
+    blocked_word: str | None = Field(default=None, max_length=50)
+    answer: str | None = Field(default=None, max_length=1000)  # public, typed by the host
+    reply: str | None = Field(default=None, max_length=1000)  # private, to the asker only
+    claimed_by: str | None = Field(default=None, max_length=40)  # moderator handling it
+    created_ms: int = Field(sa_type=BigInteger)
+    answered_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Vote(SQLModel, table=True):
+    """One viewer's upvote of one item (a viewer votes once; withdrawing deletes the row)."""
+
+    item_id: int = Field(primary_key=True, foreign_key="item.id")
+    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class Sanction(SQLModel, table=True):
+    """A viewer muted until a time, or banned for the session, in one room."""
+
+    room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=32)
+    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
+    mute_until_ms: int | None = Field(default=None, sa_type=BigInteger)
+    banned: bool = False
+
+
+class ModerationLog(SQLModel, table=True):
+    """Every moderation action, kept for the export and for disputes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
+    actor: str = Field(max_length=40)
+    action: str = Field(max_length=24)
+    item_id: int | None = None
+    viewer_id: str | None = Field(default=None, max_length=32)
+    detail: str | None = Field(default=None, max_length=2000)
+    created_ms: int = Field(sa_type=BigInteger)

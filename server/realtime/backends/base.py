@@ -9,6 +9,8 @@ from dataclasses import dataclass
 # (room_id, audience, seq, envelope bytes). The backend calls it for every sequenced event, in
 # sequence order per (room, audience), in every process that watches the room.
 DeliverFn = Callable[[str, str, int, bytes], Awaitable[None]]
+# (room_id, viewer_id, frame bytes): a direct frame for one viewer's connections, in any process.
+PrivateFn = Callable[[str, str, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,16 @@ class Backend(abc.ABC):
     """Sequencing, bounded history and cross-process fan-out for room events."""
 
     deliver: DeliverFn | None = None
+    deliver_private: PrivateFn | None = None
 
-    def bind(self, deliver: DeliverFn) -> None:
+    def bind(self, deliver: DeliverFn, deliver_private: PrivateFn | None = None) -> None:
         self.deliver = deliver
+        self.deliver_private = deliver_private
+
+    async def private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
+        """Send a direct frame to one viewer wherever they are connected (default: this process)."""
+        if self.deliver_private is not None:
+            self.deliver_private(room_id, viewer_id, envelope)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections; called once from the app's lifespan."""

@@ -1,0 +1,135 @@
+"""The questions domain's part of each snapshot, of the viewer's private state, and of the reducer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from server.auth import Principal, Role
+from server.questions import actions
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.services import Services
+from server.storage.models import Item, Vote
+
+WALL_ITEMS = 50  # the newest shown items a surface starts with
+HOST_COMMENTS = 100  # the newest comments in the host's moderation view
+MINE = 100
+
+
+async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
+    db, room_id = services.db, principal.room_id
+    settings = await actions.load_settings(db, room_id)
+    snap["settings"] = {
+        "moderation": settings.moderation,
+        "slow_mode_secs": settings.slow_mode_secs,
+        "layout": settings.layout,
+    }
+    spotlight = None
+    if settings.spotlight_item_id is not None:
+        async with db.session() as session:
+            item = await session.get(Item, settings.spotlight_item_id)
+        spotlight = actions.public_item(item) if item is not None else None
+    snap["spotlight"] = spotlight
+    async with db.session() as session:
+        rows = await session.exec(
+            select(Item)
+            .where(Item.room_id == room_id, col(Item.status).in_(("visible", "answered")))
+            .order_by(col(Item.id).desc())
+            .limit(WALL_ITEMS)
+        )
+        snap["wall"] = [actions.public_item(i) for i in reversed(rows.all())]
+        if principal.role is Role.HOST:
+            queue = await session.exec(
+                select(Item)
+                .where(Item.room_id == room_id, col(Item.kind) != "comment")
+                .order_by(col(Item.id))
+            )
+            snap["queue"] = [actions.host_item(i) for i in queue.all()]
+            comments = await session.exec(
+                select(Item)
+                .where(Item.room_id == room_id, Item.kind == "comment")
+                .order_by(col(Item.id).desc())
+                .limit(HOST_COMMENTS)
+            )
+            snap["comments"] = [actions.host_item(i) for i in reversed(comments.all())]
+    snap["top"] = await actions.top_questions(db, room_id)
+    if principal.role is Role.HOST:
+        snap["blocklist"] = actions.blocklist_words(settings)
+        snap["sanctions"] = await actions.sanctions(db, room_id)
+
+
+async def personal(services: Services, principal: Principal, out: dict[str, Any]) -> None:
+    assert principal.viewer_id is not None
+    async with services.db.session() as session:
+        mine = await session.exec(
+            select(Item)
+            .where(Item.room_id == principal.room_id, Item.viewer_id == principal.viewer_id)
+            .order_by(col(Item.id).desc())
+            .limit(MINE)
+        )
+        out["mine"] = [actions.mine_item(i) for i in reversed(mine.all())]
+        votes = await session.exec(
+            select(Vote.item_id)
+            .join(Item, col(Item.id) == col(Vote.item_id))
+            .where(Item.room_id == principal.room_id, Vote.viewer_id == principal.viewer_id)
+        )
+        out["my_votes"] = sorted(votes.all())
+
+
+def _apply_votes(items: list[dict[str, Any]], votes: dict[str, int]) -> None:
+    for item in items:
+        count = votes.get(str(item["id"]))
+        if count is not None:
+            item["votes"] = count
+
+
+def reduce_wall(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    by_id = {item["id"]: item for item in snap.get("wall", [])}
+    for item in data.get("items", []):
+        by_id[item["id"]] = dict(item)
+    for item_id in data.get("removed", []):
+        by_id.pop(item_id, None)
+    wall = [by_id[k] for k in sorted(by_id) if by_id[k]["status"] in ("visible", "answered")]
+    snap["wall"] = wall[-WALL_ITEMS:]
+    _apply_votes(snap["wall"], data.get("votes", {}))
+    if data.get("top") is not None:
+        snap["top"] = [dict(i) for i in data["top"]]
+    spotlight = snap.get("spotlight")
+    if spotlight is not None:
+        for item in data.get("items", []):
+            if item["id"] == spotlight["id"]:
+                snap["spotlight"] = dict(item)
+        _apply_votes([snap["spotlight"]], data.get("votes", {}))
+
+
+def reduce_queue(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    queue = {item["id"]: item for item in snap.get("queue", [])}
+    comments = {item["id"]: item for item in snap.get("comments", [])}
+    for item in data.get("items", []):
+        (comments if item["kind"] == "comment" else queue)[item["id"]] = dict(item)
+    snap["queue"] = [queue[k] for k in sorted(queue)]
+    snap["comments"] = [comments[k] for k in sorted(comments)][-HOST_COMMENTS:]
+    _apply_votes(snap["queue"], data.get("votes", {}))
+    _apply_votes(snap["comments"], data.get("votes", {}))
+
+
+def _set(key: str, field: str | None = None) -> Any:
+    def reducer(snap: dict[str, Any], data: dict[str, Any]) -> None:
+        snap[key] = data[field] if field is not None else dict(data)
+
+    return reducer
+
+
+CONTRIBUTORS.append(contribute)
+PERSONAL.append(personal)
+REDUCERS.update(
+    {
+        "wall": reduce_wall,
+        "queue": reduce_queue,
+        "spotlight": _set("spotlight", "item"),
+        "room.settings": _set("settings"),
+        "blocklist": _set("blocklist", "words"),
+        "sanctions": _set("sanctions", "sanctions"),
+    }
+)
