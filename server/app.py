@@ -15,18 +15,19 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+# Importing the domain modules registers their actions, events and snapshot parts.
 import server.questions.actions
 import server.questions.snapshot
-import server.rooms.actions  # noqa: F401  (these imports register actions, events and snapshot parts)
+import server.rooms.actions
 from server import api, pages, sessions
 from server.auth import Role, Tokens
 from server.config import Settings
 from server.errors import LivewallError
 from server.httputil import livewall_error_handler
 from server.metrics import Metrics
+from server.questions.feed import Feed
 from server.realtime.backends import backend_from_url
 from server.realtime.endpoint import RealtimeEndpoint
-from server.questions.feed import Feed
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
 from server.realtime.protocol import Close
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         presence_tick_secs=settings.presence_tick_secs,
     )
     services = Services(settings, db, hub, Tokens(settings.secret_key), metrics_)
-    services.feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))
+    feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))
+    services.feed = feed
     services.limiter = Limiter(hub.backend)
 
     async def on_presence(room_id: str, viewers: int) -> None:
@@ -99,11 +101,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate)
         await hub.start()
-        await services.feed.start()
+        await feed.start()
         try:
             yield
         finally:
-            await services.feed.stop()
+            await feed.stop()
             await hub.stop()
             await db.dispose()
 

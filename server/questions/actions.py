@@ -219,6 +219,7 @@ async def do_vote(services: Services, principal: Principal, item_id: object, up:
     if not isinstance(up, bool):
         raise InvalidInput('"up" must be true or false')
     item = await load_item(services.db, principal.room_id, item_id)
+    assert item.id is not None
     rules.check_votable(item.status)
     async with services.db.session() as session:
         sanction = await session.get(Sanction, (principal.room_id, principal.viewer_id))
