@@ -141,5 +141,5 @@ routes = [
     Route("/api/rooms/{room_id}/announcements", announce, methods=["POST"]),
     Route("/api/rooms/{room_id}/start", start, methods=["POST"]),
     Route("/api/rooms/{room_id}/end", end, methods=["POST"]),
-    Route("/api/rooms/{room_id}/export.{fmt:str}", export, methods=["GET"]),
+    Route("/api/rooms/{room_id}/export.{fmt}", export, methods=["GET"]),
 ]

@@ -17,11 +17,13 @@ from server.questions import rules
 from server.questions.events import BlocklistChanged, SanctionsChanged, SettingsChanged, SpotlightChanged
 from server.questions.feed import Feed
 from server.realtime.dispatch import ActionContext, action
-from server.realtime.protocol import direct_frame
+from server.realtime.protocol import direct_frame, register_direct_type
 from server.rooms.actions import load_room
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
+
+register_direct_type("mine", "one of the viewer's own items changed (status, answer, private reply)")
 
 TOP_QUESTIONS = 10
 REACTION_MAX_PER_MESSAGE = 50

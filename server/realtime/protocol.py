@@ -53,6 +53,11 @@ def register_client_type(name: str, doc: str) -> None:
     CLIENT_TYPES[name] = doc
 
 
+def register_direct_type(name: str, doc: str) -> None:
+    """Domain modules add the direct (unsequenced) frames they send."""
+    DIRECT_TYPES[name] = doc
+
+
 @dataclass(frozen=True)
 class ClientMessage:
     """A parsed client frame: ``{"type": str, "id"?: str|int, "data"?: object}``."""
