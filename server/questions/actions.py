@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import time
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from server.realtime.protocol import direct_frame, register_direct_type
 from server.rooms.actions import load_room
 from server.services import Services
 from server.storage import Database, now_ms
+from server.storage.batch import BatchWriter
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
 
 register_direct_type("mine", "one of the viewer's own items changed (status, answer, private reply)")
@@ -70,11 +72,41 @@ def _shown(item: Item) -> bool:
 
 # --- reads ------------------------------------------------------------------------------------------
 
+# Posting reads the room's settings, the poster's sanction and name. At 1,000 comments a second those
+# reads are shared: each is kept this long. A change made in this process applies at once; one made
+# in another process (several servers on Redis) applies within this time.
+POST_CACHE_SECS = 1.0
+_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
+
+
+async def _cached(kind: str, room_id: str, key: str, load: Any) -> Any:
+    now = time.monotonic()
+    hit = _cache.get((kind, room_id, key))
+    if hit is not None and now - hit[0] < POST_CACHE_SECS:
+        return hit[1]
+    value = await load()
+    if len(_cache) > 200_000:
+        _cache.clear()
+    _cache[(kind, room_id, key)] = (now, value)
+    return value
+
+
+def _forget(kind: str, room_id: str, key: str = "") -> None:
+    _cache.pop((kind, room_id, key), None)
+
 
 async def load_settings(db: Database, room_id: str) -> RoomSettings:
     async with db.session() as session:
         found = await session.get(RoomSettings, room_id)
     return found if found is not None else RoomSettings(room_id=room_id)
+
+
+async def settings_cached(db: Database, room_id: str) -> RoomSettings:
+    async def load() -> RoomSettings:
+        return await load_settings(db, room_id)
+
+    result: RoomSettings = await _cached("settings", room_id, "", load)
+    return result
 
 
 def blocklist_words(settings: RoomSettings) -> list[str]:
@@ -131,6 +163,26 @@ def _feed(services: Services) -> Feed:
     return services.feed
 
 
+_writers: dict[int, BatchWriter[Item]] = {}
+_compiled: dict[str | None, rules.Blocklist] = {}
+
+
+def _writer(services: Services) -> BatchWriter[Item]:
+    writer = _writers.get(id(services.db))
+    if writer is None or writer.db is not services.db:
+        writer = _writers[id(services.db)] = BatchWriter(services.db)
+    return writer
+
+
+def _blocklist(settings: RoomSettings) -> rules.Blocklist:
+    compiled = _compiled.get(settings.blocklist)
+    if compiled is None:
+        if len(_compiled) > 1000:
+            _compiled.clear()
+        compiled = _compiled[settings.blocklist] = rules.Blocklist.of(blocklist_words(settings))
+    return compiled
+
+
 def _announce_item(services: Services, item: Item, *, new: bool) -> None:
     _feed(services).item(item.room_id, public_item(item) if _shown(item) else None, host_item(item), new=new)
 
@@ -166,11 +218,29 @@ async def _log(
 # --- viewers ----------------------------------------------------------------------------------------
 
 
+async def _sanction(db: Database, room_id: str, viewer_id: str) -> Sanction | None:
+    async def load() -> Sanction | None:
+        async with db.session() as session:
+            return await session.get(Sanction, (room_id, viewer_id))
+
+    result: Sanction | None = await _cached("sanction", room_id, viewer_id, load)
+    return result
+
+
+async def _author(db: Database, viewer_id: str) -> str | None:
+    async def load() -> str | None:
+        async with db.session() as session:
+            viewer = await session.get(Viewer, viewer_id)
+        return viewer.display_name if viewer is not None else None
+
+    result: str | None = await _cached("author", "", viewer_id, load)
+    return result
+
+
 async def check_can_post(services: Services, principal: Principal, settings: RoomSettings) -> None:
     """Banned, muted or too fast (slow mode) viewers may not post."""
     assert principal.viewer_id is not None
-    async with services.db.session() as session:
-        sanction = await session.get(Sanction, (principal.room_id, principal.viewer_id))
+    sanction = await _sanction(services.db, principal.room_id, principal.viewer_id)
     if sanction is not None:
         rules.check_not_silenced(sanction.mute_until_ms, sanction.banned, now_ms())
     if settings.slow_mode_secs > 0 and services.limiter is not None:
@@ -327,6 +397,7 @@ async def do_spotlight(services: Services, principal: Principal, item_id: object
         row.spotlight_item_id = new_item.id if new_item is not None else None
         session.add(row)
         await session.commit()
+    _forget("settings", principal.room_id)
     if previous is not None and (new_item is None or previous != new_item.id):
         with contextlib.suppress(Conflict, NotFound):  # already answered, hidden or gone
             await _set_status(services, principal, previous, "answered")
@@ -382,6 +453,7 @@ async def do_sanction(
             raise InvalidInput('mode must be "mute", "ban" or "pardon"')
         session.add(row)
         await session.commit()
+    _forget("sanction", principal.room_id, viewer_id)
     await _log(services.db, principal, mode, viewer_id=viewer_id, detail=str(data.get("minutes") or ""))
     await services.hub.publish(
         principal.room_id, SanctionsChanged(sanctions=await sanctions(services.db, principal.room_id))
@@ -413,6 +485,7 @@ async def do_settings(services: Services, principal: Principal, data: dict[str, 
         session.add(row)
         await session.commit()
         await session.refresh(row)
+    _forget("settings", principal.room_id)
     await _log(services.db, principal, "settings", detail=orjson.dumps(data).decode()[:2000])
     await services.hub.publish(
         principal.room_id,
