@@ -1,0 +1,431 @@
+// Livewall benchmark load generator: thousands of viewers (and the host) over real WebSockets.
+//
+// Driven by bench/run.py: one JSON config as argv[2]; commands arrive as JSON lines on stdin and
+// every answer is one JSON line on stdout (logs go to stderr). Speaks three dialects so every server
+// gets the same client cost: "livewall" and "naive" (Livewall's protocol: HTTP join, hello/welcome,
+// sequenced envelopes) and "socketio" (Engine.IO 4 / Socket.IO 5 packets over a bare WebSocket).
+//
+// Latency is receipt time minus the send time the host put in the announcement text; both use this
+// machine's wall clock (performance.timeOrigin + now(), sub-millisecond). Loss is counted on the
+// announcement index the host puts in the text; gaps on the server's per-stream sequence numbers.
+
+import { createInterface } from "node:readline";
+import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+
+const cfg = JSON.parse(process.argv[2]);
+const KIND = cfg.kind; // livewall | naive | socketio
+const SIO = KIND === "socketio";
+const N_ADDRS = cfg.bind_addrs ?? 8; // client source IPs 127.0.0.1..N: avoids ephemeral port limits
+const now = () => performance.timeOrigin + performance.now();
+const log = (...a) => process.stderr.write(`[loadgen ${cfg.name ?? ""}] ${a.join(" ")}\n`);
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// --- histograms: 0.1 ms buckets up to 60 s ------------------------------------------------------
+const HMAX = 600000;
+class Hist {
+  constructor() { this.b = new Uint32Array(HMAX + 1); this.n = 0; this.max = 0; }
+  add(ms) {
+    if (ms < 0) ms = 0;
+    const i = Math.min(HMAX, Math.round(ms * 10));
+    this.b[i]++; this.n++; if (ms > this.max) this.max = ms;
+  }
+  sparse() { const out = []; for (let i = 0; i <= HMAX; i++) if (this.b[i]) out.push([i, this.b[i]]); return out; }
+}
+
+// --- state ----------------------------------------------------------------------------------------
+const viewers = [];
+let host = null;
+let runId = 0;
+let running = false; // reconnect on close only while true or during a restart
+let lat = new Hist();
+let rtt = new Hist();
+let counters = freshCounters();
+let sessionsOpen = 0;
+
+function freshCounters() {
+  return { received: 0, gaps: 0, lost: 0, skipped: 0, resumed: 0, resume_failed: 0, reconnects: 0,
+           closes: {}, errors: 0, first_recv: 0, last_recv: 0, comments_sent: 0, pongs: 0, replayed: 0 };
+}
+
+function target(i) { return cfg.targets[i % cfg.targets.length]; }
+
+async function postJson(url, body) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+      return await r.json();
+    } catch (e) {
+      if (attempt >= 5) throw e;
+      await sleep(100 * 2 ** attempt);
+    }
+  }
+}
+
+async function pool(items, concurrency, fn) {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) { const i = next++; await fn(items[i], i); }
+  });
+  await Promise.all(workers);
+}
+
+// --- one viewer -----------------------------------------------------------------------------------
+class Viewer {
+  constructor(idx) {
+    this.idx = idx; this.t = target(idx); this.token = null; this.ws = null;
+    this.epoch = null; this.seq = 0; this.welcomed = false; this.sessionStart = 0; this.welcomeAt = 0;
+    this.run = -1; this.got = 0; this.skippedBase = -1; this.resync = false; this.wantOpen = false; this.attempt = 0;
+    this.onWelcome = null;
+  }
+
+  open() {
+    this.wantOpen = true; this.welcomed = false;
+    const addr = `127.0.0.${1 + (this.idx % N_ADDRS)}`;
+    const url = SIO ? `${this.t.ws_base}/socket.io/?EIO=4&transport=websocket` : `${this.t.ws_base}/ws/viewer/${cfg.room}`;
+    this.sessionStart = now();
+    const ws = new WebSocket(url, { localAddress: addr, perMessageDeflate: false, handshakeTimeout: 20000 });
+    this.ws = ws;
+    ws.on("open", () => {
+      sessionsOpen++;
+      if (!SIO) ws.send(JSON.stringify({ type: "hello", data: this.helloData() }));
+    });
+    ws.on("message", (data) => this.onMessage(data));
+    ws.on("error", () => { counters.errors++; });
+    ws.on("close", (code) => {
+      if (this.ws !== ws) return;
+      this.ws = null; this.welcomed = false;
+      counters.closes[code] = (counters.closes[code] ?? 0) + 1;
+      if (this.wantOpen) this.scheduleReconnect();
+    });
+  }
+
+  helloData() {
+    const d = { token: this.token };
+    if (KIND === "livewall" && this.epoch !== null) d.resume = { epoch: this.epoch, seq: this.seq };
+    return d;
+  }
+
+  scheduleReconnect() {
+    // Exponential backoff with full jitter, as a phone would do (first try within cfg.jitter_ms).
+    const base = this.attempt === 0 ? (cfg.jitter_ms ?? 500) : Math.min(4000, 250 * 2 ** this.attempt);
+    this.attempt++;
+    counters.reconnects++;
+    setTimeout(() => { if (this.wantOpen && this.ws === null) this.open(); }, Math.random() * base);
+  }
+
+  close() { this.wantOpen = false; const ws = this.ws; this.ws = null; this.welcomed = false; if (ws) ws.terminate(); }
+
+  onMessage(data) {
+    let msg;
+    if (SIO) {
+      const s = data.toString();
+      const c = s.charCodeAt(0);
+      if (c === 50 /* "2" ping */) { this.ws.send("3"); return; }
+      if (c === 48 /* "0" open */) { this.ws.send("40" + JSON.stringify({ token: this.token })); return; }
+      if (s.startsWith("42")) {
+        const arr = JSON.parse(s.slice(2));
+        msg = arr[1]; if (msg && !msg.type) msg.type = arr[0];
+      } else return;
+    } else {
+      msg = JSON.parse(data);
+    }
+    const type = msg.type;
+    if (type === "announcement") return this.onAnnouncement(msg);
+    if (msg.seq !== undefined) return this.onSeq(msg.seq);
+    if (type === "welcome") return this.welcome(msg.data);
+    if (type === "pong") { counters.pongs++; const t = msg.data && msg.data.t; if (typeof t === "number") rtt.add(now() - t); }
+  }
+
+  welcome(d) {
+    this.welcomed = true; this.attempt = 0; this.welcomeAt = now();
+    if (KIND === "livewall") {
+      if (this.epoch !== null) { if (d.resumed) counters.resumed++; else { counters.resume_failed++; this.resync = true; } }
+      this.epoch = d.epoch;
+    } else if (this.epoch !== null) {
+      this.resync = true; // the peers have no resume: events missed while away are not counted as loss
+    }
+    if (!d.resumed) { this.seq = d.seq; this.epoch = d.epoch ?? "x"; }
+    if (this.onWelcome) { const f = this.onWelcome; this.onWelcome = null; f(); }
+  }
+
+  onSeq(seq) {
+    if (seq !== this.seq + 1) { if (seq > this.seq + 1) counters.gaps += seq - this.seq - 1; else counters.gaps++; }
+    this.seq = seq;
+  }
+
+  onAnnouncement(msg) {
+    this.onSeq(msg.seq);
+    const p = JSON.parse(msg.data.text);
+    const t = now();
+    if (p.r !== runId) return;
+    counters.received++;
+    if (counters.first_recv === 0) counters.first_recv = t;
+    counters.last_recv = t;
+    if (p.t >= this.sessionStart) lat.add(t - p.t); else counters.replayed++;
+    if (this.run !== p.r) { this.run = p.r; this.got = 0; }
+    this.got++;
+    // A peer viewer back from a reconnect (no resume) missed what was sent while it was away.
+    if (this.resync) { this.resync = false; this.skippedBase = p.i; }
+  }
+
+  comment() {
+    const ws = this.ws; if (!ws || !this.welcomed) return;
+    counters.comments_sent++;
+    if (SIO) ws.send("42" + JSON.stringify(["ping", { t: now() }]));
+    else ws.send(JSON.stringify({ type: "ping", data: { t: now() } }));
+  }
+
+  connectAndWelcome() {
+    return new Promise((resolve) => { this.onWelcome = resolve; this.open(); });
+  }
+}
+
+// --- the host ---------------------------------------------------------------------------------------
+class HostConn {
+  constructor(i, token) {
+    this.i = i; this.token = token; this.ws = null; this.ready = false; this.waiters = new Map(); this.nextId = 1; this.wantOpen = true;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      const t = cfg.targets[0];
+      const url = SIO ? `${t.ws_base}/socket.io/?EIO=4&transport=websocket` : `${t.ws_base}/ws/host/${cfg.room}`;
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      this.ws = ws; this.ready = false;
+      ws.on("open", () => { if (!SIO) ws.send(JSON.stringify({ type: "hello", data: { token: this.token } })); });
+      ws.on("message", (data) => {
+        const s = data.toString();
+        if (SIO) {
+          if (s === "2") return ws.send("3");
+          if (s[0] === "0") return ws.send("40" + JSON.stringify({ host: this.token }));
+          if (s.startsWith("43")) { const m = /^43(\d+)/.exec(s); this.settle(Number(m[1]), true); return; }
+          if (s.startsWith("42") && s.includes('"welcome"')) { this.ready = true; resolve(); }
+          return;
+        }
+        const msg = JSON.parse(s);
+        if (msg.type === "welcome") { this.ready = true; resolve(); }
+        else if (msg.type === "ack") this.settle(msg.data.id, true);
+        else if (msg.type === "error") { if (msg.data.id !== undefined) this.settle(msg.data.id, false); else log("host error", s); }
+      });
+      ws.on("error", (e) => { if (!this.ready) reject(e); });
+      ws.on("close", () => {
+        this.ready = false;
+        for (const f of this.waiters.values()) f(false);
+        this.waiters.clear();
+        if (this.wantOpen) setTimeout(() => this.open().catch(() => {}), 200 + Math.random() * 300);
+      });
+    });
+  }
+
+  settle(id, ok) { const f = this.waiters.get(id); if (f) { this.waiters.delete(id); f(ok); } }
+
+  announce(text) {
+    // Resolves true on ack, false on error or close; never rejects.
+    return new Promise((resolve) => {
+      if (!this.ready) return resolve(false);
+      const id = this.nextId++;
+      this.waiters.set(id, resolve);
+      if (SIO) this.ws.send(`42${id}` + JSON.stringify(["announce", { text }]));
+      else this.ws.send(JSON.stringify({ type: "announce", id, data: { text } }));
+    });
+  }
+}
+
+async function hostToken() {
+  const t = cfg.targets[0];
+  const r = await postJson(`${t.api_base}/rooms/${cfg.room}/host-token`, { key: cfg.host_key });
+  return r.token;
+}
+
+// --- commands ---------------------------------------------------------------------------------------
+let goResolve = null;
+
+async function cmdConnect() {
+  const t0 = now();
+  const n = cfg.viewers;
+  const joinHist = new Hist();
+  const connHist = new Hist();
+  for (let i = 0; i < n; i++) viewers.push(new Viewer((cfg.offset ?? 0) + i));
+  await pool(viewers, cfg.join_concurrency ?? 32, async (v) => {
+    const s = now();
+    const r = await postJson(`${v.t.api_base}/rooms/${cfg.room}/join`, { name: `bench-${v.idx}` });
+    v.token = r.token; joinHist.add(now() - s);
+  });
+  const t1 = now();
+  emit({ ev: "joined", viewers: n, join_s: (t1 - t0) / 1000, join_ms: pct(joinHist) });
+  await new Promise((resolve) => { goResolve = resolve; });
+  let failed = 0;
+  await pool(viewers, cfg.connect_concurrency ?? 200, async (v) => {
+    const s = now();
+    const ok = await Promise.race([v.connectAndWelcome().then(() => true), sleep(30000).then(() => false)]);
+    if (ok) connHist.add(now() - s); else failed++;
+  });
+  const t2 = now();
+  if (cfg.host) {
+    const token = await hostToken();
+    host = [];
+    for (let i = 0; i < (cfg.host_conns ?? 1); i++) { const h = new HostConn(i, token); await h.open(); host.push(h); }
+  }
+  emit({ ev: "connected", viewers: n, failed, join_s: (t1 - t0) / 1000, connect_s: (t2 - t1) / 1000,
+         join_ms: pct(joinHist), connect_ms: pct(connHist) });
+}
+
+function pct(h) {
+  const q = (p) => { if (!h.n) return null; let need = Math.ceil(h.n * p), acc = 0; for (let i = 0; i <= HMAX; i++) { acc += h.b[i]; if (acc >= need) return i / 10; } return h.max; };
+  return { n: h.n, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: h.n ? Math.round(h.max * 10) / 10 : null };
+}
+
+function startChurn(perSec) {
+  if (!perSec) return null;
+  // Every 100 ms a random handful of viewers drop and come back (resuming where the protocol can).
+  const perTick = viewers.length * perSec / 10;
+  let carry = 0;
+  return setInterval(() => {
+    carry += perTick;
+    while (carry >= 1) {
+      carry--;
+      const v = viewers[Math.floor(Math.random() * viewers.length)];
+      if (!v.welcomed) continue;
+      v.close();
+      v.wantOpen = true;
+      setTimeout(() => { if (v.wantOpen && v.ws === null) v.open(); }, Math.random() * 500);
+    }
+  }, 100);
+}
+
+function startComments(perSec) {
+  if (!perSec) return null;
+  const perTick = perSec / 20;
+  let carry = 0;
+  return setInterval(() => {
+    carry += perTick;
+    while (carry >= 1) { carry--; viewers[Math.floor(Math.random() * viewers.length)].comment(); }
+  }, 50);
+}
+
+let sentThisRun = 0;
+
+async function cmdRun(c) {
+  runId = c.run_id; lat = new Hist(); rtt = new Hist(); counters = freshCounters(); sentThisRun = 0;
+  running = true;
+  const churn = startChurn(c.churn_per_sec ?? 0);
+  const comments = startComments(c.comments_per_sec ?? 0);
+  const durMs = c.duration * 1000;
+  const t0 = now();
+  let acked = 0, refused = 0;
+  if (cfg.host) {
+    const pad = "x".repeat(Math.max(0, c.pad ?? 0));
+    const text = (i) => JSON.stringify({ t: now(), r: runId, i, p: pad });
+    if (c.blast) {
+      // As fast as the server acknowledges: each host connection keeps `window` announces in flight.
+      let i = 0;
+      const loops = host.map(async (h) => {
+        const inflight = new Set();
+        while (now() - t0 < durMs) {
+          while (inflight.size < (c.window ?? 8) && now() - t0 < durMs) {
+            const p = h.announce(text(i++)).then((ok) => { ok ? acked++ : refused++; inflight.delete(p); });
+            inflight.add(p);
+          }
+          await Promise.race(inflight);
+        }
+        await Promise.all(inflight);
+      });
+      await Promise.all(loops);
+      sentThisRun = i;
+    } else {
+      const period = 1000 / c.rate;
+      let skippedTicks = 0;
+      const pending = [];
+      for (let i = 0; now() - t0 < durMs; i++) {
+        const due = t0 + i * period;
+        const wait = due - now();
+        if (wait > 0) await sleep(wait);
+        const h = host[i % host.length];
+        if (!h.ready) { skippedTicks++; continue; }
+        const idx = sentThisRun++;
+        pending.push(h.announce(text(idx)).then((ok) => { ok ? acked++ : refused++; }));
+      }
+      await Promise.race([Promise.all(pending), sleep(30000)]);
+      if (skippedTicks) log(`host not connected for ${skippedTicks} ticks`);
+    }
+  } else {
+    await sleep(durMs);
+  }
+  if (churn) clearInterval(churn);
+  if (comments) clearInterval(comments);
+  running = false;
+  emit({ ev: "published", sent: sentThisRun, acked, refused, publish_s: (now() - t0) / 1000, t0 });
+}
+
+async function cmdDrain(c) {
+  // Wait until every viewer has the last announcement (or the timeout), then report.
+  const expect = c.sent;
+  const deadline = now() + (c.timeout ?? 15) * 1000;
+  for (;;) {
+    let behind = 0;
+    for (const v of viewers) if (!v.resync && v.skippedBase < 0 && (v.run !== runId ? expect > 0 : v.got < expect)) behind++;
+    if (behind === 0 || now() > deadline) break;
+    await sleep(50);
+  }
+  let tailLoss = 0, notOpen = 0;
+  for (const v of viewers) {
+    if (!v.welcomed) notOpen++;
+    const missing = v.run !== runId ? expect : Math.max(0, expect - v.got);
+    // Peers have no resume: a viewer that reconnected during the run missed what was sent meanwhile.
+    if (v.resync || v.skippedBase >= 0) counters.skipped += missing; else tailLoss += missing;
+    v.skippedBase = -1;
+  }
+  emit({ ev: "drained", sent: expect, viewers: viewers.length, not_open: notOpen,
+         loss: counters.lost + tailLoss, ...counters, lat: { n: lat.n, max: lat.max, sparse: lat.sparse() },
+         rtt: { n: rtt.n, max: rtt.max, sparse: rtt.sparse() }, lat_pct: pct(lat), rtt_pct: pct(rtt) });
+}
+
+async function cmdAwaitResumed(c) {
+  // After a server restart: how long until every viewer is welcomed again, and how (resumed or not).
+  const since = c.since;
+  const deadline = now() + (c.timeout ?? 30) * 1000;
+  for (;;) {
+    let pending = 0;
+    for (const v of viewers) if (!v.welcomed || v.welcomeAt < since) pending++;
+    if (pending === 0 || now() > deadline) break;
+    await sleep(50);
+  }
+  const h = new Hist();
+  let notBack = 0;
+  for (const v of viewers) { if (v.welcomed && v.welcomeAt >= since) h.add(v.welcomeAt - since); else notBack++; }
+  emit({ ev: "resumed", viewers: viewers.length, back: h.n, not_back: notBack, all_back_ms: h.n ? h.max : null,
+         back_ms: pct(h), resumed: counters.resumed, resume_failed: counters.resume_failed, gaps: counters.gaps,
+         closes: counters.closes });
+}
+
+const rl = createInterface({ input: process.stdin });
+let chain = Promise.resolve();
+rl.on("line", (line) => {
+  if (!line.trim()) return;
+  const c = JSON.parse(line);
+  if (c.cmd === "await_resumed") { cmdAwaitResumed(c); return; } // runs beside a running "run"
+  if (c.cmd === "open") { if (goResolve) { const f = goResolve; goResolve = null; f(); } return; }
+  chain = chain.then(async () => {
+    try {
+      if (c.cmd === "connect") await cmdConnect();
+      else if (c.cmd === "run") await cmdRun(c);
+      else if (c.cmd === "drain") await cmdDrain(c);
+      else if (c.cmd === "reset") { counters = freshCounters(); emit({ ev: "ok" }); }
+      else if (c.cmd === "await_resumed") await cmdAwaitResumed(c);
+      else if (c.cmd === "now") emit({ ev: "now", t: now() });
+      else if (c.cmd === "quit") {
+        for (const v of viewers) v.close();
+        if (host) for (const h of host) { h.wantOpen = false; h.ws && h.ws.terminate(); }
+        emit({ ev: "bye" });
+        setTimeout(() => process.exit(0), 100);
+      } else emit({ ev: "error", error: `unknown command ${c.cmd}` });
+    } catch (e) {
+      emit({ ev: "error", error: String(e && e.stack || e) });
+    }
+  });
+});
+rl.on("close", () => process.exit(0));
+process.on("uncaughtException", (e) => { log("uncaught", e && e.stack || e); });

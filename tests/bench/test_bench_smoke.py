@@ -1,0 +1,107 @@
+"""The benchmark runs end to end at tiny scale, so it cannot rot (not timed; ``-m bench`` selects it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import run
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(300)]
+
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+FIELDS = (
+    "server",
+    "viewers",
+    "run",
+    "lat_ms",
+    "deliveries_per_s",
+    "loss",
+    "gaps",
+    "server_cpu_pct",
+    "kib_per_conn",
+    "connect_s",
+    "sent",
+)
+
+
+def _run(tmp_path: Path, *argv: str) -> dict:
+    out = tmp_path / "result.json"
+    assert run.main([*argv, "--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@needs_node
+def test_fanout_livewall_and_socketio(tmp_path: Path) -> None:
+    """Fan-out with churn against Livewall and python-socketio: every field, no loss, no gap."""
+    doc = _run(
+        tmp_path,
+        "fanout",
+        "--viewers",
+        "20",
+        "--duration",
+        "1",
+        "--runs",
+        "1",
+        "--churn",
+        "0.2",
+        "--servers",
+        "livewall,socketio",
+    )
+    assert {r["server"] for r in doc["runs"]} == {"livewall", "socketio"}
+    for row in doc["runs"]:
+        for field in FIELDS:
+            assert field in row, field
+        assert row["sent"] >= 5
+        assert row["loss"] == 0 and row["gaps"] == 0, row
+        assert row["lat_ms"]["p99"] is not None
+    assert any("p99_x_better_than_socketio" in m for m in doc["summary"])
+
+
+@needs_node
+def test_blast_and_comments_naive_and_livewall(tmp_path: Path) -> None:
+    """Blast and a comment storm run against Livewall and the naive loop without loss."""
+    doc = _run(
+        tmp_path, "blast", "--viewers", "20", "--duration", "1", "--runs", "1", "--servers", "livewall,naive"
+    )
+    assert all(r["loss"] == 0 and r["gaps"] == 0 and r["deliveries_per_s"] > 0 for r in doc["runs"])
+    doc = _run(
+        tmp_path,
+        "comments",
+        "--viewers",
+        "20",
+        "--duration",
+        "1",
+        "--runs",
+        "1",
+        "--comments",
+        "50",
+        "--servers",
+        "livewall",
+    )
+    row = doc["runs"][0]
+    assert row["loss"] == 0 and row["gaps"] == 0 and row["comment_rtt_ms"]["n"] > 0
+
+
+@needs_node
+@needs_redis
+def test_reconnect_storm_resumes_without_gap(tmp_path: Path) -> None:
+    """After a server restart every viewer comes back resumed, with no gap."""
+    doc = _run(tmp_path, "reconnect", "--viewers", "20", "--duration", "1", "--runs", "1")
+    row = doc["runs"][0]
+    assert row["not_back"] == 0 and row["resume_failed"] == 0 and row["gaps"] == 0, row
+    assert row["resumed"] >= 20
+
+
+@needs_node
+@needs_redis
+def test_two_processes_share_redis(tmp_path: Path) -> None:
+    """Viewers split over two Livewall processes all get every announcement."""
+    doc = _run(tmp_path, "redis2", "--viewers", "20", "--duration", "1", "--runs", "1")
+    row = doc["runs"][0]
+    assert row["loss"] == 0 and row["gaps"] == 0 and row["viewers"] == 20
