@@ -1,0 +1,262 @@
+"""Snapshot + events = fresh snapshot (STYLE habit 5), for every event type and every audience.
+
+For each case: build each role's snapshot, perform the action over the real server, apply the event each
+role's client received with the reference reducer, and compare with a snapshot built afterwards. This is
+what makes reconnect-and-resume trustworthy, and what the browser's state.js must match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from itsdangerous.timed import TimestampSigner
+
+from server.auth import Principal, Role
+from server.realtime.protocol import Event
+from server.rooms import actions, snapshot
+from server.rooms.snapshot import HOST_ANNOUNCEMENTS, apply_event
+from server.services import Services
+from tests.conftest import make_settings
+from tests.helpers import Client, Running, create_room, join, serve
+
+TIMEOUT = 10.0
+
+
+@dataclass
+class World:
+    running: Running
+    room_id: str
+    clients: dict[Role, Client]
+    principals: dict[Role, Principal]
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.running.app.state.services
+        return services
+
+
+Step = Callable[[World], Awaitable[None]]
+
+
+@pytest.fixture(scope="module")
+async def quiet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    """One server for the module; presence is published only when a test calls presence_tick."""
+    async with serve(make_settings(tmp_path_factory.mktemp("snap"), presence_tick_secs=3600.0)) as running:
+        yield running
+
+
+@pytest.fixture
+async def world(quiet: Running, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    # The host snapshot's screen link is signed with a timestamp; freeze the signer's clock so two
+    # snapshots a second apart differ only in what events describe.
+    frozen = int(time.time())
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: frozen)
+    room = await create_room(quiet)
+    viewer = await join(quiet.base, room["id"], "Ann 小明")
+    clients = {
+        Role.HOST: await Client.connect(quiet.ws, "host", room["id"], {"token": room["host_token"]}),
+        Role.VIEWER: await Client.connect(quiet.ws, "viewer", room["id"], {"token": viewer["token"]}),
+        Role.SCREEN: await Client.connect(quiet.ws, "screen", room["id"], {"key": room["screen_key"]}),
+    }
+    principals = {
+        Role.HOST: Principal(Role.HOST, room["id"], name="Host"),  # as sessions.authenticate makes it
+        Role.VIEWER: Principal(Role.VIEWER, room["id"], viewer["viewer_id"]),
+        Role.SCREEN: Principal(Role.SCREEN, room["id"]),
+    }
+    yield World(quiet, room["id"], clients, principals)
+    for client in clients.values():
+        await client.close()
+
+
+async def host_does(world: World, kind: str, data: dict[str, object] | None = None) -> None:
+    reply = await world.clients[Role.HOST].request(kind, data)
+    assert reply["type"] == "ack", reply
+
+
+async def catch_up(world: World) -> None:
+    """Let every client read up to its stream's head, so the next event it reads is the case's."""
+    for role, client in world.clients.items():
+        head = await world.services.hub.backend.head(world.room_id, role.value)
+        while client.seq < head.seq:
+            await client.recv(TIMEOUT)
+
+
+async def check(world: World, kind: str, step: Step) -> None:
+    """snapshot(before) + the events each role received == snapshot(after), for every role the event
+    type goes to. One action may cause several events (a tick sends ``wall`` and ``queue``): all of
+    them are applied, in order, and the case's type must be among them."""
+    audiences = Event.registry[kind].audiences
+    roles = [role for role in world.principals if role.value in audiences]
+    before = {role: await snapshot.build(world.services, world.principals[role]) for role in roles}
+    start = {role: world.clients[role].seq for role in roles}
+    await step(world)
+    for role in roles:
+        client = world.clients[role]
+        await client.recv_type(kind, TIMEOUT)
+        head = await world.services.hub.backend.head(world.room_id, role.value)
+        while client.seq < head.seq:
+            await client.recv(TIMEOUT)
+        state = before[role]
+        for event in client.events:
+            if event["seq"] > start[role]:
+                state = apply_event(state, event["type"], event["data"])
+        after = await snapshot.build(world.services, world.principals[role])
+        assert state == after, role
+        assert before[role] != after, f"{kind}: the case changed nothing for {role}"
+
+
+# --- the cases, by event type ----------------------------------------------------------------------
+
+
+def host(*commands: tuple[str, dict[str, object] | None]) -> Step:
+    """A step (or preparation) in which the host sends these actions, each acknowledged."""
+
+    async def run(world: World) -> None:
+        for kind, data in commands:
+            await host_does(world, kind, data)
+
+    return run
+
+
+async def nothing(world: World) -> None:
+    pass
+
+
+async def presence_tick(world: World) -> None:
+    await world.services.hub.presence_tick()
+
+
+async def prepare_full_list(world: World) -> None:
+    for i in range(HOST_ANNOUNCEMENTS):
+        await actions.do_announce(world.services, world.room_id, f"old {i}")
+
+
+async def prepare_presence_raised(world: World) -> None:
+    """A second viewer came and left: the peak (2) is now above the live count (1)."""
+    extra = await join(world.running.base, world.room_id, "brief")
+    other = await Client.connect(world.running.ws, "viewer", world.room_id, {"token": extra["token"]})
+    hub = world.services.hub
+    await hub.presence_tick()
+    await other.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while hub.local_viewers(world.room_id) != 1:  # the server notices the close just after the client
+        assert loop.time() < deadline, "the second viewer was never detached"
+        await asyncio.sleep(0.01)
+
+
+def viewer(kind: str, data: dict[str, object]) -> Step:
+    """A step in which the world's viewer sends an action, acknowledged."""
+
+    async def run(world: World) -> None:
+        reply = await world.clients[Role.VIEWER].request(kind, data)
+        assert reply["type"] == "ack", reply
+
+    return run
+
+
+async def last_item(world: World) -> int:
+    from server.questions.actions import export
+
+    items = (await export(world.services.db, world.room_id))["items"]
+    return int(items[-1]["id"])
+
+
+def host_on_last(kind: str, **extra: object) -> Step:
+    """A step in which the host acts on the newest item."""
+
+    async def run(world: World) -> None:
+        await host_does(world, kind, {"id": await last_item(world), **extra})
+
+    return run
+
+
+async def vote_last(world: World) -> None:
+    await viewer("item.vote", {"id": await last_item(world), "up": True})(world)
+
+
+async def mute_viewer(world: World) -> None:
+    vid = world.principals[Role.VIEWER].viewer_id
+    await host_does(world, "viewer.sanction", {"viewer_id": vid, "mode": "mute", "minutes": 5})
+
+
+ask = viewer("item.submit", {"kind": "question", "text": "尺码偏大吗？ Does it run large?"})
+
+# kind -> [(case name, preparation, step)]; every server event type must appear here.
+CASES: dict[str, list[tuple[str, Step, Step]]] = {
+    "room.status": [
+        ("start", nothing, host(("room.start", None))),
+        ("end", host(("room.start", None)), host(("room.end", None))),
+        ("start again", host(("room.start", None), ("room.end", None)), host(("room.start", None))),
+    ],
+    "announcement": [
+        ("first", nothing, host(("announce", {"text": "第一条 first 🎉"}))),
+        ("second", host(("announce", {"text": "one"})), host(("announce", {"text": "two\nlines"}))),
+        ("host list full", prepare_full_list, host(("announce", {"text": "pushes the oldest out"}))),
+    ],
+    "presence": [
+        ("first count", nothing, presence_tick),
+        ("count below peak", prepare_presence_raised, presence_tick),
+    ],
+    "wall": [
+        ("comment", nothing, viewer("item.submit", {"text": "好看 😍"})),
+        ("question", nothing, ask),
+        ("vote", ask, vote_last),
+        ("hide", ask, host_on_last("item.hide")),
+        ("typed answer", ask, host_on_last("item.answer", text="Yes, one size up.")),
+    ],
+    "queue": [
+        ("question", nothing, ask),
+        ("claim", ask, host_on_last("item.claim")),
+        ("private reply", ask, host_on_last("item.reply", text="Sent you a size chart")),
+    ],
+    "spotlight": [
+        ("answer now", ask, host_on_last("item.spotlight")),
+    ],
+    "room.settings": [
+        ("layout", nothing, host(("settings.update", {"layout": "spotlight"}))),
+        (
+            "pre-moderation and slow mode",
+            nothing,
+            host(("settings.update", {"moderation": "pre", "slow_mode_secs": 5})),
+        ),
+    ],
+    "blocklist": [
+        ("edit", nothing, host(("settings.update", {"blocklist": ["spam", "广告"]}))),
+    ],
+    "sanctions": [
+        ("mute", nothing, mute_viewer),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "prepare", "step"),
+    [
+        pytest.param(kind, prep, step, id=f"{kind}: {name}")
+        for kind, cases in CASES.items()
+        for name, prep, step in cases
+    ],
+)
+async def test_snapshot_plus_event_is_fresh_snapshot(
+    world: World, kind: str, prepare: Step, step: Step
+) -> None:
+    """Applying the received event to the old snapshot gives the new snapshot, for host, viewer and screen."""
+    await prepare(world)
+    await catch_up(world)
+    await check(world, kind, step)
+
+
+def test_every_event_type_has_a_case() -> None:
+    """Every event type the server defines has a snapshot + event case above."""
+    import server.app  # noqa: F401  (imports every module that defines events)
+
+    defined = {kind for kind, cls in Event.registry.items() if cls.__module__.startswith("server.")}
+    missing = defined - set(CASES)
+    assert not missing, f"add snapshot + event cases to {Path(__file__).name} for: {sorted(missing)}"
+    assert set(CASES) <= defined, "CASES names an event type that no longer exists"
