@@ -66,11 +66,14 @@ _endpoint = RealtimeEndpoint(
     sessions.authenticate,
     lambda services, principal: snapshot.build(services, principal),
     sessions.welcome,
+    private=snapshot.private_parts,
 )
 
 
 async def realtime(websocket: WebSocket) -> None:
     if websocket.path_params["role"] not in {r.value for r in Role}:
+        # Accept first so the client sees the documented close code (4004), not a refused handshake.
+        await websocket.accept()
         await websocket.close(Close.NOT_FOUND, "no such endpoint")
         return
     await _endpoint(websocket)

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from server.config import HOST_SESSION_SECS, VIEWER_TOKEN_SECS
 from server.errors import Forbidden, Unauthorized
@@ -92,7 +92,9 @@ class Tokens:
     def __init__(self, secret_key: str) -> None:
         self._viewer = URLSafeTimedSerializer(secret_key, salt="livewall.viewer")
         self._host = URLSafeTimedSerializer(secret_key, salt="livewall.host")
-        self._screen = URLSafeTimedSerializer(secret_key, salt="livewall.screen")
+        # Screen links do not expire (they are revoked by bumping the room's screen generation), so they
+        # carry no timestamp: the same room and generation always give the same link.
+        self._screen = URLSafeSerializer(secret_key, salt="livewall.screen")
 
     def viewer(self, viewer_id: str) -> str:
         return self._viewer.dumps({"v": viewer_id})
@@ -124,11 +126,16 @@ class Tokens:
             raise Unauthorized("this screen link is for another room or was revoked")
 
 
-def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: int | None) -> dict[str, Any]:
+def _loads(
+    serializer: URLSafeTimedSerializer | URLSafeSerializer, token: str, max_age: int | None
+) -> dict[str, Any]:
     if not isinstance(token, str) or not token or len(token) > 512:
         raise Unauthorized("missing or malformed token")
     try:
-        data = serializer.loads(token, max_age=max_age)
+        if isinstance(serializer, URLSafeTimedSerializer):
+            data = serializer.loads(token, max_age=max_age)
+        else:
+            data = serializer.loads(token)
     except SignatureExpired:
         raise Unauthorized("token expired", code="token_expired") from None
     except BadSignature:

@@ -106,10 +106,11 @@ _BOOL = {
 
 def _coerce(name: str, raw: str) -> object:
     kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
+    if kind in ("int", "float"):
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(f"LIVEWALL_{name.upper()}: expected a number, got {raw!r}") from None
     if kind == "bool":
         try:
             return _BOOL[raw.lower()]

@@ -55,7 +55,8 @@ def negotiate(conn: HTTPConnection) -> str:
                 q = float(params.strip()[2:])
             except ValueError:
                 q = 0.0
-        ranked.append((q, tag))
+        if q > 0:  # q=0 means "not acceptable" (RFC 9110)
+            ranked.append((q, tag))
     for _q, tag in sorted(ranked, key=lambda x: -x[0]):
         found = normalize(tag)
         if found:

@@ -13,8 +13,7 @@ class WallBatch(Event):
     """One tick of the public wall: new or changed items (a fair sample under load), removed ids,
     vote counts, aggregated reactions, and the top questions when they changed."""
 
-    type = "wall"
-    audiences = ("viewer", "screen")
+    type = "wall"  # hosts get it too: their console shows the same wall, top list and spotlight
     items: list[dict[str, Any]] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     votes: dict[str, int] = field(default_factory=dict)

@@ -25,6 +25,7 @@ class Connection:
     """A client connection. ``write_frames`` never awaits: the hub calls it for every recipient."""
 
     __slots__ = (
+        "_close_task",
         "_fallback_queue",
         "_fallback_task",
         "_proto",
@@ -53,6 +54,7 @@ class Connection:
         self.close_code: int | None = None
         self.on_slow: Any = None
         self._proto: Any = websocket.scope.get("extensions", {}).get("livewall.direct")
+        self._close_task: asyncio.Task[None] | None = None
         self._fallback_queue: asyncio.Queue[bytes] | None = None
         self._fallback_task: asyncio.Task[None] | None = None
         if self._proto is None:
@@ -99,7 +101,7 @@ class Connection:
         if self._proto is not None:
             self._proto.lw_close(code, reason)
         else:
-            asyncio.ensure_future(self._fallback_close(code, reason))
+            self._close_task = asyncio.ensure_future(self._fallback_close(code, reason))
 
     async def _fallback_close(self, code: int, reason: str) -> None:
         if self._fallback_task is not None:

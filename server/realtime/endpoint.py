@@ -49,9 +49,16 @@ def _resume_point(data: dict[str, Any]) -> Resume | None:
 class RealtimeEndpoint:
     """ASGI-facing logic of one connection's life: authenticate, attach, read, dispatch, detach."""
 
-    def __init__(self, authenticate: Authenticate, snapshot: Snapshot, welcome: Welcome) -> None:
+    def __init__(
+        self,
+        authenticate: Authenticate,
+        snapshot: Snapshot,
+        welcome: Welcome,
+        private: Snapshot | None = None,
+    ) -> None:
         self.authenticate = authenticate
-        self.snapshot = snapshot
+        self.snapshot = snapshot  # the part every connection of the audience shares (cached by the hub)
+        self.private = private  # the part that belongs to this principal alone
         self.welcome = welcome
 
     async def __call__(self, websocket: WebSocket) -> None:
@@ -76,11 +83,16 @@ class RealtimeEndpoint:
 
         conn = Connection(websocket, principal, buffer_limit=services.settings.send_buffer_limit_bytes)
         try:
-            welcome = await self.welcome(services, principal)
-            welcome["heartbeat_secs"] = services.settings.heartbeat_secs
             try:
+                welcome = await self.welcome(services, principal)
+                welcome["heartbeat_secs"] = services.settings.heartbeat_secs
+                private = self.private
                 await services.hub.attach(
-                    conn, resume, lambda c: self.snapshot(services, c.principal), welcome=welcome
+                    conn,
+                    resume,
+                    lambda c: self.snapshot(services, c.principal),
+                    welcome=welcome,
+                    private=(lambda c: private(services, c.principal)) if private is not None else None,
                 )
             except LivewallError as exc:  # e.g. the viewer behind a token no longer exists
                 conn.stop()

@@ -61,6 +61,9 @@ class Hub:
         self._flush_scheduled = False
         self._presence_task: asyncio.Task[None] | None = None
         self.on_presence: PresenceHook | None = None
+        # The shared snapshot of each (room, audience), valid while the stream has not moved:
+        # a join or reconnect storm reads storage once per event, not once per phone.
+        self._snapshots: dict[tuple[str, str], tuple[str, int, asyncio.Future[dict[str, Any]]]] = {}
         backend.bind(self._deliver, self._deliver_private)
 
     async def start(self) -> None:
@@ -142,8 +145,28 @@ class Hub:
 
     # --- connections ----------------------------------------------------------------------------
 
+    async def _shared_snapshot(
+        self, conn: Connection, epoch: str, seq: int, build: SnapshotFn
+    ) -> dict[str, Any]:
+        key = (conn.room_id, conn.audience)
+        entry = self._snapshots.get(key)
+        if entry is None or entry[0] != epoch or entry[1] != seq or entry[2].cancelled():
+            future = asyncio.ensure_future(build(conn))
+            entry = self._snapshots[key] = (epoch, seq, future)
+        try:
+            return await asyncio.shield(entry[2])
+        except Exception:
+            if self._snapshots.get(key) is entry:
+                del self._snapshots[key]
+            raise
+
     async def attach(
-        self, conn: Connection, resume: Resume | None, snapshot: SnapshotFn, welcome: dict[str, Any]
+        self,
+        conn: Connection,
+        resume: Resume | None,
+        snapshot: SnapshotFn,
+        welcome: dict[str, Any],
+        private: SnapshotFn | None = None,
     ) -> dict[str, Any]:
         """Register a connection and bring it up to date: replay what it missed, or a snapshot.
 
@@ -177,7 +200,10 @@ class Hub:
             upto = resume.seq
             catchup = replay
         else:
-            out.update(resumed=False, reason=reason, seq=head.seq, snapshot=await snapshot(conn))
+            snap = await self._shared_snapshot(conn, head.epoch, head.seq, snapshot)
+            if private is not None:
+                snap = {**snap, **(await private(conn))}
+            out.update(resumed=False, reason=reason, seq=head.seq, snapshot=snap)
             conn.send(direct_frame("welcome", out))
             upto = head.seq
             catchup = []
@@ -244,6 +270,8 @@ class Hub:
                     await self.on_presence(room_id, total)
                 if room.empty() and self.rooms.get(room_id) is room:
                     del self.rooms[room_id]
+                    for audience in AUDIENCES:
+                        self._snapshots.pop((room_id, audience), None)
                     await self.backend.unwatch(room_id)
             except Exception:
                 log.exception("presence tick failed", extra={"room": room_id})

@@ -27,7 +27,7 @@ class Close(enum.IntEnum):
     NOT_FOUND = 4004  # no such room
     SLOW_CONSUMER = 4008  # could not keep up: unsent data over the limit
     HELLO_TIMEOUT = 4010  # no hello in time
-    PROTOCOL = 4002  # first message was not hello, or a second hello
+    PROTOCOL = 4002  # the first message was not hello, or hello was malformed
     FLOOD = 4029  # kept sending after rate-limit errors
 
 
@@ -72,7 +72,7 @@ MAX_ID_CHARS = 64
 
 def parse_client_frame(raw: str | bytes, max_bytes: int) -> ClientMessage:
     """Validate one inbound frame. Raises BadMessage or TooLarge; never anything else."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > max_bytes:
         raise TooLarge(f"frame is {size} bytes; the limit is {max_bytes}")
     try:

@@ -62,7 +62,7 @@ def _product(item: Product) -> dict[str, Any]:
 
 
 async def build(services: Services, principal: Principal, *, viewers: int | None = None) -> dict[str, Any]:
-    """The snapshot for one principal, read from storage now."""
+    """The snapshot every connection of the principal's role shares, read from storage now."""
     room = await actions.load_room(services.db, principal.room_id)
     recent = await actions.recent_announcements(
         services.db, room.id, HOST_ANNOUNCEMENTS if principal.role is Role.HOST else 1
@@ -78,12 +78,17 @@ async def build(services: Services, principal: Principal, *, viewers: int | None
     if principal.role is Role.HOST:
         snap["announcements"] = [_announcement(a) for a in recent]
         snap["links"] = links(services, room)
-    if principal.role is Role.VIEWER and principal.viewer_id is not None:
-        viewer = await actions.load_viewer(services.db, principal.viewer_id)
-        snap["me"] = {"id": viewer.id, "name": viewer.display_name}
     for contribute in CONTRIBUTORS:
         await contribute(services, principal, snap)
     return snap
+
+
+async def private_parts(services: Services, principal: Principal) -> dict[str, Any]:
+    """The snapshot's part that is this principal's own (a viewer's ``me``), merged over the shared part."""
+    if principal.role is Role.VIEWER and principal.viewer_id is not None:
+        viewer = await actions.load_viewer(services.db, principal.viewer_id)
+        return {"me": {"id": viewer.id, "name": viewer.display_name}}
+    return {}
 
 
 async def personal(services: Services, principal: Principal) -> dict[str, Any]:
