@@ -1,13 +1,37 @@
-// The host console: run the show (go live, end, announce) and watch the live numbers.
+// The host console: run the show (go live, end, announce), work the question queue, moderate,
+// steer the big screen, and watch the live numbers.
 import { initLangSwitch, onLangChange, setText, t } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
 import { errorKey, formatPrice, pageData, renderStatus, toast } from "/static/js/ui.js";
+import { SidePanels } from "/console-assets/moderation.js";
+import { QueueView } from "/console-assets/queue.js";
 
 const page = pageData();
 const $ = (sel) => document.querySelector(sel);
+const NAME_KEY = "lw.console.name";
+// Error codes of the queue's actions that the shared errorKey does not know.
+const CONSOLE_ERRORS = new Set(["taken", "not_found", "conflict"]);
 initLangSwitch();
 let state = null;
+
+function myName() {
+  return (localStorage.getItem(NAME_KEY) || "").trim() || t("console.me.default");
+}
+
+/** The name the server knows us by (it cleans what we send), for "is this claim mine?". */
+function me() {
+  return (client && client.lastWelcome && client.lastWelcome.name) || myName();
+}
+
+function consoleErrorKey(err) {
+  return err && CONSOLE_ERRORS.has(err.code) ? `console.err.${err.code}` : errorKey(err);
+}
+
+function fail(err, el) {
+  if (el) setText(el, consoleErrorKey(err));
+  else toast(consoleErrorKey(err));
+}
 
 function render() {
   if (!state) return;
@@ -35,17 +59,68 @@ function render() {
       return li;
     }),
   );
+  queue.update(state);
+  panels.update(state);
 }
+
+// --- queue actions ----------------------------------------------------------------------------------
+
+const ACTIONS = {
+  spotlight: (item) => ["item.spotlight", { id: item.id }],
+  approve: (item) => ["item.approve", { id: item.id }],
+  hide: (item) => ["item.hide", { id: item.id }],
+  restore: (item) => ["item.restore", { id: item.id }],
+  answered: (item) => ["item.answered", { id: item.id }],
+  reopen: (item) => ["item.reopen", { id: item.id }],
+  claim: (item) => ["item.claim", { id: item.id }],
+  release: (item) => ["item.release", { id: item.id }],
+  answer: (item, extra) => ["item.answer", { id: item.id, text: extra.text }, "console.done.answer"],
+  reply: (item, extra) => ["item.reply", { id: item.id, text: extra.text }, "console.done.reply"],
+  mute: (item, extra) => [
+    "viewer.sanction",
+    { viewer_id: item.viewer_id, mode: "mute", minutes: extra.minutes },
+    "console.done.mute",
+  ],
+  ban: (item) => ["viewer.sanction", { viewer_id: item.viewer_id, mode: "ban" }, "console.done.ban"],
+};
+
+/** Run one queue action; resolves true when the server accepted it. */
+async function act(name, item, extra = {}) {
+  const make = ACTIONS[name];
+  if (!make) return false;
+  if (name === "ban" && !confirm(t("console.confirm_ban"))) return false;
+  const [type, data, doneKey] = make(item, extra);
+  try {
+    await client.request(type, data);
+    if (doneKey) toast(doneKey, { n: extra.minutes });
+    return true;
+  } catch (err) {
+    fail(err);
+    return false;
+  }
+}
+
+const queue = new QueueView({ root: $("[data-queue]"), act, me });
+const panels = new SidePanels({
+  request: (type, data) => client.request(type, data),
+  fail,
+  done: (key, vars) => toast(key, vars),
+  next: (exceptId) => queue.nextCandidate(exceptId),
+});
+
+// --- connection -------------------------------------------------------------------------------------
 
 const client = new RoomClient({
   role: "host",
   roomId: page.room_id,
+  credentials: { name: myName() },
   onSnapshot: (snap) => {
     state = snap;
     render();
   },
   onEvent: (type, data) => {
     state = applyEvent(state, type, data);
+    if (type === "queue") panels.addReactions(data.reactions);
     render();
   },
   onStatus: connectionBadge(setText),
@@ -53,6 +128,25 @@ const client = new RoomClient({
 }).start();
 window.lw = client;
 onLangChange(render);
+
+// --- who am I (co-hosts see this name on the items I take) -------------------------------------------
+
+const meForm = $("[data-me-form]");
+const meInput = $("[data-me-name]");
+meInput.value = myName();
+meForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const name = meInput.value.trim();
+  if (!name || name === myName()) return;
+  localStorage.setItem(NAME_KEY, name);
+  client.opts.credentials = { name };
+  client.lastWelcome = null;
+  meInput.blur();
+  client.dropConnection(); // the name travels in hello: reconnect (and resume) under it
+  toast("console.me.saved", { name });
+});
+
+// --- room controls ----------------------------------------------------------------------------------
 
 async function control(type) {
   const errorEl = $("[data-control-error]");
@@ -102,3 +196,20 @@ for (const button of document.querySelectorAll("[data-copy]")) {
     }
   });
 }
+
+// --- keyboard: the streamer's hands stay on the keys --------------------------------------------------
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+  const target = e.target;
+  if (target instanceof HTMLElement && (target.isContentEditable || target.matches("input, textarea, select"))) {
+    if (e.key === "Escape") target.blur();
+    return;
+  }
+  const key = e.key.toLowerCase();
+  let used = true;
+  if (key === "n") panels.next();
+  else if (key === "x") panels.clear();
+  else used = queue.onKey(e);
+  if (used) e.preventDefault();
+});
