@@ -36,7 +36,9 @@ def driver_urls(url: str) -> tuple[str, str]:
     if backend in ("postgresql", "postgres"):
         both = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return both, both
-    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -3,25 +3,29 @@
 - Sequencing and history: one Lua script per event INCRs each audience's counter, XADDs the final
   envelope to that audience's stream (capped at ``history`` entries, entry id = seq) and PUBLISHes it,
   atomically. Every process therefore sees one gap-free order per (room, audience).
-- Fan-out: each process SUBSCRIBEs to the channels of the rooms it has connections in. A process that
-  sees a gap (a dropped subscription, a reconnect) fills it from the stream before delivering more.
+- Fan-out: each process SUBSCRIBEs to the channels of the rooms it has connections in. One reader task
+  handles everything the subscription brings, so delivery is in order: a subscription confirmation
+  reads the room's heads (first watch) or catches up from the streams (after a reconnect), and a
+  message whose seq skips ahead is preceded by the missing ones, read from the stream.
 - Presence: each process reports its local viewer count under a key that expires if the process dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.realtime.backends.base import Backend, Head
+from server.realtime.protocol import AUDIENCES
 
 log = logging.getLogger("livewall.redis")
 
@@ -29,7 +33,14 @@ log = logging.getLogger("livewall.redis")
 KEY_TTL_SECS = 7 * 24 * 3600
 # A process's presence report lives this long; a crashed process stops counting after it.
 PRESENCE_TTL_SECS = 5
+# Pause between attempts to re-establish the subscription, so an outage is not a busy loop.
 RECONNECT_DELAY_SECS = 0.5
+# The reader wakes at least this often when idle, to retry subscriptions that could not be sent.
+READ_IDLE_SECS = 1.0
+# A joining connection waits this long for its room's subscription (Redis unreachable: it fails).
+WATCH_TIMEOUT_SECS = 10.0
+
+_NET_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 _APPEND = """
 local n = #ARGV - 4
@@ -69,8 +80,10 @@ for _, p in ipairs(redis.call('SMEMBERS', procs)) do
   if v then total = total + tonumber(v) else redis.call('SREM', procs, p) end
 end
 local last = tonumber(redis.call('GET', lastkey) or '0')
+-- Refreshed on every report: if it expired while the count stood still, readers would see 0 and the
+-- next report would announce an unchanged count as a change.
+redis.call('SET', lastkey, total, 'EX', ttl * 20)
 if last ~= total then
-  redis.call('SET', lastkey, total, 'EX', ttl * 20)
   return {total, 1}
 end
 return {total, 0}
@@ -81,8 +94,11 @@ def _k(room_id: str, *parts: str) -> str:
     return "lw:{" + room_id + "}:" + ":".join(parts)
 
 
+_CHANNEL_PREFIX = "lw:events:"
+
+
 def _channel(room_id: str) -> str:
-    return f"lw:events:{room_id}"
+    return _CHANNEL_PREFIX + room_id
 
 
 class RedisBackend(Backend):
@@ -95,32 +111,39 @@ class RedisBackend(Backend):
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=False)
         self._append = self.redis.register_script(_APPEND)
         self._presence = self.redis.register_script(_PRESENCE)
-        self._watched: set[str] = set()
+        # Watched rooms; each future resolves once the room's subscription is live and its heads are known.
+        self._watched: dict[str, asyncio.Future[None]] = {}
+        # The last seq delivered per (room, audience); only the reader task advances it.
         self._heads: dict[tuple[str, str], int] = {}
-        self._pubsub: Any = None
+        # Watched rooms whose SUBSCRIBE could not be sent; the reader retries them.
+        self._unsent: set[str] = set()
+        self._pubsub: Any = None  # redis.asyncio.client.PubSub, whose methods are partly untyped
+        # Serialises SUBSCRIBE/UNSUBSCRIBE with replacing the subscription connection.
+        self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
-        self._watch_tasks: dict[str, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         await self.redis.ping()
-        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self.redis.pubsub()
+        await self._pubsub.connect()
         self._reader = asyncio.create_task(self._read_loop(), name="livewall-redis-reader")
 
     async def stop(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-            except asyncio.CancelledError:
-                pass
+        for ready in self._watched.values():
+            ready.cancel()
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            with contextlib.suppress(*_NET_ERRORS):
+                await self._pubsub.aclose()
         await self.redis.aclose()
 
     async def ping(self) -> bool:
         try:
             return bool(await self.redis.ping())
-        except (RedisConnectionError, RedisTimeoutError, OSError):
+        except _NET_ERRORS:
             return False
 
     async def append(self, room_id: str, items: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
@@ -139,7 +162,10 @@ class RedisBackend(Backend):
         last = int(seq_raw or 0)
         if after >= last:
             return [] if after == last else None
-        entries = await self.redis.xrange(_k(room_id, "stream", audience), min=f"{after + 1}-1", max="+")
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            await self.redis.xrange(_k(room_id, "stream", audience), min=f"{after + 1}-1", max="+"),
+        )
         out = [(int(entry_id.split(b"-")[0]), fields[b"e"]) for entry_id, fields in entries]
         if not out or out[0][0] != after + 1:
             return None
@@ -157,28 +183,33 @@ class RedisBackend(Backend):
     async def watch(self, room_id: str) -> None:
         # Concurrent joiners of one room wait for the same subscription: none may read the head
         # before the subscription is live, or it could miss the events in between.
-        task = self._watch_tasks.get(room_id)
-        if task is None:
-            task = self._watch_tasks[room_id] = asyncio.ensure_future(self._watch(room_id))
-        await asyncio.shield(task)
-
-    async def _watch(self, room_id: str) -> None:
-        self._watched.add(room_id)
-        await self._pubsub.subscribe(_channel(room_id))
-        # Everything up to the current head is covered by the snapshot or replay of each joining
-        # connection; the subscription delivers what comes after.
-        for audience in ("viewer", "screen", "host"):
-            head = await self.head(room_id, audience)
-            self._heads[(room_id, audience)] = head.seq
+        ready = self._watched.get(room_id)
+        if ready is None:
+            ready = self._watched[room_id] = asyncio.get_running_loop().create_future()
+            try:
+                async with self._lock:
+                    assert self._pubsub is not None, "start() first"
+                    await self._pubsub.subscribe(_channel(room_id))
+            except _NET_ERRORS:
+                self._unsent.add(room_id)  # the reader subscribes it once Redis answers again
+        if not ready.done():
+            # Shielded: one joiner giving up must not cancel the subscription the others wait for.
+            await asyncio.wait_for(asyncio.shield(ready), WATCH_TIMEOUT_SECS)
 
     async def unwatch(self, room_id: str) -> None:
-        if room_id not in self._watched:
+        ready = self._watched.pop(room_id, None)
+        if ready is None:
             return
-        self._watch_tasks.pop(room_id, None)
-        self._watched.discard(room_id)
-        for audience in ("viewer", "screen", "host"):
+        if not ready.done():
+            ready.set_result(None)  # whoever waited has left: the hub unwatches empty rooms only
+        self._unsent.discard(room_id)
+        for audience in AUDIENCES:
             self._heads.pop((room_id, audience), None)
-        await self._pubsub.unsubscribe(_channel(room_id))
+        # If the connection is down, the reader's reconnect subscribes watched rooms only.
+        with contextlib.suppress(*_NET_ERRORS):
+            async with self._lock:
+                assert self._pubsub is not None
+                await self._pubsub.unsubscribe(_channel(room_id))
 
     async def presence(self, room_id: str, local_count: int) -> tuple[int, bool]:
         prefix = _k(room_id, "pres", "")
@@ -191,67 +222,136 @@ class RedisBackend(Backend):
     async def presence_total(self, room_id: str) -> int:
         return int(await self.redis.get(_k(room_id, "preslast")) or 0)
 
+    # --- the reader: the only task that delivers ----------------------------------------------------
+
     async def _read_loop(self) -> None:
+        broken = False
         while True:
             try:
-                if not self._watched:
-                    await asyncio.sleep(0.05)
-                    continue
-                message = await self._pubsub.get_message(timeout=1.0)
-                if message is None or message.get("type") != "message":
-                    continue
-                channel = message["channel"].decode()
-                room_id = channel.rsplit(":", 1)[1]
-                audience_b, seq_b, envelope = message["data"].split(b"|", 2)
-                await self._on_message(room_id, audience_b.decode(), int(seq_b), envelope)
+                if broken:
+                    await asyncio.sleep(RECONNECT_DELAY_SECS)
+                    await self._reconnect()
+                    broken = False
+                    log.info("redis subscription restored")
+                elif self._unsent:
+                    await self._subscribe_unsent()
+                assert self._pubsub is not None
+                message = await self._pubsub.get_message(timeout=READ_IDLE_SECS)
+                if message is not None:
+                    await self._handle(message)
             except asyncio.CancelledError:
                 raise
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("redis subscription lost, reconnecting", extra={"error": str(exc)})
-                await asyncio.sleep(RECONNECT_DELAY_SECS)
-                await self._resubscribe()
+            except _NET_ERRORS as exc:
+                if not broken:
+                    log.warning("redis subscription lost, reconnecting", extra={"error": str(exc)})
+                broken = True
             except Exception:
-                log.exception("redis reader: unexpected error; continuing")
+                # Unknown state: start over on a fresh connection rather than repeat the same error.
+                log.exception("redis reader: unexpected error; reconnecting")
+                broken = True
+
+    async def _reconnect(self) -> None:
+        """Replace the subscription connection and subscribe every watched room on it."""
+        async with self._lock:
+            old, self._pubsub = self._pubsub, self.redis.pubsub()
+            if old is not None:
+                with contextlib.suppress(Exception):  # the old connection is gone either way
+                    await old.aclose()
+            await self._pubsub.connect()
+            self._unsent.clear()
+            if self._watched:
+                # The confirmations make the reader catch up on what was published meanwhile.
+                await self._pubsub.subscribe(*[_channel(r) for r in self._watched])
+
+    async def _subscribe_unsent(self) -> None:
+        async with self._lock:
+            rooms = [r for r in self._unsent if r in self._watched]
+            self._unsent.clear()
+            if rooms:
+                assert self._pubsub is not None
+                await self._pubsub.subscribe(*[_channel(r) for r in rooms])
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind not in ("message", "subscribe"):
+            return
+        channel: bytes = message["channel"]
+        room_id = channel.decode()[len(_CHANNEL_PREFIX) :]
+        if kind == "subscribe":
+            await self._on_subscribed(room_id)
+            return
+        try:
+            audience_b, seq_b, envelope = message["data"].split(b"|", 2)
+            seq = int(seq_b)
+        except ValueError:
+            # Not from our script (someone else published on the channel): not worth a reconnect.
+            log.warning("ignoring a malformed message", extra={"room": room_id})
+            return
+        await self._on_message(room_id, audience_b.decode(), seq, envelope)
+
+    async def _on_subscribed(self, room_id: str) -> None:
+        """The room's subscription is live: learn its heads, or catch up if they are known."""
+        ready = self._watched.get(room_id)
+        if ready is None:
+            return  # unwatched meanwhile
+        if (room_id, AUDIENCES[0]) in self._heads:
+            # A re-subscription: deliver what was published while the subscription was down.
+            for audience in AUDIENCES:
+                await self._catch_up(room_id, audience)
+        else:
+            # Everything up to the current head is covered by the snapshot or replay of each joining
+            # connection; the subscription delivers what comes after.
+            pipe = self.redis.pipeline(transaction=False)
+            for audience in AUDIENCES:
+                pipe.get(_k(room_id, "seq", audience))
+            seqs = await pipe.execute()
+            if self._watched.get(room_id) is not ready:
+                return
+            for audience, seq in zip(AUDIENCES, seqs, strict=True):
+                self._heads[(room_id, audience)] = int(seq or 0)
+        if not ready.done():
+            ready.set_result(None)
+
+    async def _catch_up(self, room_id: str, audience: str) -> None:
+        head = self._heads.get((room_id, audience))
+        if head is None:
+            return
+        missed = await self.replay(room_id, audience, head)
+        if missed is None:
+            last = int(await self.redis.get(_k(room_id, "seq", audience)) or 0)
+            if last < head:
+                # Redis lost the room (restart without persistence): follow the new numbering.
+                log.error("redis stream restarted below our head", extra={"room": room_id, "head": head})
+                self._heads[(room_id, audience)] = last
+            else:
+                log.error("redis history no longer holds a gap; clients will resync", extra={"room": room_id})
+            return
+        for seq, envelope in missed:
+            await self._deliver(room_id, audience, seq, envelope)
 
     async def _on_message(self, room_id: str, audience: str, seq: int, envelope: bytes) -> None:
-        key = (room_id, audience)
-        if key not in self._heads:
-            return
-        head = self._heads[key]
-        if seq <= head:
-            return  # already delivered (a replayed gap overlapped the live stream)
+        head = self._heads.get((room_id, audience))
+        if head is None or seq <= head:
+            return  # not watched (yet), or already delivered by a catch-up that overlapped
         if seq > head + 1:
+            # The subscription dropped messages: fill the gap from the stream first.
             missed = await self.replay(room_id, audience, head)
-            for missed_seq, missed_env in missed or []:
-                if missed_seq < seq:
-                    await self._deliver(room_id, audience, missed_seq, missed_env)
             if missed is None:
                 log.error("redis history no longer holds a gap; clients will resync", extra={"room": room_id})
+            for missed_seq, missed_env in missed or []:
+                if missed_seq >= seq:
+                    break
+                await self._deliver(room_id, audience, missed_seq, missed_env)
         await self._deliver(room_id, audience, seq, envelope)
 
     async def _deliver(self, room_id: str, audience: str, seq: int, envelope: bytes) -> None:
-        self._heads[(room_id, audience)] = seq
+        key = (room_id, audience)
+        if key not in self._heads or seq <= self._heads[key]:
+            return
+        self._heads[key] = seq
         if self.deliver is not None:
-            await self.deliver(room_id, audience, seq, envelope)
-
-    async def _resubscribe(self) -> None:
-        try:
-            await self._pubsub.aclose()
-        except Exception:  # noqa: S110 - the old connection is gone either way
-            pass
-        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        rooms = list(self._watched)
-        try:
-            if rooms:
-                await self._pubsub.subscribe(*[_channel(r) for r in rooms])
-            # Catch up on anything published while the subscription was down.
-            for room_id in rooms:
-                for audience in ("viewer", "screen", "host"):
-                    key = (room_id, audience)
-                    if key not in self._heads:
-                        continue
-                    missed = await self.replay(room_id, audience, self._heads[key])
-                    for seq, env in missed or []:
-                        await self._deliver(room_id, audience, seq, env)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            log.warning("redis still unreachable; will retry")
+            try:
+                await self.deliver(room_id, audience, seq, envelope)
+            except Exception:
+                # A failing consumer must not stop the subscription for every other room.
+                log.exception("deliver failed", extra={"room": room_id})

@@ -1,0 +1,269 @@
+"""Two `livewall serve` processes sharing one Redis and one database behave as one server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.rooms.actions import create_room
+from server.storage import Database
+from tests.helpers import REPO, Client, join, spawn, wait_ready
+
+pytestmark = pytest.mark.redis
+
+SECRET = "multiprocess-secret"
+WAIT_SECS = 10.0
+STARTUP_SECS = 60.0
+
+
+class _Output:
+    """Drains a server's stderr on a thread (so the pipe never fills) and finds the URL it serves on."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.url: str | None = None
+        self._found = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        with contextlib.suppress(ValueError):  # the stream is closed when the process is stopped
+            for line in self.proc.stderr:
+                self.lines.append(line)
+                match = re.search(r"Livewall serving on (\S+)", line)
+                if match and self.url is None:
+                    self.url = match.group(1)
+                    self._found.set()
+        self._found.set()
+
+    def wait_url(self) -> str:
+        self._found.wait(STARTUP_SECS)
+        if self.url is None:
+            raise RuntimeError(f"server did not start (exit {self.proc.poll()}):\n{''.join(self.lines)}")
+        return self.url
+
+
+@dataclass
+class Cluster:
+    """Processes A and B on one Redis and one database, and a room made with `livewall rooms create`."""
+
+    a: str
+    b: str
+    database_url: str
+    cli_room: dict[str, str]
+
+    @staticmethod
+    def ws(base: str) -> str:
+        return base.replace("http://", "ws://")
+
+
+@contextlib.contextmanager
+def _database(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'shared.db'}"
+        return
+    import psycopg
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"lw_mp_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def cluster(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """Start A and B and create a room with the CLI, all at once (three processes migrate one database)."""
+    tmp = tmp_path_factory.mktemp(f"cluster-{request.param}")
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(_database(request.param, request, tmp))
+        shared = ["--database-url", database_url, "--secret-key", SECRET]
+        # Presence ticks fast so that viewer counts converge quickly; the count logic is the same.
+        env = {"LIVEWALL_PRESENCE_TICK_SECS": "0.1"}
+        outputs = []
+        for name in ("a", "b"):
+            args = ["serve", "--port", "0", "--data-dir", str(tmp / name), "--redis-url", redis_url]
+            proc = stack.enter_context(spawn([*args, *shared, "--log-level", "warning"], env=env))
+            outputs.append(_Output(proc))
+        create = ["rooms", "create", "--title", "Two processes", "--json", "--data-dir", str(tmp / "cli")]
+        created = subprocess.run(
+            [sys.executable, "-m", "server", *create, *shared],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=STARTUP_SECS,
+        )
+        assert created.returncode == 0, created.stderr
+        a, b = (out.wait_url() for out in outputs)
+        wait_ready(a)
+        wait_ready(b)
+        yield Cluster(a, b, database_url, json.loads(created.stdout))
+
+
+@pytest.fixture
+async def room(cluster: Cluster) -> AsyncIterator[dict[str, str]]:
+    """A fresh room per test (made in-process: a CLI start per test would be slow) and its host token."""
+    db = Database(cluster.database_url)
+    try:
+        created, key = await create_room(db, title="Multi-process test")
+    finally:
+        await db.dispose()
+    async with httpx.AsyncClient() as http:
+        r = await http.post(f"{cluster.a}/api/rooms/{created.id}/host-token", json={"key": key})
+        r.raise_for_status()
+    yield {"id": created.id, "host_token": r.json()["token"]}
+
+
+async def _viewer(cluster: Cluster, base: str, room_id: str, name: str, **kwargs: Any) -> Client:
+    token = (await join(base, room_id, name))["token"]
+    return await Client.connect(cluster.ws(base), "viewer", room_id, {"token": token}, **kwargs)
+
+
+async def _host(cluster: Cluster, base: str, room: dict[str, str]) -> Client:
+    return await Client.connect(cluster.ws(base), "host", room["id"], {"token": room["host_token"]})
+
+
+async def _presence(client: Client, viewers: int) -> dict[str, Any]:
+    """Read until a presence event reports ``viewers`` (or the snapshot already does)."""
+    snapshot = client.welcome.get("snapshot") or {}
+    if not client.events and snapshot.get("presence", {}).get("viewers") == viewers:
+        return dict(snapshot["presence"])
+    async with asyncio.timeout(WAIT_SECS):
+        while True:
+            msg = await client.recv_type("presence", WAIT_SECS)
+            if msg["data"]["viewers"] == viewers:
+                return dict(msg["data"])
+
+
+async def _close(*clients: Client) -> None:
+    for client in clients:
+        await client.close()
+
+
+def test_room_created_by_the_cli_is_served_by_both(cluster: Cluster) -> None:
+    """A room from `livewall rooms create` on the shared database works on both processes."""
+    room_id, key = cluster.cli_room["room"], cluster.cli_room["host_key"]
+    for base in (cluster.a, cluster.b):
+        assert httpx.get(f"{base}/api/rooms/{room_id}").json()["title"] == "Two processes"
+        token = httpx.post(f"{base}/api/rooms/{room_id}/host-token", json={"key": key})
+        assert token.status_code == 200
+        assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": True, "hub": True}
+
+
+async def test_announcement_from_a_reaches_viewer_on_b(cluster: Cluster, room: dict[str, str]) -> None:
+    """A host connected to process A announces; a viewer connected to process B receives it."""
+    viewer = await _viewer(cluster, cluster.b, room["id"], "Bea")
+    host = await _host(cluster, cluster.a, room)
+    ack = await host.request("announce", {"text": "hello from A"})
+    assert ack["type"] == "ack"
+    event = await viewer.recv_type("announcement", WAIT_SECS)
+    assert event["data"]["text"] == "hello from A"
+    assert event["data"]["id"] == ack["data"]["result"]["id"]
+    await _close(viewer, host)
+
+
+async def test_viewers_on_both_processes_see_one_order(cluster: Cluster, room: dict[str, str]) -> None:
+    """Announcements posted through A (WebSocket) and B (HTTP) at once reach both viewers in one seq order."""
+    on_a = await _viewer(cluster, cluster.a, room["id"], "Ann")
+    on_b = await _viewer(cluster, cluster.b, room["id"], "Ben")
+    assert on_a.epoch == on_b.epoch
+    start = max(on_a.seq, on_b.seq)
+    host = await _host(cluster, cluster.a, room)
+    auth = {"Authorization": f"Bearer {room['host_token']}"}
+
+    async def via_a() -> None:
+        for i in range(5):
+            assert (await host.request("announce", {"text": f"A{i}"}))["type"] == "ack"
+
+    async def via_b() -> None:
+        async with httpx.AsyncClient(base_url=cluster.b, headers=auth) as http:
+            for i in range(5):
+                r = await http.post(f"/api/rooms/{room['id']}/announcements", json={"text": f"B{i}"})
+                assert r.status_code == 201
+
+    await asyncio.gather(via_a(), via_b())
+    texts = {f"A{i}" for i in range(5)} | {f"B{i}" for i in range(5)}
+    for viewer in (on_a, on_b):
+        seen: set[str] = set()
+        async with asyncio.timeout(WAIT_SECS):
+            while seen != texts:
+                seen.add((await viewer.recv_type("announcement", WAIT_SECS))["data"]["text"])
+    upto = min(on_a.seq, on_b.seq)
+    order_a = [e for e in on_a.events if start < e["seq"] <= upto]
+    order_b = [e for e in on_b.events if start < e["seq"] <= upto]
+    assert order_a == order_b
+    assert {e["data"]["text"] for e in order_a if e["type"] == "announcement"} == texts
+    await _close(on_a, on_b, host)
+
+
+async def test_viewer_count_includes_both_processes(cluster: Cluster, room: dict[str, str]) -> None:
+    """The presence event counts viewers on A and on B, and drops when one of them leaves."""
+    host = await _host(cluster, cluster.a, room)
+    on_a = await _viewer(cluster, cluster.a, room["id"], "Ann")
+    on_b = await _viewer(cluster, cluster.b, room["id"], "Ben")
+    both = await _presence(host, 2)
+    assert both["peak"] >= 2
+    for base in (cluster.a, cluster.b):
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{base}/api/rooms/{room['id']}")).json()["viewers"] == 2
+    await on_b.close()
+    after = await _presence(host, 1)
+    assert after["peak"] >= 2
+    await _close(on_a, host)
+
+
+async def test_resume_on_the_other_process_replays_exactly_the_missed(
+    cluster: Cluster, room: dict[str, str]
+) -> None:
+    """A viewer leaves A and resumes on B with (epoch, seq): welcome.resumed, missed == n, then those n."""
+    token = (await join(cluster.a, room["id"], "Ria"))["token"]
+    hello = {"token": token}
+    # The same viewer keeps a tab open on each process, so the viewer count (and with it the presence
+    # events) stays the same while one tab moves: the only events missed are the announcements.
+    leaving = await Client.connect(cluster.ws(cluster.a), "viewer", room["id"], hello)
+    stay_a = await Client.connect(cluster.ws(cluster.a), "viewer", room["id"], hello)
+    stay_b = await Client.connect(cluster.ws(cluster.b), "viewer", room["id"], hello)
+    await _presence(leaving, 2)
+    epoch, seq = leaving.epoch, leaving.seq
+    await leaving.close()
+
+    host = await _host(cluster, cluster.b, room)
+    n = 3
+    for i in range(n):
+        assert (await host.request("announce", {"text": f"while away {i}"}))["type"] == "ack"
+    for _ in range(n):
+        await stay_a.recv_type("announcement", WAIT_SECS)
+
+    back = await Client.connect(cluster.ws(cluster.b), "viewer", room["id"], hello, resume=(epoch, seq))
+    assert back.welcome["resumed"] is True
+    assert back.welcome["missed"] == n
+    assert "snapshot" not in back.welcome
+    replayed = [await back.recv(WAIT_SECS) for _ in range(n)]
+    assert replayed == [e for e in stay_a.events if e["seq"] > seq]
+    assert [e["data"]["text"] for e in replayed] == [f"while away {i}" for i in range(n)]
+
+    await host.request("announce", {"text": "live again"})
+    live = await back.recv_type("announcement", WAIT_SECS)
+    assert (live["seq"], live["data"]["text"]) == (seq + n + 1, "live again")
+    await _close(back, stay_a, stay_b, host)
