@@ -267,3 +267,29 @@ async def test_resume_on_the_other_process_replays_exactly_the_missed(
     live = await back.recv_type("announcement", WAIT_SECS)
     assert (live["seq"], live["data"]["text"]) == (seq + n + 1, "live again")
     await _close(back, stay_a, stay_b, host)
+
+
+async def test_private_reply_reaches_viewer_on_other_process(cluster: Cluster, room: dict[str, str]) -> None:
+    """A host on process A replies privately to a viewer on process B; only that viewer gets it."""
+    asker = await _viewer(cluster, cluster.b, room["id"], "asker")
+    other = await _viewer(cluster, cluster.b, room["id"], "other")
+    host = await _host(cluster, cluster.a, room)
+    q = (await asker.request("item.submit", {"kind": "question", "text": "Size?"}))["data"]["result"]
+    reply = await host.request("item.reply", {"id": q["id"], "text": "M fits 170 cm"})
+    assert reply["type"] == "ack"
+    async with asyncio.timeout(WAIT_SECS):
+        while True:
+            msg = await asker.recv(WAIT_SECS)
+            if msg["type"] == "mine" and msg["data"].get("reply"):
+                break
+    assert msg["data"]["reply"] == "M fits 170 cm"
+    # Everything the other viewer received up to a fresh ack: no private frame among it.
+    await other.ws.send(json.dumps({"type": "viewer.rename", "id": "drain", "data": {"name": "other"}}))
+    seen: list[str] = []
+    while True:
+        msg = await other.recv(WAIT_SECS)
+        seen.append(msg["type"])
+        if msg["type"] == "ack" and msg["data"]["id"] == "drain":
+            break
+    assert "mine" not in seen
+    await _close(asker, other, host)

@@ -287,7 +287,18 @@ class RedisBackend(Backend):
             # Not from our script (someone else published on the channel): not worth a reconnect.
             log.warning("ignoring a malformed message", extra={"room": room_id})
             return
-        await self._on_message(room_id, audience_b.decode(), seq, envelope)
+        audience = audience_b.decode()
+        if audience.startswith("@"):
+            # A direct frame for one viewer (see ``private``): no seq, not in any stream.
+            if self.deliver_private is not None:
+                self.deliver_private(room_id, audience[1:], envelope)
+            return
+        await self._on_message(room_id, audience, seq, envelope)
+
+    async def private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
+        """Publish a direct frame for one viewer on the room's channel; the process holding that
+        viewer's connections delivers it (seq 0: it is not part of any stream)."""
+        await self.redis.publish(_channel(room_id), b"@" + viewer_id.encode() + b"|0|" + envelope)
 
     async def _on_subscribed(self, room_id: str) -> None:
         """The room's subscription is live: learn its heads, or catch up if they are known."""
