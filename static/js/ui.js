@@ -41,7 +41,10 @@ export function toast(key, vars) {
 
 export function errorKey(err) {
   const code = err && err.code;
-  const known = ["empty", "too_long", "invalid", "rate_limited", "forbidden", "bad_state", "timeout", "offline"];
+  const known = [
+    "empty", "too_long", "invalid", "rate_limited", "forbidden", "bad_state", "timeout", "offline",
+    "slow_mode", "muted", "banned", "taken",
+  ];
   return known.includes(code) ? `err.${code}` : "err.generic";
 }
 

@@ -3,6 +3,10 @@ import { errorText, initLangSwitch, onLangChange, setText } from "/static/js/i18
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
 import { errorKey, formatPrice, pageData, renderPresence, renderStatus, toast } from "/static/js/ui.js";
+import { Audience } from "/static/viewer/audience.js";
+import { initComposer } from "/static/viewer/composer.js";
+import { renderComments, renderQuestions, renderSpotlight } from "/static/viewer/lists.js";
+import { initReactions } from "/static/viewer/reactions.js";
 
 const page = pageData();
 initLangSwitch();
@@ -34,9 +38,36 @@ if (!page.joined) {
   $("[data-join-anonymous]").addEventListener("click", () => join(null));
 } else {
   let state = null;
+  const audience = new Audience();
+  let order = "popular";
+  let composer = null;
+  let frame = 0;
+
+  // Wall ticks arrive five times a second; paint at most once per animation frame.
+  function scheduleRender() {
+    if (!frame) frame = requestAnimationFrame(render);
+  }
+
+  function renderAudience() {
+    const products = new Map(state.products.map((p) => [p.id, p]));
+    const ctx = { products, myVotes: audience.myVotes, showStatus: false };
+    const questions = audience.sortedQuestions(order);
+    renderQuestions($("[data-questions]"), questions, ctx);
+    $("[data-questions-empty]").hidden = questions.length > 0;
+    const mine = audience.myQuestions();
+    renderQuestions($("[data-mine]"), mine, { ...ctx, showStatus: true });
+    $("[data-mine-section]").hidden = mine.length === 0;
+    renderComments($("[data-comments]"), audience.comments.slice(-8));
+    $("[data-comments-empty]").hidden = audience.comments.length > 0;
+    renderSpotlight($("[data-spotlight]"), state.spotlight, products);
+    composer.setProducts(state.products);
+    composer.setSlowMode(state.settings ? state.settings.slow_mode_secs : 0);
+  }
 
   function render() {
+    frame = 0;
     if (!state) return;
+    renderAudience();
     const title = $("[data-room-title]");
     title.textContent = state.room.title;
     renderStatus($("[data-room-status]"), state.room.status);
@@ -73,17 +104,69 @@ if (!page.joined) {
     roomId: page.room_id,
     onSnapshot: (snap) => {
       state = snap;
-      render();
+      audience.loadSnapshot(snap);
+      scheduleRender();
     },
     onEvent: (type, data) => {
       state = applyEvent(state, type, data);
-      render();
+      if (type === "wall") audience.applyWall(data);
+      scheduleRender();
     },
-    onStatus: connectionBadge(setText),
+    onDirect: (type, data) => {
+      if (type !== "mine") return;
+      audience.applyMine(data);
+      scheduleRender();
+    },
+    onStatus: (status, code) => {
+      showConn(status, code);
+      // Every welcome (resumed or not) carries the viewer's own items and votes.
+      if (status === "live" && client.lastWelcome) {
+        audience.loadPersonal(client.lastWelcome.personal);
+        scheduleRender();
+      }
+    },
     onNotice: (key) => toast(key),
-  }).start();
+  });
+  const showConn = connectionBadge(setText);
+  composer = initComposer({
+    client,
+    onSent: (item) => {
+      audience.applyMine(item);
+      scheduleRender();
+    },
+  });
+  window.lwReactions = initReactions(client);
+  client.start();
   window.lw = client; // for debugging and the browser tests
-  onLangChange(render);
+  onLangChange(() => render());
+
+  for (const button of document.querySelectorAll("[data-sort]")) {
+    button.addEventListener("click", () => {
+      order = button.dataset.sort;
+      for (const b of document.querySelectorAll("[data-sort]")) b.setAttribute("aria-pressed", String(b === button));
+      scheduleRender();
+    });
+  }
+
+  const voting = new Set();
+  async function vote(e) {
+    const button = e.target.closest("[data-vote]");
+    if (!button) return;
+    const id = Number(button.closest("[data-item-id]").dataset.itemId);
+    if (voting.has(id)) return;
+    voting.add(id);
+    try {
+      const result = await client.request("item.vote", { id, up: !audience.myVotes.has(id) });
+      audience.setVote(result.id, result.votes, result.voted);
+      scheduleRender();
+    } catch (err) {
+      toast(errorKey(err));
+    } finally {
+      voting.delete(id);
+    }
+  }
+  $("[data-questions]").addEventListener("click", vote);
+  $("[data-mine]").addEventListener("click", vote);
 
   const renameForm = $("[data-rename-form]");
   $("[data-rename]").addEventListener("click", () => {
