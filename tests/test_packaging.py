@@ -44,3 +44,49 @@ def test_wheel_contains_surfaces_and_migrations(tmp_path: Path) -> None:
     ):
         assert needed in names, f"{needed} missing from the wheel"
     assert not any("__pycache__" in n for n in names)
+
+
+def test_installed_wheel_serves_every_surface(tmp_path: Path) -> None:
+    """The wheel, installed on its own (no repository beside it), serves pages, scripts and the QR code."""
+    import json
+    import os
+
+    import httpx
+
+    from tests.helpers import spawn, wait_ready
+
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(next(wheels.glob("*.whl")))],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    env = {"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import server.web as w; print(w.web_root())"],
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path, check=True,
+    )
+    assert probe.stdout.strip().startswith(str(site)), probe.stdout  # the installed copy, not the repo
+    with spawn(["demo", "--json", "--port", "0", "--data-dir", str(tmp_path / "data")], env=env, cwd=tmp_path) as proc:
+        assert proc.stdout is not None
+        links = json.loads(proc.stdout.readline())
+        base = links["api_base"].removesuffix("/api")
+        wait_ready(base)
+        for url in (
+            links["viewer_url"],
+            links["screen_url"],
+            f"{base}/host/{links['room']}/login",
+            f"{base}/static/js/realtime.js",
+            f"{base}/screen-assets/screen.js",
+            f"{base}/console-assets/console.js",
+            f"{links['viewer_url']}/qr.svg",
+        ):
+            assert httpx.get(url).status_code == 200, url

@@ -46,7 +46,10 @@ let sessionsOpen = 0;
 
 function freshCounters() {
   return { received: 0, gaps: 0, lost: 0, skipped: 0, resumed: 0, resume_failed: 0, reconnects: 0,
-           closes: {}, errors: 0, first_recv: 0, last_recv: 0, comments_sent: 0, pongs: 0, replayed: 0 };
+           closes: {}, errors: 0, first_recv: 0, last_recv: 0, comments_sent: 0, pongs: 0, replayed: 0,
+           questions_sent: 0, submit_acked: 0, submit_errors: {},
+           // seen by the host (queue events) and the screen (wall events): see ItemWatch
+           host_items: 0, host_questions: 0, host_dupes: 0, screen_frames: 0, screen_items: 0, screen_dropped: 0 };
 }
 
 function target(i) { return cfg.targets[i % cfg.targets.length]; }
@@ -72,6 +75,10 @@ async function pool(items, concurrency, fn) {
   await Promise.all(workers);
 }
 
+// The host's announcement text `{"t":..,"r":..,"i":..}` as it appears escaped inside the envelope.
+const SIO_SEQ_RE = /"seq": ?(\d+)/;
+const TEXT_RE = /\\"t\\":([-\d.e+]+),\\"r\\":(\d+),\\"i\\":(\d+)/;
+
 // --- one viewer -----------------------------------------------------------------------------------
 class Viewer {
   constructor(idx) {
@@ -86,7 +93,7 @@ class Viewer {
     const addr = `127.0.0.${1 + (this.idx % N_ADDRS)}`;
     const url = SIO ? `${this.t.ws_base}/socket.io/?EIO=4&transport=websocket` : `${this.t.ws_base}/ws/viewer/${cfg.room}`;
     this.sessionStart = now();
-    const ws = new WebSocket(url, { localAddress: addr, perMessageDeflate: false, handshakeTimeout: 20000 });
+    const ws = new WebSocket(url, { localAddress: addr, perMessageDeflate: false, handshakeTimeout: 20000, skipUTF8Validation: true });
     this.ws = ws;
     ws.on("open", () => {
       sessionsOpen++;
@@ -125,17 +132,34 @@ class Viewer {
       const c = s.charCodeAt(0);
       if (c === 50 /* "2" ping */) { this.ws.send("3"); return; }
       if (c === 48 /* "0" open */) { this.ws.send("40" + JSON.stringify({ token: this.token })); return; }
+      if (s.startsWith('42["announcement"')) {
+        const m = SIO_SEQ_RE.exec(s);
+        if (m !== null) return this.onAnnouncementFast(+m[1], s);
+      }
       if (s.startsWith("42")) {
         const arr = JSON.parse(s.slice(2));
         msg = arr[1]; if (msg && !msg.type) msg.type = arr[0];
       } else return;
     } else {
-      msg = JSON.parse(data);
+      const s = data.toString();
+      // Fast path: sequenced events are `{"type":"T","seq":N,...}` (Livewall and naive): read the
+      // type and seq by position, and an announcement's send time with one regex, no JSON.parse.
+      if (s.startsWith('{"type":"')) {
+        const end = s.indexOf('"', 9);
+        if (s.startsWith(',"seq":', end + 1)) {
+          const seq = parseInt(s.slice(end + 8, end + 28), 10);
+          if (s.startsWith("announcement", 9) && end === 21) return this.onAnnouncementFast(seq, s);
+          return this.onSeq(seq);
+        }
+      }
+      msg = JSON.parse(s);
     }
     const type = msg.type;
     if (type === "announcement") return this.onAnnouncement(msg);
     if (msg.seq !== undefined) return this.onSeq(msg.seq);
     if (type === "welcome") return this.welcome(msg.data);
+    if (type === "ack") { counters.submit_acked++; return; }
+    if (type === "error") { const c = msg.data && msg.data.code; counters.submit_errors[c] = (counters.submit_errors[c] ?? 0) + 1; return; }
     if (type === "pong") { counters.pongs++; const t = msg.data && msg.data.t; if (typeof t === "number") rtt.add(now() - t); }
   }
 
@@ -156,9 +180,19 @@ class Viewer {
     this.seq = seq;
   }
 
-  onAnnouncement(msg) {
-    this.onSeq(msg.seq);
-    const p = JSON.parse(msg.data.text);
+  onAnnouncementFast(seq, s) {
+    this.onSeq(seq);
+    const m = TEXT_RE.exec(s);
+    if (m === null) return this.onAnnouncement(JSON.parse(s), true);
+    this.countAnnouncement({ t: +m[1], r: +m[2], i: +m[3] });
+  }
+
+  onAnnouncement(msg, seqDone = false) {
+    if (!seqDone) this.onSeq(msg.seq);
+    this.countAnnouncement(JSON.parse(msg.data.text));
+  }
+
+  countAnnouncement(p) {
     const t = now();
     if (p.r !== runId) return;
     counters.received++;
@@ -174,7 +208,15 @@ class Viewer {
   comment() {
     const ws = this.ws; if (!ws || !this.welcomed) return;
     counters.comments_sent++;
-    if (SIO) ws.send("42" + JSON.stringify(["ping", { t: now() }]));
+    if (KIND === "livewall" && cfg.submit) {
+      // A real item: every 5th a question. The text carries a unique tag and the send time, which the
+      // host's queue events echo back: `b<viewer>.<n> <ms>`.
+      this.nSent = (this.nSent ?? 0) + 1;
+      const kind = this.nSent % 5 === 0 ? "question" : "comment";
+      if (kind === "question") counters.questions_sent++;
+      const text = `b${this.idx}.${this.nSent} ${now().toFixed(1)}`;
+      ws.send(JSON.stringify({ type: "item.submit", id: this.nSent, data: { kind, text } }));
+    } else if (SIO) ws.send("42" + JSON.stringify(["ping", { t: now() }]));
     else ws.send(JSON.stringify({ type: "ping", data: { t: now() } }));
   }
 
@@ -206,6 +248,7 @@ class HostConn {
           return;
         }
         const msg = JSON.parse(s);
+        if (msg.type === "queue") { itemWatch.queue(msg.data); return; }
         if (msg.type === "welcome") { this.ready = true; resolve(); }
         else if (msg.type === "ack") this.settle(msg.data.id, true);
         else if (msg.type === "error") { if (msg.data.id !== undefined) this.settle(msg.data.id, false); else log("host error", s); }
@@ -232,6 +275,41 @@ class HostConn {
       else this.ws.send(JSON.stringify({ type: "announce", id, data: { text } }));
     });
   }
+}
+
+// What the host's queue and the screen's wall show of the viewers' submitted items.
+const TAG_RE = /^b(\d+\.\d+) ([\d.]+)$/;
+const itemWatch = {
+  seen: new Set(), hist: new Hist(), lastItem: 0,
+  reset() { this.seen = new Set(); this.hist = new Hist(); },
+  queue(data) {
+    const t = now();
+    for (const item of data.items ?? []) {
+      const m = TAG_RE.exec(item.text ?? "");
+      if (m === null) continue;
+      if (this.seen.has(m[1])) { counters.host_dupes++; continue; } // a changed item is sent again
+      this.seen.add(m[1]); this.lastItem = t;
+      counters.host_items++; if (item.kind === "question") counters.host_questions++;
+      this.hist.add(t - Number(m[2]));
+    }
+  },
+  wall(s) {
+    counters.screen_frames++;
+    if (s.includes('"items"')) {
+      const msg = JSON.parse(s);
+      counters.screen_items += (msg.data.items ?? []).length;
+      counters.screen_dropped += msg.data.dropped ?? 0;
+    }
+  },
+};
+
+function openScreen() {
+  const t = cfg.targets[0];
+  const ws = new WebSocket(`${t.ws_base}/ws/screen/${cfg.room}`, { perMessageDeflate: false });
+  ws.on("open", () => ws.send(JSON.stringify({ type: "hello", data: { key: cfg.screen_key } })));
+  ws.on("message", (data) => { const s = data.toString(); if (s.startsWith('{"type":"wall"')) itemWatch.wall(s); });
+  ws.on("error", (e) => log("screen error", e.message));
+  return ws;
 }
 
 async function hostToken() {
@@ -268,6 +346,7 @@ async function cmdConnect() {
     const token = await hostToken();
     host = [];
     for (let i = 0; i < (cfg.host_conns ?? 1); i++) { const h = new HostConn(i, token); await h.open(); host.push(h); }
+    if (cfg.screen_key) openScreen();
   }
   emit({ ev: "connected", viewers: n, failed, join_s: (t1 - t0) / 1000, connect_s: (t2 - t1) / 1000,
          join_ms: pct(joinHist), connect_ms: pct(connHist) });
@@ -296,13 +375,15 @@ function startChurn(perSec) {
   }, 100);
 }
 
-function startComments(perSec) {
-  if (!perSec) return null;
+function startComments(perSec, senders) {
+  if (!perSec || !viewers.length) return null;
+  // Round-robin over `senders` viewers, so each sends perSec/senders messages a second, evenly.
+  const n = Math.max(1, Math.min(viewers.length, senders || viewers.length));
   const perTick = perSec / 20;
-  let carry = 0;
+  let carry = 0, next = 0;
   return setInterval(() => {
     carry += perTick;
-    while (carry >= 1) { carry--; viewers[Math.floor(Math.random() * viewers.length)].comment(); }
+    while (carry >= 1) { carry--; viewers[next].comment(); next = (next + 1) % n; }
   }, 50);
 }
 
@@ -312,7 +393,8 @@ async function cmdRun(c) {
   runId = c.run_id; lat = new Hist(); rtt = new Hist(); counters = freshCounters(); sentThisRun = 0;
   running = true;
   const churn = startChurn(c.churn_per_sec ?? 0);
-  const comments = startComments(c.comments_per_sec ?? 0);
+  const comments = startComments(c.comments_per_sec ?? 0, c.senders ?? 0);
+  itemWatch.reset();
   const durMs = c.duration * 1000;
   const t0 = now();
   let acked = 0, refused = 0;
@@ -364,6 +446,15 @@ async function cmdDrain(c) {
   // Wait until every viewer has the last announcement (or the timeout), then report.
   const expect = c.sent;
   const deadline = now() + (c.timeout ?? 15) * 1000;
+  if (!cfg.host && counters.comments_sent) {
+    // Every submitted item answered (ack or error), or the deadline: a saturated server answers late.
+    const answered = () => counters.submit_acked + Object.values(counters.submit_errors).reduce((a, b) => a + b, 0);
+    while (now() < deadline && answered() < counters.comments_sent) await sleep(100);
+  }
+  if (cfg.host && c.await_items) {
+    // The queue ticks every 200 ms: wait until every acknowledged item was seen or nothing new came for 2 s.
+    while (now() < deadline && itemWatch.seen.size < c.await_items && now() - itemWatch.lastItem < 2000) await sleep(100);
+  }
   for (;;) {
     let behind = 0;
     for (const v of viewers) if (!v.resync && v.skippedBase < 0 && (v.run !== runId ? expect > 0 : v.got < expect)) behind++;
@@ -380,7 +471,8 @@ async function cmdDrain(c) {
   }
   emit({ ev: "drained", sent: expect, viewers: viewers.length, not_open: notOpen,
          loss: counters.lost + tailLoss, ...counters, lat: { n: lat.n, max: lat.max, sparse: lat.sparse() },
-         rtt: { n: rtt.n, max: rtt.max, sparse: rtt.sparse() }, lat_pct: pct(lat), rtt_pct: pct(rtt) });
+         rtt: { n: rtt.n, max: rtt.max, sparse: rtt.sparse() }, lat_pct: pct(lat), rtt_pct: pct(rtt),
+         item: { n: itemWatch.hist.n, max: itemWatch.hist.max, sparse: itemWatch.hist.sparse() } });
 }
 
 async function cmdAwaitResumed(c) {

@@ -5,20 +5,103 @@ Server-to-client WebSocket frames are unmasked, so one encoded frame is valid fo
 the hub encodes each event once and writes the same bytes to every transport, synchronously. This
 class only adds that write path (scope extension ``livewall.direct``); handshake, reading, pings and
 closing stay uvicorn's. Under any other server the hub falls back to ASGI sends.
+
+It also keeps an idle connection small (10,000 of them sit in one process): the handshake's request
+and response are dropped once accepted, and the receive queue and write gate are slot objects
+instead of asyncio's Queue and Event (four deques of ~600 bytes each, almost always empty).
+``websocket_fast_path`` serves WebSocket routes without Starlette's middleware and router layers,
+whose coroutine frames would otherwise live as long as each connection.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
 DIRECT_EXTENSION = "livewall.direct"
 
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+class _Inbox:
+    """The part of asyncio.Queue uvicorn uses, for one consumer (the connection's ASGI task)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class _Gate:
+    """The part of asyncio.Event uvicorn uses for write flow control (set while writable)."""
+
+    __slots__ = ("_open", "_waiters")
+
+    def __init__(self) -> None:
+        self._open = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> bool:
+        if self._open:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        await waiter
+        return True
+
 
 class DirectWriteProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O websockets protocol plus a synchronous pre-framed write path."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Gate()  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -26,6 +109,13 @@ class DirectWriteProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             # The ASGI task is created but has not run yet, so it sees this extension.
             scope["extensions"][DIRECT_EXTENSION] = self
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and self.response is not None:
+            # Only the handshake reads them; an open connection need not keep ~3 KiB of headers.
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
 
     def lw_is_open(self) -> bool:
         return self.handshake_complete and not (self.close_sent or self.disconnected)
@@ -50,3 +140,33 @@ class DirectWriteProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+
+def websocket_fast_path(app: Any) -> ASGIApp:
+    """``app`` with its function WebSocket routes served directly, past Starlette's middleware stack
+    and router: the same endpoint, path parameters, ``websocket.app`` and lifespan state. Everything
+    else (HTTP, lifespan, other paths, a ``root_path``) goes to ``app`` unchanged."""
+    routes = [
+        r
+        for r in getattr(app, "routes", ())
+        if isinstance(r, WebSocketRoute) and (inspect.isfunction(r.endpoint) or inspect.ismethod(r.endpoint))
+    ]
+    if not routes or getattr(app, "user_middleware", None):
+        return cast(ASGIApp, app)  # middleware the app asked for must keep seeing WebSocket connections
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and not scope.get("root_path"):
+            path = scope["path"]
+            for route in routes:
+                match = route.path_regex.match(path)
+                if match is not None:
+                    params = {k: route.param_convertors[k].convert(v) for k, v in match.groupdict().items()}
+                    scope["app"] = app
+                    scope["router"] = app.router
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = params
+                    await route.endpoint(WebSocket(scope, receive=receive, send=send))
+                    return
+        await app(scope, receive, send)
+
+    return asgi
