@@ -45,7 +45,7 @@ class _Output:
         with contextlib.suppress(ValueError):  # the stream is closed when the process is stopped
             for line in self.proc.stderr:
                 self.lines.append(line)
-                match = re.search(r"Livewall serving on (\S+)", line)
+                match = re.search(r"Livewall serving on (http://[^\s\"]+)", line)
                 if match and self.url is None:
                     self.url = match.group(1)
                     self._found.set()
@@ -104,7 +104,7 @@ def cluster(
         outputs = []
         for name in ("a", "b"):
             args = ["serve", "--port", "0", "--data-dir", str(tmp / name), "--redis-url", redis_url]
-            proc = stack.enter_context(spawn([*args, *shared, "--log-level", "warning"], env=env))
+            proc = stack.enter_context(spawn([*args, *shared], env=env))
             outputs.append(_Output(proc))
         create = ["rooms", "create", "--title", "Two processes", "--json", "--data-dir", str(tmp / "cli")]
         created = subprocess.run(

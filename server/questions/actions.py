@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -19,7 +20,7 @@ from server.questions.events import BlocklistChanged, SanctionsChanged, Settings
 from server.questions.feed import Feed
 from server.realtime.dispatch import ActionContext, action
 from server.realtime.protocol import direct_frame, register_direct_type
-from server.rooms.actions import load_room
+from server.rooms.actions import display_name_cached, load_room
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.batch import BatchWriter
@@ -80,15 +81,21 @@ _cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
 
 
 async def _cached(kind: str, room_id: str, key: str, load: Any) -> Any:
+    """One load per key and period, shared by every caller that asks meanwhile (single flight)."""
     now = time.monotonic()
     hit = _cache.get((kind, room_id, key))
     if hit is not None and now - hit[0] < POST_CACHE_SECS:
-        return hit[1]
-    value = await load()
+        return await asyncio.shield(hit[1])
+    future = asyncio.ensure_future(load())
     if len(_cache) > 200_000:
         _cache.clear()
-    _cache[(kind, room_id, key)] = (now, value)
-    return value
+    entry = _cache[(kind, room_id, key)] = (now, future)
+    try:
+        return await asyncio.shield(future)
+    except Exception:
+        if _cache.get((kind, room_id, key)) is entry:
+            del _cache[(kind, room_id, key)]
+        raise
 
 
 def _forget(kind: str, room_id: str, key: str = "") -> None:
@@ -219,22 +226,19 @@ async def _log(
 
 
 async def _sanction(db: Database, room_id: str, viewer_id: str) -> Sanction | None:
-    async def load() -> Sanction | None:
-        async with db.session() as session:
-            return await session.get(Sanction, (room_id, viewer_id))
+    """The viewer's sanction in the room, from the room's sanctions read once per period."""
 
-    result: Sanction | None = await _cached("sanction", room_id, viewer_id, load)
-    return result
+    async def load() -> dict[str, Sanction]:
+        async with db.session() as session:
+            rows = await session.exec(select(Sanction).where(Sanction.room_id == room_id))
+            return {row.viewer_id: row for row in rows.all()}
+
+    by_viewer: dict[str, Sanction] = await _cached("sanctions", room_id, "", load)
+    return by_viewer.get(viewer_id)
 
 
 async def _author(db: Database, viewer_id: str) -> str | None:
-    async def load() -> str | None:
-        async with db.session() as session:
-            viewer = await session.get(Viewer, viewer_id)
-        return viewer.display_name if viewer is not None else None
-
-    result: str | None = await _cached("author", "", viewer_id, load)
-    return result
+    return await display_name_cached(db, viewer_id)
 
 
 async def check_can_post(services: Services, principal: Principal, settings: RoomSettings) -> None:
@@ -252,24 +256,27 @@ async def check_can_post(services: Services, principal: Principal, settings: Roo
 
 
 async def do_submit(services: Services, principal: Principal, data: dict[str, Any]) -> Item:
-    """Store a viewer's comment or question; show it now (post-moderation) or hold it for review."""
+    """Store a viewer's comment or question; show it now (post-moderation) or hold it for review.
+
+    This is the hot path of a comment storm: settings, sanctions and names come from short caches
+    and the insert joins whatever other items arrive at the same moment (one transaction for all).
+    """
     assert principal.viewer_id is not None
     kind = rules.clean_kind(data.get("kind", "comment"))
     text = rules.clean_item_text(kind, data.get("text"))
     product_id = data.get("product_id")
-    settings = await load_settings(services.db, principal.room_id)
-    async with services.db.session() as session:
-        if product_id is not None:
+    settings = await settings_cached(services.db, principal.room_id)
+    if product_id is not None:
+        async with services.db.session() as session:
             product = await session.get(Product, product_id) if isinstance(product_id, int) else None
-            if product is None or product.room_id != principal.room_id:
-                raise InvalidInput("product_id is not a product of this room")
-        viewer = await session.get(Viewer, principal.viewer_id)
+        if product is None or product.room_id != principal.room_id:
+            raise InvalidInput("product_id is not a product of this room")
     await check_can_post(services, principal, settings)
-    blocked = rules.Blocklist.of(blocklist_words(settings)).match(text)
+    blocked = _blocklist(settings).match(text)
     item = Item(
         room_id=principal.room_id,
         viewer_id=principal.viewer_id,
-        author=viewer.display_name if viewer is not None else None,
+        author=await _author(services.db, principal.viewer_id),
         kind=kind,
         text=text,
         product_id=product_id,
@@ -277,10 +284,7 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
         blocked_word=blocked,
         created_ms=now_ms(),
     )
-    async with services.db.session() as session:
-        session.add(item)
-        await session.commit()
-        await session.refresh(item)
+    item = await _writer(services).add(item)
     _announce_item(services, item, new=True)
     return item
 
@@ -453,7 +457,7 @@ async def do_sanction(
             raise InvalidInput('mode must be "mute", "ban" or "pardon"')
         session.add(row)
         await session.commit()
-    _forget("sanction", principal.room_id, viewer_id)
+    _forget("sanctions", principal.room_id)
     await _log(services.db, principal, mode, viewer_id=viewer_id, detail=str(data.get("minutes") or ""))
     await services.hub.publish(
         principal.room_id, SanctionsChanged(sanctions=await sanctions(services.db, principal.room_id))
