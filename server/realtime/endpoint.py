@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.auth import Principal, Role, require
@@ -97,6 +99,19 @@ class RealtimeEndpoint:
             except LivewallError as exc:  # e.g. the viewer behind a token no longer exists
                 conn.stop()
                 await self._refuse(websocket, services, exc)
+                return
+            except (OSError, TimeoutError, ConnectionError, RedisError, SQLAlchemyError):
+                # A backend is unreachable (Redis down, database gone): say so, and let the client
+                # retry with backoff, instead of failing the handler with a bare 1011.
+                log.warning("connect failed: a backend did not answer", exc_info=True)
+                conn.stop()
+                await self._close_with(
+                    websocket,
+                    services,
+                    "unavailable",
+                    "the server cannot reach its storage; retry",
+                    Close.TRY_AGAIN_LATER,
+                )
                 return
             await self._read_loop(websocket, services, conn)
         except WebSocketDisconnect:

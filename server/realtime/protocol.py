@@ -22,6 +22,7 @@ class Close(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down
     TOO_BIG = 1009  # frame over the size limit (sent by the WebSocket layer itself)
+    TRY_AGAIN_LATER = 1013  # a backend (Redis, the database) did not answer while connecting
     UNAUTHORIZED = 4001  # missing, forged or expired credentials
     FORBIDDEN = 4003  # wrong role for this endpoint, or Origin not allowed
     NOT_FOUND = 4004  # no such room

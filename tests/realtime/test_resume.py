@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 from websockets.client import ClientProtocol
 from websockets.frames import Close as CloseFrame
 from websockets.http11 import Response
@@ -338,3 +339,28 @@ async def test_slow_consumer_closed_4008_others_unaffected(tmp_path: Path) -> No
         slow.abort()
         await good.close()
         await host.close()
+
+
+async def test_backend_outage_at_connect_is_a_clear_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the hub's backend does not answer while a client connects, it gets `unavailable` and 1013."""
+    from tests.conftest import make_settings
+    from tests.helpers import create_room, join, serve
+
+    async with serve(make_settings(tmp_path)) as running:
+        room = await create_room(running)
+        viewer = await join(running.base, room["id"], "v")
+        backend = running.app.state.services.hub.backend
+
+        async def down(*_args: object) -> None:
+            raise ConnectionError("redis is down")
+
+        monkeypatch.setattr(backend, "head", down)
+        ws = await websockets.connect(f"{running.ws}/ws/viewer/{room['id']}")
+        await ws.send(json.dumps({"type": "hello", "data": {"token": viewer["token"]}}))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame["type"] == "error" and frame["data"]["code"] == "unavailable"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
