@@ -318,8 +318,9 @@ async def test_burst_keeps_screen_current(browser: Browser, running: Running) ->
 
     sampler = asyncio.create_task(sample())
     await asyncio.gather(*(storm(i, c) for i, c in enumerate(viewers)))
+    # The server samples the wall (at most 20 new items a tick), so the screen sees a part of the 300.
     await screen.wait_for_function(
-        "() => { const s = window.lwScreen.danmaku.stats(); return s.launched + s.dropped >= 60; }"
+        "() => { const s = window.lwScreen.danmaku.stats(); return s.launched + s.dropped >= 20; }"
     )
     marker = "LAST ONE 最后一条 ✨"
     await viewers[0].request("item.submit", {"text": marker})
@@ -327,7 +328,10 @@ async def test_burst_keeps_screen_current(browser: Browser, running: Running) ->
     done.set()
     await sampler
     stats = await screen.evaluate("window.lwScreen.danmaku.stats()")
-    assert stats["dropped"] > 0  # it sampled instead of queueing everything
+    server_dropped = sum(
+        e["data"].get("dropped", 0) for c in viewers for e in c.events if e["type"] == "wall"
+    )
+    assert stats["dropped"] > 0 or server_dropped > 0  # sampled (screen or server), never queued it all
     assert max(s["nodes"] for s in samples) <= 30
     assert max(s["waiting"] for s in samples) <= 20 and stats["maxWaiting"] <= 20
     assert max(lags) < 1.0, max(lags)
