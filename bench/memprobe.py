@@ -115,9 +115,7 @@ def probe(viewers: int, frames: int, top: int) -> None:
             acc = by_where.setdefault(w, [0, 0])
             acc[0] += d.size_diff
             acc[1] += d.count_diff
-        print(
-            f"{'bytes/conn':>10} {'objs/conn':>9}  innermost frame in our code or a library we run"
-        )
+        print(f"{'bytes/conn':>10} {'objs/conn':>9}  innermost frame in our code or a library we run")
         for w, (size, count) in sorted(by_where.items(), key=lambda kv: -kv[1][0])[:top]:
             print(f"{size / n:>10.0f} {count / n:>9.2f}  {w}")
         if os.environ.get("LW_MEMPROBE_TRACEBACKS"):

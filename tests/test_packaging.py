@@ -57,14 +57,35 @@ def test_installed_wheel_serves_every_surface(tmp_path: Path) -> None:
 
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
         timeout=120,
     )
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(next(wheels.glob("*.whl")))],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(next(wheels.glob("*.whl"))),
+        ],
         check=True,
         capture_output=True,
         timeout=120,
@@ -72,10 +93,16 @@ def test_installed_wheel_serves_every_surface(tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
     probe = subprocess.run(
         [sys.executable, "-c", "import server.web as w; print(w.web_root())"],
-        capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        check=True,
     )
     assert probe.stdout.strip().startswith(str(site)), probe.stdout  # the installed copy, not the repo
-    with spawn(["demo", "--json", "--port", "0", "--data-dir", str(tmp_path / "data")], env=env, cwd=tmp_path) as proc:
+    with spawn(
+        ["demo", "--json", "--port", "0", "--data-dir", str(tmp_path / "data")], env=env, cwd=tmp_path
+    ) as proc:
         assert proc.stdout is not None
         links = json.loads(proc.stdout.readline())
         base = links["api_base"].removesuffix("/api")

@@ -199,8 +199,10 @@ def test_close_codes_are_distinct() -> None:
 
 
 def test_application_close_codes_in_private_range() -> None:
-    """Close codes this server defines itself are in the 4000-4999 application range."""
-    ours = [c for c in Close if c not in (Close.NORMAL, Close.GOING_AWAY, Close.TOO_BIG)]
+    """Close codes are either registered WebSocket codes (below 3000) or in the 4000-4999 private range."""
+    registered = {Close.NORMAL, Close.GOING_AWAY, Close.TOO_BIG, Close.TRY_AGAIN_LATER}
+    assert all(c < 3000 for c in registered)
+    ours = [c for c in Close if c not in registered]
     assert all(4000 <= c <= 4999 for c in ours)
 
 
