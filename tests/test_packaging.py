@@ -7,11 +7,15 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
 
 
-def test_wheel_contains_surfaces_and_migrations(tmp_path: Path) -> None:
-    """`pip wheel .` builds a wheel with every surface's files and the Alembic scripts inside the package."""
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project built as a wheel (once for this module)."""
+    out = tmp_path_factory.mktemp("wheels")
     subprocess.run(
         [
             sys.executable,
@@ -22,14 +26,18 @@ def test_wheel_contains_surfaces_and_migrations(tmp_path: Path) -> None:
             "--no-build-isolation",
             "-q",
             "-w",
-            str(tmp_path),
+            str(out),
             str(REPO),
         ],
         check=True,
         capture_output=True,
         timeout=120,
     )
-    wheel = next(tmp_path.glob("livewall-*.whl"))
+    return next(out.glob("livewall-*.whl"))
+
+
+def test_wheel_contains_surfaces_and_migrations(wheel: Path) -> None:
+    """`pip wheel .` builds a wheel with every surface's files and the Alembic scripts inside the package."""
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in (
         "server/_web/static/templates/viewer.html",
@@ -46,7 +54,7 @@ def test_wheel_contains_surfaces_and_migrations(tmp_path: Path) -> None:
     assert not any("__pycache__" in n for n in names)
 
 
-def test_installed_wheel_serves_every_surface(tmp_path: Path) -> None:
+def test_installed_wheel_serves_every_surface(wheel: Path, tmp_path: Path) -> None:
     """The wheel, installed on its own (no repository beside it), serves pages, scripts and the QR code."""
     import json
     import os
@@ -55,24 +63,6 @@ def test_installed_wheel_serves_every_surface(tmp_path: Path) -> None:
 
     from tests.helpers import spawn, wait_ready
 
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
     site = tmp_path / "site"
     subprocess.run(
         [
@@ -84,7 +74,7 @@ def test_installed_wheel_serves_every_surface(tmp_path: Path) -> None:
             "--no-deps",
             "--target",
             str(site),
-            str(next(wheels.glob("*.whl"))),
+            str(wheel),
         ],
         check=True,
         capture_output=True,
