@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
-import time
 from typing import Any
 
 import orjson
@@ -25,6 +23,7 @@ from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.batch import BatchWriter
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
+from server.ttlcache import TtlCache
 
 register_direct_type("mine", "one of the viewer's own items changed (status, answer, private reply)")
 
@@ -77,29 +76,12 @@ def _shown(item: Item) -> bool:
 # reads are shared: each is kept this long. A change made in this process applies at once; one made
 # in another process (several servers on Redis) applies within this time.
 POST_CACHE_SECS = 1.0
-_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
-
-
-async def _cached(kind: str, room_id: str, key: str, load: Any) -> Any:
-    """One load per key and period, shared by every caller that asks meanwhile (single flight)."""
-    now = time.monotonic()
-    hit = _cache.get((kind, room_id, key))
-    if hit is not None and now - hit[0] < POST_CACHE_SECS:
-        return await asyncio.shield(hit[1])
-    future = asyncio.ensure_future(load())
-    if len(_cache) > 200_000:
-        _cache.clear()
-    entry = _cache[(kind, room_id, key)] = (now, future)
-    try:
-        return await asyncio.shield(future)
-    except Exception:
-        if _cache.get((kind, room_id, key)) is entry:
-            del _cache[(kind, room_id, key)]
-        raise
+# Keyed by (what, room, detail): ("settings", room, ""), ("sanctions", room, "").
+_cache: TtlCache[tuple[str, str, str], Any] = TtlCache(POST_CACHE_SECS, max_entries=200_000)
 
 
 def _forget(kind: str, room_id: str, key: str = "") -> None:
-    _cache.pop((kind, room_id, key), None)
+    _cache.forget((kind, room_id, key))
 
 
 async def load_settings(db: Database, room_id: str) -> RoomSettings:
@@ -112,7 +94,7 @@ async def settings_cached(db: Database, room_id: str) -> RoomSettings:
     async def load() -> RoomSettings:
         return await load_settings(db, room_id)
 
-    result: RoomSettings = await _cached("settings", room_id, "", load)
+    result: RoomSettings = await _cache.get(("settings", room_id, ""), load)
     return result
 
 
@@ -233,12 +215,8 @@ async def _sanction(db: Database, room_id: str, viewer_id: str) -> Sanction | No
             rows = await session.exec(select(Sanction).where(Sanction.room_id == room_id))
             return {row.viewer_id: row for row in rows.all()}
 
-    by_viewer: dict[str, Sanction] = await _cached("sanctions", room_id, "", load)
+    by_viewer: dict[str, Sanction] = await _cache.get(("sanctions", room_id, ""), load)
     return by_viewer.get(viewer_id)
-
-
-async def _author(db: Database, viewer_id: str) -> str | None:
-    return await display_name_cached(db, viewer_id)
 
 
 async def check_can_post(services: Services, principal: Principal, settings: RoomSettings) -> None:
@@ -276,7 +254,7 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
     item = Item(
         room_id=principal.room_id,
         viewer_id=principal.viewer_id,
-        author=await _author(services.db, principal.viewer_id),
+        author=await display_name_cached(services.db, principal.viewer_id),
         kind=kind,
         text=text,
         product_id=product_id,

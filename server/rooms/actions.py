@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusC
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.models import Announcement, Product, Room, RoomViewer, Viewer
+from server.ttlcache import TtlCache
 
 
 def new_room_id() -> str:
@@ -57,20 +57,12 @@ async def load_room(db: Database, room_id: str) -> Room:
 # should not mean thousands of identical reads, so connects share a room row for at most this long;
 # a replaced host key or revoked screen link therefore takes effect within this time.
 ROOM_CACHE_SECS = 2.0
-_room_cache: dict[str, tuple[float, Room]] = {}
+_rooms: TtlCache[str, Room] = TtlCache(ROOM_CACHE_SECS, max_entries=10_000)
 
 
 async def load_room_cached(db: Database, room_id: str) -> Room:
     """The room, from a cache of at most ROOM_CACHE_SECS (for connection checks only)."""
-    now = time.monotonic()
-    hit = _room_cache.get(room_id)
-    if hit is not None and now - hit[0] < ROOM_CACHE_SECS:
-        return hit[1]
-    room = await load_room(db, room_id)
-    if len(_room_cache) > 10_000:
-        _room_cache.clear()
-    _room_cache[room_id] = (now, room)
-    return room
+    return await _rooms.get(room_id, lambda: load_room(db, room_id))
 
 
 async def check_host_key(services: Services, room_id: str, key: object) -> str:
@@ -162,22 +154,18 @@ async def do_join(services: Services, room_id: str, viewer_id: str | None, name:
 # Display names for new posts come from here. A rename in this process updates it at once; in another
 # process (several servers on Redis) the new name shows on posts within this time.
 NAME_CACHE_SECS = 30.0
-_names: dict[str, tuple[float, str | None]] = {}
+_names: TtlCache[str, str | None] = TtlCache(NAME_CACHE_SECS, max_entries=200_000)
 
 
 async def display_name_cached(db: Database, viewer_id: str) -> str | None:
     """A viewer's display name from a short cache (the hot path of a comment storm)."""
-    now = time.monotonic()
-    hit = _names.get(viewer_id)
-    if hit is not None and now - hit[0] < NAME_CACHE_SECS:
-        return hit[1]
-    async with db.session() as session:
-        viewer = await session.get(Viewer, viewer_id)
-    name = viewer.display_name if viewer is not None else None
-    if len(_names) > 200_000:
-        _names.clear()
-    _names[viewer_id] = (now, name)
-    return name
+
+    async def load() -> str | None:
+        async with db.session() as session:
+            viewer = await session.get(Viewer, viewer_id)
+        return viewer.display_name if viewer is not None else None
+
+    return await _names.get(viewer_id, load)
 
 
 async def load_viewer(db: Database, viewer_id: str) -> Viewer:
@@ -199,7 +187,7 @@ async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
         session.add(viewer)
         await session.commit()
         await session.refresh(viewer)
-    _names[viewer_id] = (time.monotonic(), viewer.display_name)
+    _names.put(viewer_id, viewer.display_name)
     return viewer
 
 
