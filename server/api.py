@@ -87,7 +87,7 @@ async def room_info(request: Request) -> JSONResponse:
     )
 
 
-async def _host(request: Request, *, cookie: bool = False) -> Principal:
+async def host_principal(request: Request, *, cookie: bool = False) -> Principal:
     token = bearer(request)
     if token is None and cookie:  # downloads from the console ride on its (SameSite=Strict) session
         token = request.cookies.get(host_cookie(request.path_params["room_id"]))
@@ -98,7 +98,7 @@ async def _host(request: Request, *, cookie: bool = False) -> Principal:
 
 async def announce(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/announcements {text} (host)."""
-    principal = await _host(request)
+    principal = await host_principal(request)
     body = await json_body(request)
     item = await actions.do_announce(_services(request), principal.room_id, body.get("text"))
     return JSONResponse({"id": item.id, "text": item.text, "created_ms": item.created_ms}, status_code=201)
@@ -106,14 +106,14 @@ async def announce(request: Request) -> JSONResponse:
 
 async def start(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/start (host)."""
-    principal = await _host(request)
+    principal = await host_principal(request)
     room = await actions.do_start(_services(request), principal.room_id)
     return JSONResponse({"status": room.status})
 
 
 async def end(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/end (host)."""
-    principal = await _host(request)
+    principal = await host_principal(request)
     room = await actions.do_end(_services(request), principal.room_id)
     return JSONResponse({"status": room.status})
 
@@ -122,7 +122,7 @@ async def export(request: Request) -> Response:
     """GET /api/rooms/{room}/export.json|csv (host): every item, vote, answer and moderation action."""
     if request.path_params["fmt"] not in ("json", "csv"):
         raise NotFound("export formats: export.json, export.csv")
-    principal = await _host(request, cookie=True)
+    principal = await host_principal(request, cookie=True)
     data = await questions.export(_services(request).db, principal.room_id)
     fmt = request.path_params["fmt"]
     filename = f"livewall-{principal.room_id}.{fmt}"

@@ -16,15 +16,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 # Importing the domain modules registers their actions, events and snapshot parts.
+import server.discounts.snapshot
 import server.questions.actions
 import server.questions.snapshot
 import server.rooms.actions
 from server import api, pages, sessions
 from server.auth import Role, Tokens
 from server.config import Settings
+from server.discounts.actions import Engine
+from server.discounts.stock import make_stock
 from server.errors import LivewallError
 from server.httputil import livewall_error_handler
+from server.intents.log import SalesBoard
 from server.metrics import Metrics
+from server.products import http as products_http
 from server.questions.feed import Feed
 from server.realtime.backends import backend_from_url
 from server.realtime.endpoint import RealtimeEndpoint
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))
     services.feed = feed
     services.limiter = Limiter(hub.backend)
+    engine = services.discounts = Engine(db, hub, make_stock(db, hub.backend))
+    board = services.board = SalesBoard(db, hub)
 
     async def on_presence(room_id: str, viewers: int) -> None:
         await actions.on_presence(services, room_id, viewers)
@@ -105,9 +112,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(db.migrate)
         await hub.start()
         await feed.start()
+        await engine.start()
+        await board.start()
         try:
             yield
         finally:
+            await board.stop()
+            await engine.stop()
             await feed.stop()
             await hub.stop()
             await db.dispose()
@@ -118,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *api.routes,
+        *products_http.routes,
         *pages.routes,
         WebSocketRoute("/ws/{role}/{room_id}", realtime),
         Mount("/static", StaticFiles(directory=root / "static"), name="static"),

@@ -29,16 +29,22 @@ async def livewall_error_handler(_request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object body (empty body: {}); clear errors for anything else."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (413) as soon as it is known to be over ``limit`` bytes."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY_BYTES:
-        raise TooLarge(f"body over {MAX_JSON_BODY_BYTES} bytes")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise TooLarge(f"body over {limit} bytes")
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_JSON_BODY_BYTES:
-            raise TooLarge(f"body over {MAX_JSON_BODY_BYTES} bytes")
+        if len(body) > limit:
+            raise TooLarge(f"body over {limit} bytes")
+    return body
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object body (empty body: {}); clear errors for anything else."""
+    body = await read_body(request, MAX_JSON_BODY_BYTES)
     if not body.strip():
         return {}
     try:

@@ -12,6 +12,8 @@ from server.realtime.hub import Hub
 from server.storage import Database
 
 if TYPE_CHECKING:
+    from server.discounts.actions import Engine
+    from server.intents.log import SalesBoard
     from server.questions.feed import Feed
     from server.realtime.limits import Limiter
 
@@ -25,3 +27,5 @@ class Services:
     metrics: Metrics
     feed: Feed | None = None
     limiter: Limiter | None = None
+    discounts: Engine | None = None
+    board: SalesBoard | None = None

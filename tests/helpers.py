@@ -196,3 +196,15 @@ def wait_ready(base: str, timeout: float = 20) -> None:
             last = exc
         time.sleep(0.05)
     raise TimeoutError(f"{base} not ready: {last}")
+
+
+async def setup_room(
+    running: Running, viewers: int = 2
+) -> tuple[dict[str, str], Client, Client, list[Client], list[dict[str, Any]]]:
+    """A room with a host console (named Ann), a big screen and ``viewers`` joined phones."""
+    room = await create_room(running)
+    host = await Client.connect(running.ws, "host", room["id"], {"token": room["host_token"], "name": "Ann"})
+    screen = await Client.connect(running.ws, "screen", room["id"], {"key": room["screen_key"]})
+    joined = [await join(running.base, room["id"], f"v{i}") for i in range(viewers)]
+    phones = [await Client.connect(running.ws, "viewer", room["id"], {"token": j["token"]}) for j in joined]
+    return room, host, screen, phones, joined

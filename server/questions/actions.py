@@ -19,9 +19,10 @@ from server.questions.feed import Feed
 from server.realtime.dispatch import ActionContext, action
 from server.realtime.protocol import direct_frame, register_direct_type
 from server.rooms.actions import display_name_cached, load_room
+from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.batch import BatchWriter
+from server.storage.batch import shared_writer
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
 from server.ttlcache import TtlCache
 
@@ -106,10 +107,8 @@ def blocklist_words(settings: RoomSettings) -> list[str]:
 
 
 async def load_item(db: Database, room_id: str, item_id: object) -> Item:
-    if not isinstance(item_id, int) or isinstance(item_id, bool):
-        raise InvalidInput("id must be an item id (integer)")
     async with db.session() as session:
-        item = await session.get(Item, item_id)
+        item = await session.get(Item, clean_id(item_id))
     if item is None or item.room_id != room_id:
         raise NotFound("no such item in this room")
     return item
@@ -152,15 +151,7 @@ def _feed(services: Services) -> Feed:
     return services.feed
 
 
-_writers: dict[int, BatchWriter[Item]] = {}
 _compiled: dict[str | None, rules.Blocklist] = {}
-
-
-def _writer(services: Services) -> BatchWriter[Item]:
-    writer = _writers.get(id(services.db))
-    if writer is None or writer.db is not services.db:
-        writer = _writers[id(services.db)] = BatchWriter(services.db)
-    return writer
 
 
 def _blocklist(settings: RoomSettings) -> rules.Blocklist:
@@ -262,7 +253,7 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
         blocked_word=blocked,
         created_ms=now_ms(),
     )
-    item = await _writer(services).add(item)
+    item = await shared_writer(services.db, Item).add(item)
     _announce_item(services, item, new=True)
     return item
 

@@ -7,8 +7,6 @@ frames a second per connection. The host's queue gets every item; the public wal
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -18,6 +16,7 @@ from typing import Any
 from server.questions import rules
 from server.questions.events import QueueBatch, WallBatch
 from server.realtime.hub import Hub
+from server.ticker import Ticker
 
 log = logging.getLogger("livewall.feed")
 
@@ -40,23 +39,21 @@ class _Pending:
     top_dirty: bool = False
 
 
-class Feed:
+class Feed(Ticker):
     """Per-process buffer of wall and queue changes, flushed every tick."""
 
     def __init__(self, hub: Hub, top: TopFn, *, tick_secs: float = TICK_SECS, cap: int = WALL_ITEMS_PER_TICK):
+        super().__init__(tick_secs, "feed")
         self.hub = hub
         self.top = top
-        self.tick_secs = tick_secs
         self.cap = cap
         self._rooms: dict[str, _Pending] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
 
     def _room(self, room_id: str) -> _Pending:
         pending = self._rooms.get(room_id)
         if pending is None:
             pending = self._rooms[room_id] = _Pending()
-        self._wake.set()
+        self.wake()
         return pending
 
     def item(self, room_id: str, public: dict[str, Any] | None, host: dict[str, Any], *, new: bool) -> None:
@@ -83,26 +80,6 @@ class Feed:
 
     def react(self, room_id: str, counts: dict[str, int]) -> None:
         self._room(room_id).reactions.update(counts)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="livewall-feed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.tick_secs)
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("feed flush failed")
 
     async def flush(self) -> None:
         rooms, self._rooms = self._rooms, {}

@@ -220,7 +220,9 @@ async def recent_announcements(db: Database, room_id: str, limit: int) -> list[A
 async def room_products(db: Database, room_id: str) -> list[Product]:
     async with db.session() as session:
         result = await session.exec(
-            select(Product).where(Product.room_id == room_id).order_by(col(Product.id))
+            select(Product)
+            .where(Product.room_id == room_id, col(Product.archived).is_(False))
+            .order_by(col(Product.id))
         )
         return list(result.all())
 

@@ -66,3 +66,10 @@ def clean_display_name(value: object) -> str | None:
     if text is not None and "\n" in text:
         raise InvalidInput("name must be one line")
     return text
+
+
+def clean_id(value: object, field: str = "id") -> int:
+    """An object id from a client: a positive integer (JSON booleans are not ids)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(f"{field} must be an id (a positive integer)")
+    return value

@@ -49,7 +49,7 @@ def _announcement(item: Announcement) -> dict[str, Any]:
     return {"id": item.id, "text": item.text, "created_ms": item.created_ms}
 
 
-def _product(item: Product) -> dict[str, Any]:
+def product_shape(item: Product) -> dict[str, Any]:
     return {
         "id": item.id,
         "name": item.name,
@@ -58,6 +58,8 @@ def _product(item: Product) -> dict[str, Any]:
         "currency": item.currency,
         "stock": item.stock,
         "shop_url": item.shop_url,
+        "sku": item.sku,
+        "description": item.description,
     }
 
 
@@ -73,7 +75,7 @@ async def build(services: Services, principal: Principal, *, viewers: int | None
         "room": _room(room),
         "announcement": _announcement(recent[0]) if recent else None,
         "presence": {"viewers": viewers, "peak": max(room.peak_viewers, viewers)},
-        "products": [_product(p) for p in await actions.room_products(services.db, room.id)],
+        "products": [product_shape(p) for p in await actions.room_products(services.db, room.id)],
     }
     if principal.role is Role.HOST:
         snap["announcements"] = [_announcement(a) for a in recent]

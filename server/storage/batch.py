@@ -62,3 +62,15 @@ class BatchWriter(Generic[Row]):
         async with self.db.session() as session:
             session.add_all(rows)
             await session.commit()
+
+
+_shared: dict[tuple[int, str], BatchWriter[SQLModel]] = {}
+
+
+def shared_writer(db: Database, table: type[Row]) -> BatchWriter[Row]:
+    """The process's writer for one table of one database (all its callers share transactions)."""
+    key = (id(db), table.__name__)
+    writer = _shared.get(key)
+    if writer is None or writer.db is not db:
+        writer = _shared[key] = BatchWriter(db)
+    return writer  # type: ignore[return-value]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, false
 from sqlmodel import Field, SQLModel
 
 
@@ -58,6 +58,9 @@ class Product(SQLModel, table=True):
     stock: int = 0
     sku: str | None = Field(default=None, max_length=64)
     shop_url: str | None = Field(default=None, max_length=1000)
+    description: str | None = Field(default=None, max_length=2000)
+    # Removed from the shelf; kept for the claims and events that name it.
+    archived: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_ms: int = Field(sa_type=BigInteger)
 
 
@@ -70,6 +73,8 @@ class RoomSettings(SQLModel, table=True):
     blocklist: str | None = None  # JSON list of words; None = the default list
     layout: str = Field(default="wall", max_length=16)  # wall | spotlight | top | clean
     spotlight_item_id: int | None = None
+    pinned_product_id: int | None = None
+    pinned_ms: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class Item(SQLModel, table=True):
@@ -119,4 +124,79 @@ class ModerationLog(SQLModel, table=True):
     item_id: int | None = None
     viewer_id: str | None = Field(default=None, max_length=32)
     detail: str | None = Field(default=None, max_length=2000)
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class Discount(SQLModel, table=True):
+    """A time-limited offer on a product with a limited quantity (a flash deal).
+
+    With the embedded backend ``claimed`` is the live count, changed only by one conditional
+    statement per claim batch; with Redis the live counts are in Redis and this row keeps the
+    configuration and the final figures.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
+    product_id: int = Field(foreign_key="product.id")
+    price_minor: int = Field(sa_type=BigInteger)  # the deal price
+    list_price_minor: int = Field(sa_type=BigInteger)
+    percent_off: int | None = None
+    currency: str = Field(max_length=3)
+    quantity: int  # units put on the deal, including those added later
+    claimed: int = 0  # units reserved or redeemed
+    version: int = 0  # bumped by every change of the counters, so clients keep the newest figures
+    per_viewer_limit: int = 1
+    audience: str = Field(default="everyone", max_length=16)  # everyone | watchers | followers | askers
+    watch_minutes: int | None = None
+    hold_secs: int = 900
+    starts_ms: int = Field(sa_type=BigInteger)
+    ends_ms: int = Field(sa_type=BigInteger)
+    # Stored lifecycle: scheduled | live | ended. "sold_out" is never stored: clients are told it when
+    # claimed reaches quantity, and it lifts by itself when units come back.
+    status: str = Field(default="live", max_length=16, index=True)
+    end_reason: str | None = Field(default=None, max_length=16)  # time | stopped
+    created_ms: int = Field(sa_type=BigInteger)
+    ended_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Claim(SQLModel, table=True):
+    """One unit of a discount reserved by a viewer, with the coupon code that redeems it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    discount_id: int = Field(foreign_key="discount.id", index=True)
+    room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
+    viewer_id: str = Field(foreign_key="viewer.id", index=True, max_length=32)
+    code: str = Field(unique=True, max_length=24)
+    status: str = Field(default="reserved", max_length=16, index=True)  # reserved|redeemed|released|expired
+    price_minor: int = Field(sa_type=BigInteger)
+    created_ms: int = Field(sa_type=BigInteger)
+    expires_ms: int = Field(sa_type=BigInteger, index=True)
+    closed_ms: int | None = Field(default=None, sa_type=BigInteger)  # redeemed, released or expired
+
+
+class Follow(SQLModel, table=True):
+    """A viewer follows a room (the audience of follower-only deals)."""
+
+    room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=32)
+    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class IntentEvent(SQLModel, table=True):
+    """The event log of purchase intent and outcomes, from rooms and from the shop; follow-up
+    messaging reads it. ``event_id`` makes every event idempotent (a retried delivery is ignored)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=80)
+    room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
+    viewer_id: str | None = Field(default=None, index=True, max_length=32)
+    kind: str = Field(
+        max_length=32
+    )  # product.view | product.details | product.buy | discount.claim | order.paid ...
+    source: str = Field(default="room", max_length=8)  # room | shop
+    product_id: int | None = None
+    discount_id: int | None = None
+    claim_id: int | None = None
+    order_id: str | None = Field(default=None, max_length=80)
+    data: str | None = Field(default=None, max_length=4000)  # JSON: what else the source said
     created_ms: int = Field(sa_type=BigInteger)

@@ -6,18 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import Client, Running, create_room, join
-
-
-async def _setup(
-    running: Running, viewers: int = 2
-) -> tuple[dict[str, str], Client, Client, list[Client], list[dict[str, Any]]]:
-    room = await create_room(running)
-    host = await Client.connect(running.ws, "host", room["id"], {"token": room["host_token"], "name": "Ann"})
-    screen = await Client.connect(running.ws, "screen", room["id"], {"key": room["screen_key"]})
-    joined = [await join(running.base, room["id"], f"v{i}") for i in range(viewers)]
-    phones = [await Client.connect(running.ws, "viewer", room["id"], {"token": j["token"]}) for j in joined]
-    return room, host, screen, phones, joined
+from tests.helpers import Client, Running, setup_room
 
 
 async def _wall_with(client: Client, predicate: Any) -> dict[str, Any]:
@@ -36,7 +25,7 @@ async def _direct(client: Client, kind: str) -> dict[str, Any]:
 
 async def test_comment_reaches_wall_and_queue(running: Running) -> None:
     """A comment is acked as visible, appears on the other phone and the screen, and in the host queue."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     ack = await p1.request("item.submit", {"kind": "comment", "text": "好看！😍"})
     assert ack["type"] == "ack" and ack["data"]["result"]["status"] == "visible"
     item_id = ack["data"]["result"]["id"]
@@ -50,7 +39,7 @@ async def test_comment_reaches_wall_and_queue(running: Running) -> None:
 
 async def test_pre_moderation_holds_until_approved(running: Running) -> None:
     """With pre-moderation a question waits; only the host sees it until approved; the asker is told."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     assert (await host.request("settings.update", {"moderation": "pre"}))["type"] == "ack"
     ack = await p1.request("item.submit", {"kind": "question", "text": "Size for 170 cm?"})
     item = ack["data"]["result"]
@@ -68,7 +57,7 @@ async def test_pre_moderation_holds_until_approved(running: Running) -> None:
 
 async def test_blocked_word_is_held(running: Running) -> None:
     """A comment with a blocked word is held for review even in post-moderation."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     ack = await p1.request("item.submit", {"kind": "comment", "text": "this is a S C A M"})
     assert ack["data"]["result"]["status"] == "pending"
     queue = await host.recv_type("queue")
@@ -80,7 +69,7 @@ async def test_blocked_word_is_held(running: Running) -> None:
 
 async def test_votes_once_and_withdraw(running: Running) -> None:
     """A viewer votes once (repeats change nothing) and can withdraw; hidden items refuse votes."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     q = (await p1.request("item.submit", {"kind": "question", "text": "Colours?"}))["data"]["result"]
     first = await p2.request("item.vote", {"id": q["id"], "up": True})
     again = await p2.request("item.vote", {"id": q["id"], "up": True})
@@ -99,7 +88,7 @@ async def test_votes_once_and_withdraw(running: Running) -> None:
 
 async def test_spotlight_answer_and_private_reply(running: Running) -> None:
     """Answer now spotlights a question; moving on marks it answered; a reply reaches only the asker."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     q1 = (await p1.request("item.submit", {"kind": "question", "text": "Q1"}))["data"]["result"]
     q2 = (await p2.request("item.submit", {"kind": "need", "text": "Dry skin, which serum?"}))["data"][
         "result"
@@ -128,7 +117,7 @@ async def test_spotlight_answer_and_private_reply(running: Running) -> None:
 
 async def test_claim_prevents_double_handling(running: Running) -> None:
     """An item taken by one moderator shows as taken; another moderator cannot take it."""
-    room, host, screen, (p1, _p2), _ = await _setup(running)
+    room, host, screen, (p1, _p2), _ = await setup_room(running)
     other = await Client.connect(running.ws, "host", room["id"], {"token": room["host_token"], "name": "Bo"})
     q = (await p1.request("item.submit", {"kind": "question", "text": "Shipping?"}))["data"]["result"]
     assert (await host.request("item.claim", {"id": q["id"]}))["data"]["result"]["claimed_by"] == "Ann"
@@ -148,7 +137,7 @@ async def test_claim_prevents_double_handling(running: Running) -> None:
 
 async def test_mute_ban_pardon(running: Running) -> None:
     """Muted viewers wait, banned viewers cannot post or vote, pardoned viewers can again."""
-    room, host, screen, (p1, p2), joined = await _setup(running)
+    room, host, screen, (p1, p2), joined = await setup_room(running)
     vid = joined[0]["viewer_id"]
     await host.request("viewer.sanction", {"viewer_id": vid, "mode": "mute", "minutes": 5})
     muted = await p1.request("item.submit", {"kind": "comment", "text": "hi"})
@@ -164,7 +153,7 @@ async def test_mute_ban_pardon(running: Running) -> None:
 
 async def test_slow_mode(running: Running) -> None:
     """Slow mode lets a viewer post once per interval; others are unaffected; it changes live."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     await host.request("settings.update", {"slow_mode_secs": 30})
     assert (await p1.request("item.submit", {"text": "one"}))["type"] == "ack"
     second = await p1.request("item.submit", {"text": "two"})
@@ -176,7 +165,7 @@ async def test_slow_mode(running: Running) -> None:
 
 async def test_reactions_are_aggregated(running: Running) -> None:
     """Reactions from several phones arrive on the screen as counts, not one frame per tap."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     await p1.request("reaction", {"counts": {"heart": 3}})
     await p2.request("reaction", {"counts": {"heart": 2, "fire": 1}})
     total: dict[str, int] = {}
@@ -193,7 +182,7 @@ async def test_reactions_are_aggregated(running: Running) -> None:
 
 async def test_roles_are_enforced(running: Running) -> None:
     """Viewers cannot moderate; the screen cannot post."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     q = (await p1.request("item.submit", {"kind": "question", "text": "Q"}))["data"]["result"]
     for kind, data in (("item.hide", {"id": q["id"]}), ("settings.update", {"moderation": "pre"})):
         assert (await p2.request(kind, data))["data"]["code"] == "forbidden"
@@ -202,7 +191,7 @@ async def test_roles_are_enforced(running: Running) -> None:
 
 async def test_bad_input_leaves_others_alone(running: Running) -> None:
     """Empty, too long, wrong types and foreign products are refused; nothing is stored."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     cases = [
         {"text": ""},
         {"text": "x" * 101},
@@ -230,7 +219,7 @@ async def _export(running: Running, room: dict[str, str], fmt: str = "json") -> 
 
 async def test_export_has_everything(running: Running) -> None:
     """JSON and CSV exports hold every item, vote, answer and moderation action; CSV is injection-safe."""
-    room, host, screen, (p1, p2), _ = await _setup(running)
+    room, host, screen, (p1, p2), _ = await setup_room(running)
     q = (await p1.request("item.submit", {"kind": "question", "text": '=HYPERLINK("http://x")'}))["data"][
         "result"
     ]

@@ -1,0 +1,114 @@
+"""Selling's part of each snapshot (pinned product, discounts, claims, funnel), of the viewer's
+private state, and of the reducer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.auth import Principal, Role
+from server.discounts import actions
+from server.intents import log as intents
+from server.intents.webhook import shop_secret, webhook_path
+from server.products.actions import is_following, pinned
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.services import Services
+from server.storage import now_ms
+from server.storage.models import RoomViewer
+
+
+async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
+    db, room_id = services.db, principal.room_id
+    snap["pinned"] = await pinned(db, room_id)
+    engine = services.discounts
+    assert engine is not None
+    t = now_ms()
+    snap["discounts"] = [
+        actions.discount_shape(d, await engine.stock.counts(d), t)
+        for d in await actions.recent_discounts(db, room_id)
+    ]
+    if principal.role is Role.HOST:
+        snap["claims"] = await actions.recent_claims(db, room_id)
+        snap["sales"] = await intents.funnel(db, room_id)
+        snap["shop"] = {
+            "webhook_path": webhook_path(room_id),
+            "webhook_secret": shop_secret(services, room_id),
+        }
+
+
+async def personal(services: Services, principal: Principal, out: dict[str, Any]) -> None:
+    assert principal.viewer_id is not None
+    db = services.db
+    out["following"] = await is_following(db, principal.room_id, principal.viewer_id)
+    async with db.session() as session:
+        seen = await session.get(RoomViewer, (principal.room_id, principal.viewer_id))
+    out["joined_ms"] = seen.joined_ms if seen is not None else None
+    out["my_claims"] = await actions.my_claims(db, principal.room_id, principal.viewer_id)
+
+
+def merge_discount(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A whole discount over the one held: counters with an older version never win."""
+    merged = dict(new)
+    if old is not None and old.get("v", 0) > new.get("v", 0):
+        for key in ("quantity", "claimed", "remaining"):
+            merged[key] = old[key]
+        if merged["status"] in ("live", "sold_out"):
+            merged["status"] = "sold_out" if merged["remaining"] <= 0 else "live"
+        merged["v"] = old["v"]
+    return merged
+
+
+def reduce_discount(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    by_id = {d["id"]: d for d in snap.get("discounts", [])}
+    by_id[data["id"]] = merge_discount(by_id.get(data["id"]), data)
+    snap["discounts"] = [by_id[k] for k in sorted(by_id)][-actions.RECENT_DISCOUNTS :]
+
+
+def reduce_stock(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    for d in snap.get("discounts", []):
+        counts = data["counts"].get(str(d["id"]))
+        if counts is None or counts["v"] < d.get("v", 0):
+            continue
+        d.update(
+            claimed=counts["claimed"],
+            remaining=counts["remaining"],
+            quantity=counts["quantity"],
+            v=counts["v"],
+        )
+        if d["status"] != "ended":
+            d["status"] = counts["status"]
+
+
+def reduce_claims(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    by_id = {c["id"]: c for c in snap.get("claims", [])}
+    for claim in data["claims"]:
+        by_id[claim["id"]] = dict(claim)
+    snap["claims"] = [by_id[k] for k in sorted(by_id)][-actions.HOST_CLAIMS :]
+
+
+def reduce_sales(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    snap["sales"] = {
+        "products": {k: dict(v) for k, v in data["products"].items()},
+        "followers": data["followers"],
+    }
+
+
+def reduce_products(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    snap["products"] = [dict(p) for p in data["products"]]
+
+
+def reduce_pinned(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    snap["pinned"] = dict(data)
+
+
+CONTRIBUTORS.append(contribute)
+PERSONAL.append(personal)
+REDUCERS.update(
+    {
+        "products": reduce_products,
+        "pinned": reduce_pinned,
+        "discount": reduce_discount,
+        "stock": reduce_stock,
+        "claims": reduce_claims,
+        "sales": reduce_sales,
+    }
+)

@@ -1,0 +1,373 @@
+"""Exact stock: the atomic step that gives units to claimants, embedded (SQL) or shared (Redis).
+
+Both backends apply ``rules.allocate`` to a batch of claims in one atomic step:
+- ``SqlStock``: one transaction that first locks the discount row (an UPDATE, so SQLite takes its
+  write lock and PostgreSQL its row lock before anything is read), then reads the viewers' holdings,
+  allocates, inserts the claims and writes the new count.
+- ``RedisStock``: one Lua script over the discount's hash and its per-viewer holdings; the claims
+  are then stored in the database, and given back to Redis if that fails.
+Every change bumps ``version`` so clients keep the newest figures whatever order events arrive in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from server.discounts import rules
+from server.discounts.rules import Outcome
+from server.storage import Database
+from server.storage.models import Claim, Discount
+
+ACTIVE_CLAIMS = ("reserved", "redeemed")
+# Redis keys outlive the discount by the longest hold, so late releases still find their counters.
+REDIS_KEY_GRACE_MS = (rules.MAX_HOLD_SECS + 3600) * 1000
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The live figures of one discount."""
+
+    quantity: int
+    claimed: int
+    version: int
+    stopped: bool
+    starts_ms: int
+    ends_ms: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.quantity - self.claimed)
+
+
+ClaimResult = Outcome | Claim
+BuildClaim = Callable[[str, int], Claim]
+
+
+class Stock(Protocol):
+    async def claim(
+        self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
+    ) -> tuple[list[ClaimResult], Counts]: ...
+
+    async def release(self, d: Discount, claim_id: int, status: str, t_ms: int) -> Counts | None: ...
+
+    async def add(self, d: Discount, units: int) -> Counts: ...
+
+    async def window(self, d: Discount, starts_ms: int, ends_ms: int) -> Counts: ...
+
+    async def stop(self, d: Discount, t_ms: int) -> Counts: ...
+
+    async def counts(self, d: Discount) -> Counts: ...
+
+
+def _counts(d: Discount) -> Counts:
+    return Counts(d.quantity, d.claimed, d.version, d.status == "ended", d.starts_ms, d.ends_ms)
+
+
+def _state(c: Counts, limit: int) -> rules.StockState:
+    return rules.StockState(c.quantity, c.claimed, limit, c.starts_ms, c.ends_ms, c.stopped)
+
+
+async def _held(session: Any, discount_id: int, viewers: set[str]) -> dict[str, int]:
+    rows = await session.exec(
+        select(Claim.viewer_id, func.count())
+        .where(
+            Claim.discount_id == discount_id,
+            col(Claim.status).in_(ACTIVE_CLAIMS),
+            col(Claim.viewer_id).in_(viewers),
+        )
+        .group_by(col(Claim.viewer_id))
+    )
+    return {viewer: int(n) for viewer, n in rows.all()}
+
+
+def _bump(**values: Any) -> Any:
+    return update(Discount).values(version=col(Discount.version) + 1, **values)
+
+
+class SqlStock:
+    """Counters in the discount row; every step is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _locked(self, session: Any, discount_id: int, **values: Any) -> Discount:
+        """Lock the row (a write first) and read it back as the transaction sees it."""
+        await session.exec(_bump(**values).where(col(Discount.id) == discount_id))
+        row: Discount = (await session.exec(select(Discount).where(Discount.id == discount_id))).one()
+        return row
+
+    async def claim(
+        self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
+    ) -> tuple[list[ClaimResult], Counts]:
+        assert d.id is not None
+        async with self.db.session() as session:
+            row = await self._locked(session, d.id)
+            held = await _held(session, d.id, {viewer for viewer, _ in requests})
+            outcomes, claimed = rules.allocate(_state(_counts(row), row.per_viewer_limit), held, requests)
+            results: list[ClaimResult] = []
+            rows: list[Claim] = []
+            for (viewer_id, t_ms), outcome in zip(requests, outcomes, strict=True):
+                if outcome is Outcome.OK:
+                    claim = build(viewer_id, t_ms)
+                    rows.append(claim)
+                    results.append(claim)
+                else:
+                    results.append(outcome)
+            if rows:
+                session.add_all(rows)
+                await session.exec(update(Discount).where(col(Discount.id) == d.id).values(claimed=claimed))
+                row.claimed = claimed
+            await session.commit()
+        return results, _counts(row)
+
+    async def release(self, d: Discount, claim_id: int, status: str, t_ms: int) -> Counts | None:
+        assert d.id is not None
+        async with self.db.session() as session:
+            result = await session.exec(
+                update(Claim)
+                .where(col(Claim.id) == claim_id, col(Claim.status) == "reserved")
+                .values(status=status, closed_ms=t_ms)
+            )
+            if result.rowcount != 1:
+                await session.rollback()
+                return None
+            row = await self._locked(session, d.id, claimed=col(Discount.claimed) - 1)
+            await session.commit()
+        return _counts(row)
+
+    async def add(self, d: Discount, units: int) -> Counts:
+        assert d.id is not None
+        async with self.db.session() as session:
+            row = await self._locked(session, d.id, quantity=col(Discount.quantity) + units)
+            await session.commit()
+        return _counts(row)
+
+    async def window(self, d: Discount, starts_ms: int, ends_ms: int) -> Counts:
+        assert d.id is not None
+        async with self.db.session() as session:
+            row = await self._locked(session, d.id, starts_ms=starts_ms, ends_ms=ends_ms)
+            await session.commit()
+        return _counts(row)
+
+    async def stop(self, d: Discount, t_ms: int) -> Counts:
+        assert d.id is not None
+        async with self.db.session() as session:
+            row = await self._locked(session, d.id, status="ended", end_reason="stopped", ended_ms=t_ms)
+            await session.commit()
+        return _counts(row)
+
+    async def counts(self, d: Discount) -> Counts:
+        async with self.db.session() as session:
+            row = await session.get(Discount, d.id)
+        assert row is not None
+        return _counts(row)
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+
+# Fields: q quantity, c claimed, l per-viewer limit, s starts_ms, e ends_ms, x stopped, v version.
+# Mirrors rules.decide: ended, not started, sold out, per-viewer limit, in this order.
+_CLAIM = """
+local d = redis.call('HMGET', KEYS[1], 'q', 'c', 'l', 's', 'e', 'x', 'v')
+if not d[1] then return {-1} end
+local q, c, l, s, e, x, v = tonumber(d[1]), tonumber(d[2]), tonumber(d[3]), tonumber(d[4]),
+  tonumber(d[5]), tonumber(d[6]), tonumber(d[7])
+local out = {0, 0}
+local n = (#ARGV) / 2
+for i = 1, n do
+  local viewer, t = ARGV[2 * i - 1], tonumber(ARGV[2 * i])
+  local code
+  if x == 1 or t >= e then code = 2
+  elseif t < s then code = 1
+  elseif c >= q then code = 3
+  else
+    local h = tonumber(redis.call('HGET', KEYS[2], viewer) or '0')
+    if h >= l then code = 4
+    else
+      code = 0
+      c = c + 1
+      redis.call('HINCRBY', KEYS[2], viewer, 1)
+    end
+  end
+  out[i + 2] = code
+end
+if c ~= tonumber(d[2]) then
+  v = v + 1
+  redis.call('HSET', KEYS[1], 'c', c, 'v', v)
+end
+out[1] = c
+out[2] = v
+return out
+"""
+
+# Give one unit back: claimed and the viewer's holding go down by one (never below zero).
+_RELEASE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local c = tonumber(redis.call('HGET', KEYS[1], 'c'))
+if c > 0 then redis.call('HSET', KEYS[1], 'c', c - 1) end
+local h = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if h > 1 then redis.call('HSET', KEYS[2], ARGV[1], h - 1) else redis.call('HDEL', KEYS[2], ARGV[1]) end
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+return {0}
+"""
+
+# Change fields and bump the version in one step: ARGV is field, mode, value triples (mode "set"
+# or "add").
+_CHANGE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+for i = 1, #ARGV - 1, 3 do
+  if ARGV[i + 1] == 'add' then redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 2])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2]) end
+end
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+local grace = tonumber(ARGV[#ARGV])
+redis.call('PEXPIREAT', KEYS[1], tonumber(redis.call('HGET', KEYS[1], 'e')) + grace)
+redis.call('PEXPIREAT', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'e')) + grace)
+return {0}
+"""
+
+# Load a discount's counters from the database unless Redis has them: ARGV = fields, then held
+# counts as viewer, n pairs after a '|' marker.
+_LOAD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local i = 1
+while ARGV[i] ~= '|' do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+i = i + 1
+while i <= #ARGV do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 1
+"""
+
+
+class RedisStock(SqlStock):
+    """Counters in Redis, shared by every server process; the database keeps the claims and config."""
+
+    def __init__(self, db: Database, redis: Any) -> None:
+        super().__init__(db)
+        self.redis = redis
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
+        self._load = redis.register_script(_LOAD)
+        self._change_script = redis.register_script(_CHANGE)
+
+    @staticmethod
+    def _keys(discount_id: int) -> list[str]:
+        return [f"lw:disc:{discount_id}", f"lw:disc:{discount_id}:held"]
+
+    async def _ensure(self, d: Discount) -> None:
+        """Put the counters in Redis from the database (after a launch, or if Redis lost them)."""
+        assert d.id is not None
+        async with self.db.session() as session:
+            row = await session.get(Discount, d.id)
+            assert row is not None
+            rows = await session.exec(
+                select(Claim.viewer_id, func.count())
+                .where(Claim.discount_id == d.id, col(Claim.status).in_(ACTIVE_CLAIMS))
+                .group_by(col(Claim.viewer_id))
+            )
+            held = rows.all()
+        claimed = sum(int(n) for _, n in held)
+        fields: list[Any] = [
+            "q", row.quantity, "c", claimed, "l", row.per_viewer_limit, "s", row.starts_ms,
+            "e", row.ends_ms, "x", 1 if row.status == "ended" else 0, "v", row.version,
+        ]  # fmt: skip
+        args = [*fields, "|"]
+        for viewer, n in held:
+            args += [viewer, int(n)]
+        keys = self._keys(d.id)
+        if await self._load(keys=keys, args=args):
+            await self.redis.pexpireat(keys[0], row.ends_ms + REDIS_KEY_GRACE_MS)
+            await self.redis.pexpireat(keys[1], row.ends_ms + REDIS_KEY_GRACE_MS)
+
+    async def claim(
+        self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
+    ) -> tuple[list[ClaimResult], Counts]:
+        assert d.id is not None
+        args: list[Any] = []
+        for viewer_id, t_ms in requests:
+            args += [viewer_id, t_ms]
+        out = await self._claim(keys=self._keys(d.id), args=args)
+        if out[0] == -1:
+            await self._ensure(d)
+            out = await self._claim(keys=self._keys(d.id), args=args)
+        codes = [int(x) for x in out[2:]]
+        order = (Outcome.OK, Outcome.NOT_STARTED, Outcome.ENDED, Outcome.SOLD_OUT, Outcome.LIMIT)
+        results: list[ClaimResult] = []
+        rows: list[Claim] = []
+        for (viewer_id, t_ms), code in zip(requests, codes, strict=True):
+            if code == 0:
+                claim = build(viewer_id, t_ms)
+                rows.append(claim)
+                results.append(claim)
+            else:
+                results.append(order[code])
+        if rows:
+            try:
+                async with self.db.session() as session:
+                    session.add_all(rows)
+                    await session.commit()
+            except BaseException:
+                for claim in rows:  # the units were never given: back to stock
+                    await self._release(keys=self._keys(d.id), args=[claim.viewer_id])
+                raise
+        return results, await self.counts(d)
+
+    async def release(self, d: Discount, claim_id: int, status: str, t_ms: int) -> Counts | None:
+        assert d.id is not None
+        async with self.db.session() as session:
+            claim = await session.get(Claim, claim_id)
+            result = await session.exec(
+                update(Claim)
+                .where(col(Claim.id) == claim_id, col(Claim.status) == "reserved")
+                .values(status=status, closed_ms=t_ms)
+            )
+            await session.commit()
+        if result.rowcount != 1 or claim is None:
+            return None
+        if (await self._release(keys=self._keys(d.id), args=[claim.viewer_id]))[0] == -1:
+            await self._ensure(d)  # rebuilt from the claims, which already count this one as closed
+        return await self.counts(d)
+
+    async def _change(self, d: Discount, *triples: Any) -> Counts:
+        assert d.id is not None
+        args = [*triples, REDIS_KEY_GRACE_MS]
+        if (await self._change_script(keys=self._keys(d.id), args=args))[0] == -1:
+            await self._ensure(d)  # the database row already has the change
+        return await self.counts(d)
+
+    async def add(self, d: Discount, units: int) -> Counts:
+        await super().add(d, units)
+        return await self._change(d, "q", "add", units)
+
+    async def window(self, d: Discount, starts_ms: int, ends_ms: int) -> Counts:
+        await super().window(d, starts_ms, ends_ms)
+        return await self._change(d, "s", "set", starts_ms, "e", "set", ends_ms)
+
+    async def stop(self, d: Discount, t_ms: int) -> Counts:
+        await super().stop(d, t_ms)
+        return await self._change(d, "x", "set", 1)
+
+    async def counts(self, d: Discount) -> Counts:
+        assert d.id is not None
+        raw = await self.redis.hmget(self._keys(d.id)[0], ["q", "c", "v", "x", "s", "e"])
+        if raw[0] is None:
+            await self._ensure(d)
+            raw = await self.redis.hmget(self._keys(d.id)[0], ["q", "c", "v", "x", "s", "e"])
+        q, c, v, x, s, e = (int(value) for value in raw)
+        return Counts(q, c, v, x == 1, s, e)
+
+
+def make_stock(db: Database, backend: object) -> Stock:
+    """Redis counters when the hub runs on Redis, else the database's."""
+    redis = getattr(backend, "redis", None)
+    return RedisStock(db, redis) if redis is not None else SqlStock(db)

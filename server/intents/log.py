@@ -1,0 +1,138 @@
+"""The event log of purchase intent and outcomes (rooms and the shop), and the funnel read from it.
+
+Every event has an ``event_id``; recording one that is already there changes nothing (retries from
+a phone, duplicate webhook deliveries). Follow-up messaging reads this log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from server.discounts.events import SalesChanged
+from server.realtime.hub import Hub
+from server.storage import Database, now_ms
+from server.storage.batch import shared_writer
+from server.storage.models import Follow, IntentEvent
+from server.ticker import Ticker
+
+log = logging.getLogger("livewall.intents")
+
+# Event kinds and the funnel step each counts toward (distinct viewers per product).
+FUNNEL = {
+    "product.view": "views",
+    "product.details": "details",
+    "product.buy": "clicks",
+    "discount.claim": "claims",
+    "coupon.redeemed": "redeemed",
+    "order.paid": "paid",
+}
+# The funnel is recomputed at most this often per room: hosts watch a trend, not a ticker.
+BOARD_TICK_SECS = 1.0
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def record(
+    db: Database,
+    *,
+    room_id: str,
+    kind: str,
+    viewer_id: str | None = None,
+    product_id: int | None = None,
+    discount_id: int | None = None,
+    claim_id: int | None = None,
+    order_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    event_id: str | None = None,
+    source: str = "room",
+    board: SalesBoard | None = None,
+) -> bool:
+    """Store one event; False if an event with this id was already stored (nothing changes)."""
+    row = IntentEvent(
+        event_id=event_id or new_event_id(),
+        room_id=room_id,
+        viewer_id=viewer_id,
+        kind=kind,
+        source=source,
+        product_id=product_id,
+        discount_id=discount_id,
+        claim_id=claim_id,
+        order_id=order_id,
+        data=orjson.dumps(data).decode() if data else None,
+        created_ms=now_ms(),
+    )
+    try:
+        await shared_writer(db, IntentEvent).add(row)
+    except IntegrityError:
+        async with db.session() as session:
+            found = (
+                await session.exec(select(IntentEvent.id).where(IntentEvent.event_id == row.event_id))
+            ).first()
+        if found is None:
+            raise
+        return False
+    if board is not None and kind in FUNNEL:
+        board.touch(room_id)
+    return True
+
+
+async def seen(db: Database, event_id: str) -> bool:
+    async with db.session() as session:
+        found = (await session.exec(select(IntentEvent.id).where(IntentEvent.event_id == event_id))).first()
+    return found is not None
+
+
+async def funnel(db: Database, room_id: str) -> dict[str, Any]:
+    """Distinct viewers per product and funnel step, and the room's follower count."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(IntentEvent.product_id, IntentEvent.kind, func.count(func.distinct(IntentEvent.viewer_id)))
+            .where(
+                IntentEvent.room_id == room_id,
+                col(IntentEvent.product_id).is_not(None),
+                col(IntentEvent.kind).in_(list(FUNNEL)),
+            )
+            .group_by(col(IntentEvent.product_id), col(IntentEvent.kind))
+        )
+        products: dict[str, dict[str, int]] = {}
+        for product_id, kind, n in rows.all():
+            step = products.setdefault(str(product_id), dict.fromkeys(FUNNEL.values(), 0))
+            step[FUNNEL[kind]] = int(n)
+        followers = (
+            await session.exec(select(func.count()).select_from(Follow).where(Follow.room_id == room_id))
+        ).one()
+    return {"products": products, "followers": int(followers)}
+
+
+class SalesBoard(Ticker):
+    """Publishes a room's funnel to its hosts, at most once per tick and only when it changed."""
+
+    def __init__(self, db: Database, hub: Hub, *, tick_secs: float = BOARD_TICK_SECS) -> None:
+        super().__init__(tick_secs, "sales")
+        self.db = db
+        self.hub = hub
+        self._dirty: set[str] = set()
+        self._last: dict[str, dict[str, Any]] = {}
+
+    def touch(self, room_id: str) -> None:
+        self._dirty.add(room_id)
+        self.wake()
+
+    async def flush(self) -> None:
+        rooms, self._dirty = self._dirty, set()
+        for room_id in rooms:
+            current = await funnel(self.db, room_id)
+            if current != self._last.get(room_id):
+                self._last[room_id] = current
+                if len(self._last) > 10_000:
+                    self._last.clear()
+                await self.hub.publish(room_id, SalesChanged(**current))

@@ -1,0 +1,158 @@
+"""The shop's signed webhook: coupon redemptions and the life of orders, into the event log.
+
+Signed as Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``: HMAC-SHA256
+with the room's ``whsec_`` secret), verified by the ``standardwebhooks`` package, which also refuses
+timestamps more than 5 minutes off (replays). Idempotent by ``webhook-id``: a duplicate delivery is
+answered 200 and changes nothing. Documented in docs/shop-webhooks.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from server.errors import InvalidInput, Unauthorized
+from server.httputil import read_body
+from server.intents import log as intents
+from server.rooms.actions import load_room
+from server.services import Services
+from server.storage import now_ms
+from server.storage.models import Claim, Discount, Product, Viewer
+
+SHOP_EVENTS = (
+    "coupon.redeemed",
+    "order.placed",
+    "order.paid",
+    "order.shipped",
+    "order.delivered",
+    "order.refunded",
+    "order.reviewed",
+    "checkout.abandoned",
+)
+# Events that mean the coupon was used: its unit is sold and no longer returns to stock.
+REDEEMING = ("coupon.redeemed", "order.placed", "order.paid")
+MAX_WEBHOOK_BYTES = 64 * 1024
+WEBHOOK_ID_MAX_CHARS = 64
+
+
+def shop_secret(services: Services, room_id: str) -> str:
+    """The room's webhook secret, derived from the server's secret key (nothing to store or leak)."""
+    assert services.settings.secret_key is not None
+    raw = hmac.new(services.settings.secret_key.encode(), f"shop-webhook:{room_id}".encode(), hashlib.sha256)
+    return "whsec_" + base64.b64encode(raw.digest()).decode()
+
+
+def webhook_path(room_id: str) -> str:
+    return f"/api/rooms/{room_id}/shop/events"
+
+
+def _text(data: dict[str, Any], key: str, max_chars: int = 80) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool) or not 0 < len(str(value)) <= max_chars:
+        raise InvalidInput(f"data.{key} must be a string of 1 to {max_chars} characters")
+    return str(value)
+
+
+def verify(secret: str, body: bytes, headers: dict[str, str]) -> Any:
+    """The payload if the signature and timestamp hold, else Unauthorized(bad_signature)."""
+    try:
+        return Webhook(secret).verify(body, headers)
+    except (WebhookVerificationError, ValueError, TypeError) as exc:  # malformed headers raise these too
+        raise Unauthorized(f"webhook refused: {exc or 'bad signature'}", code="bad_signature") from None
+
+
+async def receive(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/shop/events: one signed shop event."""
+    services: Services = request.app.state.services
+    room = await load_room(services.db, request.path_params["room_id"])
+    body = await read_body(request, MAX_WEBHOOK_BYTES)
+    payload = verify(shop_secret(services, room.id), body, dict(request.headers))
+    webhook_id = request.headers["webhook-id"]
+    if len(webhook_id) > WEBHOOK_ID_MAX_CHARS:
+        raise InvalidInput(f"webhook-id is at most {WEBHOOK_ID_MAX_CHARS} characters")
+    if not isinstance(payload, dict) or payload.get("type") not in SHOP_EVENTS:
+        raise InvalidInput(f"type must be one of {', '.join(SHOP_EVENTS)}")
+    kind: str = payload["type"]
+    data = payload.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object")
+    event_id = f"shop:{room.id}:{webhook_id}"
+    if await intents.seen(services.db, event_id):
+        return JSONResponse({"ok": True, "duplicate": True, "type": kind})
+    order_id = _text(data, "order_id")
+    code = _text(data, "coupon_code", 24)
+    viewer_id = _text(data, "viewer_id", 32)
+    sku = _text(data, "sku", 64)
+    claim: Claim | None = None
+    product_id: int | None = None
+    discount_id: int | None = None
+    async with services.db.session() as session:
+        if code is not None:
+            claim = (await session.exec(select(Claim).where(Claim.code == code.upper()))).first()
+            if claim is None or claim.room_id != room.id:
+                raise InvalidInput("no such coupon code in this room", code="unknown_coupon")
+            viewer_id, discount_id = claim.viewer_id, claim.discount_id
+            discount = await session.get(Discount, claim.discount_id)
+            product_id = discount.product_id if discount is not None else None
+        elif viewer_id is not None and await session.get(Viewer, viewer_id) is None:
+            raise InvalidInput("no such viewer", code="unknown_viewer")
+        if product_id is None and sku is not None:
+            product_id = (
+                await session.exec(select(Product.id).where(Product.room_id == room.id, Product.sku == sku))
+            ).first()
+    fresh = await intents.record(
+        services.db,
+        room_id=room.id,
+        viewer_id=viewer_id,
+        kind=kind,
+        source="shop",
+        product_id=product_id,
+        discount_id=discount_id,
+        claim_id=claim.id if claim is not None else None,
+        order_id=order_id,
+        data=data,
+        event_id=event_id,
+        board=services.board,
+    )
+    if fresh and claim is not None and kind in REDEEMING:
+        await _redeem(services, claim, record=kind != "coupon.redeemed")
+    return JSONResponse({"ok": True, "duplicate": not fresh, "type": kind})
+
+
+async def _redeem(services: Services, claim: Claim, *, record: bool) -> None:
+    """A reserved claim becomes redeemed: its hold no longer lapses. An order that used the coupon
+    also logs ``coupon.redeemed`` (once per claim) when the shop did not send that event itself."""
+    t = now_ms()
+    async with services.db.session() as session:
+        result = await session.exec(
+            update(Claim)
+            .where(col(Claim.id) == claim.id, col(Claim.status) == "reserved")
+            .values(status="redeemed", closed_ms=t)
+        )
+        await session.commit()
+        discount = await session.get(Discount, claim.discount_id)
+    if result.rowcount == 1 and discount is not None and services.discounts is not None:
+        claim.status, claim.closed_ms = "redeemed", t
+        await services.discounts.announce_claim(claim, discount)
+        if record:
+            await intents.record(
+                services.db,
+                room_id=claim.room_id,
+                viewer_id=claim.viewer_id,
+                kind="coupon.redeemed",
+                product_id=discount.product_id,
+                discount_id=discount.id,
+                claim_id=claim.id,
+                event_id=f"redeem:{claim.id}",
+                board=services.board,
+            )

@@ -1,0 +1,232 @@
+"""The shelf, the pinned product, following a room, and the purchase-intent signals of phones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from server.auth import Principal, Scope
+from server.errors import Conflict, InvalidInput, NotFound
+from server.intents import log as intents
+from server.products import rules
+from server.products.events import PinChanged, ProductsChanged
+from server.realtime.dispatch import ActionContext, action
+from server.rooms.actions import load_room, room_products
+from server.rooms.rules import clean_id
+from server.rooms.snapshot import product_shape
+from server.services import Services
+from server.storage import Database, now_ms
+from server.storage.models import Discount, Follow, Product, RoomSettings
+
+MAX_PRODUCTS_PER_ROOM = 1000
+
+
+async def load_product(db: Database, room_id: str, product_id: object) -> Product:
+    """A product of the room that is on the shelf, or NotFound."""
+    async with db.session() as session:
+        product = await session.get(Product, clean_id(product_id, "product_id"))
+    if product is None or product.room_id != room_id or product.archived:
+        raise NotFound("no such product in this room")
+    return product
+
+
+async def _publish_shelf(services: Services, room_id: str) -> list[dict[str, Any]]:
+    shelf = [product_shape(p) for p in await room_products(services.db, room_id)]
+    await services.hub.publish(room_id, ProductsChanged(products=shelf))
+    return shelf
+
+
+def _apply(product: Product, fields: rules.ProductFields) -> None:
+    for key, value in vars(fields).items():
+        setattr(product, key, value)
+
+
+async def do_save(services: Services, principal: Principal, data: dict[str, Any]) -> Product:
+    """Add a product, or edit one (``id``)."""
+    fields = rules.clean_product(data)
+    room_id = principal.room_id
+    if data.get("id") is not None:
+        product = await load_product(services.db, room_id, data["id"])
+    else:
+        if len(await room_products(services.db, room_id)) >= MAX_PRODUCTS_PER_ROOM:
+            raise Conflict(f"a room holds at most {MAX_PRODUCTS_PER_ROOM} products")
+        product = Product(room_id=room_id, name=fields.name, price_minor=0, created_ms=now_ms())
+    _apply(product, fields)
+    async with services.db.session() as session:
+        session.add(product)
+        await session.commit()
+        await session.refresh(product)
+    await _publish_shelf(services, room_id)
+    return product
+
+
+async def do_import(services: Services, room_id: str, body: bytes, content_type: str) -> dict[str, int]:
+    """Import a CSV or JSON list of products: a product with the SKU of one on the shelf updates it.
+    All or nothing: one bad row and nothing is saved."""
+    await load_room(services.db, room_id)
+    rows = rules.parse_import(body, content_type)
+    existing = await room_products(services.db, room_id)
+    by_sku = {p.sku: p for p in existing if p.sku}
+    added = sum(1 for r in rows if not (r.sku and r.sku in by_sku))
+    if len(existing) + added > MAX_PRODUCTS_PER_ROOM:
+        raise Conflict(f"a room holds at most {MAX_PRODUCTS_PER_ROOM} products")
+    now = now_ms()
+    async with services.db.session() as session:
+        for fields in rows:
+            product = by_sku.get(fields.sku) if fields.sku else None
+            if product is None:
+                product = Product(room_id=room_id, name=fields.name, price_minor=0, created_ms=now)
+                if fields.sku:
+                    by_sku[fields.sku] = product
+            _apply(product, fields)
+            session.add(product)
+        await session.commit()
+    await _publish_shelf(services, room_id)
+    return {"added": added, "updated": len(rows) - added}
+
+
+async def _running_discount(db: Database, product_id: int) -> bool:
+    async with db.session() as session:
+        found = (
+            await session.exec(
+                select(Discount.id).where(
+                    Discount.product_id == product_id, col(Discount.status).in_(("scheduled", "live"))
+                )
+            )
+        ).first()
+    return found is not None
+
+
+async def do_remove(services: Services, principal: Principal, product_id: object) -> None:
+    """Take a product off the shelf (kept for the claims and events that name it)."""
+    product = await load_product(services.db, principal.room_id, product_id)
+    assert product.id is not None
+    if await _running_discount(services.db, product.id):
+        raise Conflict("stop the discount on this product first", code="bad_state")
+    async with services.db.session() as session:
+        product.archived = True
+        session.add(product)
+        settings = await session.get(RoomSettings, principal.room_id)
+        unpin = settings is not None and settings.pinned_product_id == product.id
+        if settings is not None and unpin:
+            settings.pinned_product_id, settings.pinned_ms = None, None
+            session.add(settings)
+        await session.commit()
+    await _publish_shelf(services, principal.room_id)
+    if unpin:
+        await services.hub.publish(principal.room_id, PinChanged(product_id=None, pinned_ms=None))
+
+
+async def pinned(db: Database, room_id: str) -> dict[str, Any]:
+    async with db.session() as session:
+        settings = await session.get(RoomSettings, room_id)
+    if settings is None:
+        return {"product_id": None, "pinned_ms": None}
+    return {"product_id": settings.pinned_product_id, "pinned_ms": settings.pinned_ms}
+
+
+async def do_pin(services: Services, principal: Principal, product_id: object) -> dict[str, Any]:
+    """Pin a product (a card on every phone and the big screen), or unpin with None."""
+    if product_id is not None:
+        await load_product(services.db, principal.room_id, product_id)
+    pinned_ms = now_ms() if product_id is not None else None
+    async with services.db.session() as session:
+        settings = await session.get(RoomSettings, principal.room_id) or RoomSettings(
+            room_id=principal.room_id
+        )
+        settings.pinned_product_id = product_id if isinstance(product_id, int) else None
+        settings.pinned_ms = pinned_ms
+        session.add(settings)
+        await session.commit()
+    state = {"product_id": settings.pinned_product_id, "pinned_ms": pinned_ms}
+    await services.hub.publish(principal.room_id, PinChanged(**state))
+    return state
+
+
+async def is_following(db: Database, room_id: str, viewer_id: str) -> bool:
+    async with db.session() as session:
+        return await session.get(Follow, (room_id, viewer_id)) is not None
+
+
+async def do_follow(services: Services, principal: Principal, on: object) -> bool:
+    """Follow or unfollow the room (followers may get exclusive prices)."""
+    assert principal.viewer_id is not None
+    if not isinstance(on, bool):
+        raise InvalidInput('"on" must be true or false')
+    async with services.db.session() as session:
+        exists = await session.get(Follow, (principal.room_id, principal.viewer_id)) is not None
+        if on and not exists:
+            session.add(Follow(room_id=principal.room_id, viewer_id=principal.viewer_id, created_ms=now_ms()))
+        elif not on and exists:
+            await session.exec(
+                delete(Follow).where(
+                    col(Follow.room_id) == principal.room_id, col(Follow.viewer_id) == principal.viewer_id
+                )
+            )
+        await session.commit()
+    if on != exists and services.board is not None:
+        services.board.touch(principal.room_id)
+    return on
+
+
+async def do_intent(services: Services, principal: Principal, data: dict[str, Any]) -> None:
+    """Record a phone's purchase-intent signal (a pinned card seen, details opened, back from checkout)."""
+    assert principal.viewer_id is not None
+    kind = data.get("kind")
+    if kind not in rules.INTENT_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(rules.INTENT_KINDS)}")
+    product = await load_product(services.db, principal.room_id, data.get("product_id"))
+    discount_id = data.get("discount_id")
+    if discount_id is not None:
+        clean_id(discount_id, "discount_id")
+    client_id = data.get("id")
+    if client_id is not None and (not isinstance(client_id, str) or not 1 <= len(client_id) <= 40):
+        raise InvalidInput("id must be a string of 1 to 40 characters")
+    await intents.record(
+        services.db,
+        room_id=principal.room_id,
+        viewer_id=principal.viewer_id,
+        kind=kind,
+        product_id=product.id,
+        discount_id=discount_id,
+        event_id=f"v:{principal.viewer_id}:{client_id}" if client_id else None,
+        board=services.board,
+    )
+
+
+# --- WebSocket actions ------------------------------------------------------------------------------
+
+
+@action("product.save", scope=Scope.CONTROL, doc="host: add a product to the shelf, or edit one (id)")
+async def _ws_save(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    return product_shape(await do_save(ctx.services, ctx.principal, data))
+
+
+@action("product.remove", scope=Scope.CONTROL, doc="host: take a product off the shelf")
+async def _ws_remove(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    await do_remove(ctx.services, ctx.principal, data.get("id"))
+    return {}
+
+
+@action(
+    "product.pin", scope=Scope.CONTROL, doc="host: pin a product on phones and the big screen (null unpins)"
+)
+async def _ws_pin(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    return {"pinned": await do_pin(ctx.services, ctx.principal, data.get("id"))}
+
+
+@action("room.follow", scope=Scope.PARTICIPATE, doc="viewer: follow or unfollow the room")
+async def _ws_follow(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    return {"following": await do_follow(ctx.services, ctx.principal, data.get("on", True))}
+
+
+@action(
+    "intent",
+    scope=Scope.PARTICIPATE,
+    doc="viewer: a purchase-intent signal (pinned card seen, details, back from checkout)",
+)
+async def _ws_intent(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    await do_intent(ctx.services, ctx.principal, data)
+    return {}

@@ -1,0 +1,74 @@
+"""HTTP routes of selling: the catalog import, the tracked buy link, and the shop's webhook."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from server.api import host_principal, viewer_from_cookie
+from server.discounts import rules as discount_rules
+from server.errors import Conflict
+from server.httputil import read_body
+from server.intents import log as intents
+from server.intents.webhook import receive
+from server.products.actions import do_import, load_product
+from server.services import Services
+from server.storage.models import Claim, Discount
+
+MAX_IMPORT_BYTES = 512 * 1024  # 500 products with long descriptions
+
+
+async def import_products(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/products/import (host): a CSV or JSON list of products."""
+    principal = await host_principal(request, cookie=True)
+    services: Services = request.app.state.services
+    body = await read_body(request, MAX_IMPORT_BYTES)
+    result = await do_import(services, principal.room_id, body, request.headers.get("content-type", ""))
+    return JSONResponse(result)
+
+
+async def buy(request: Request) -> Response:
+    """GET /r/{room}/buy/{product}: record the click, then go to the shop (with the viewer's coupon)."""
+    services: Services = request.app.state.services
+    room_id = request.path_params["room_id"]
+    raw = request.path_params["product_id"]
+    product = await load_product(services.db, room_id, int(raw) if raw.isdigit() else raw)
+    if not product.shop_url:
+        raise Conflict("this product has no shop link yet")
+    viewer_id = viewer_from_cookie(services, request)
+    code = None
+    if viewer_id is not None:
+        async with services.db.session() as session:
+            code = (
+                await session.exec(
+                    select(Claim.code)
+                    .join(Discount, col(Discount.id) == col(Claim.discount_id))
+                    .where(
+                        Claim.viewer_id == viewer_id,
+                        Claim.room_id == room_id,
+                        Discount.product_id == product.id,
+                        col(Claim.status).in_(("reserved", "redeemed")),
+                    )
+                    .order_by(col(Claim.id).desc())
+                )
+            ).first()
+        await intents.record(
+            services.db,
+            room_id=room_id,
+            viewer_id=viewer_id,
+            kind="product.buy",
+            product_id=product.id,
+            board=services.board,
+        )
+    url = discount_rules.checkout_url(product.shop_url, code, viewer_id)
+    assert url is not None
+    return RedirectResponse(url, status_code=303, headers={"cache-control": "no-store"})
+
+
+routes = [
+    Route("/api/rooms/{room_id}/products/import", import_products, methods=["POST"]),
+    Route("/api/rooms/{room_id}/shop/events", receive, methods=["POST"]),
+    Route("/r/{room_id}/buy/{product_id}", buy, methods=["GET"]),
+]
