@@ -293,3 +293,44 @@ async def test_private_reply_reaches_viewer_on_other_process(cluster: Cluster, r
             break
     assert "mine" not in seen
     await _close(asker, other, host)
+
+
+async def test_claim_rush_across_processes_is_exact(cluster: Cluster, room: dict[str, str]) -> None:
+    """Phones on A and on B rush one discount (one Lua script decides every claim): exactly the
+    stock is granted, nobody over the per-viewer limit, and the stored claims agree."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from server.storage.models import Claim
+    from tests.discounts.rush import rush
+
+    host = await _host(cluster, cluster.a, room)
+    product = (await host.request("product.save", {"name": "Rush", "price_minor": 1000}))["data"]["result"]
+    deal = await host.request(
+        "discount.launch",
+        {"product_id": product["id"], "price_minor": 500, "quantity": 60, "duration_secs": 600},
+    )
+    discount_id = deal["data"]["result"]["id"]
+    bases = [(base, cluster.ws(base)) for base in (cluster.a, cluster.b)]
+    result = await rush(bases, room["id"], discount_id, viewers=80, claims_each=10)
+    assert sum(result.granted.values()) == 60
+    assert max(result.granted.values()) == 1
+    assert len(set(result.codes)) == 60
+    assert sum(result.refused.values()) == 80 * 10 - 60
+    db = Database(cluster.database_url)
+    try:
+        async with db.session() as session:
+            stored = (
+                await session.exec(
+                    select(func.count()).select_from(Claim).where(Claim.discount_id == discount_id)
+                )
+            ).one()
+    finally:
+        await db.dispose()
+    assert stored == 60
+    # Stock added on B reopens the deal for a phone on A.
+    more = await _host(cluster, cluster.b, room)
+    assert (await more.request("discount.update", {"id": discount_id, "add_stock": 1}))["type"] == "ack"
+    late = await _viewer(cluster, cluster.a, room["id"], "Late")
+    assert (await late.request("discount.claim", {"id": discount_id}))["type"] == "ack"
+    await _close(host, more, late)

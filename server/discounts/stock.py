@@ -261,8 +261,10 @@ class RedisStock(SqlStock):
         self._change_script = redis.register_script(_CHANGE)
 
     @staticmethod
-    def _keys(discount_id: int) -> list[str]:
-        return [f"lw:disc:{discount_id}", f"lw:disc:{discount_id}:held"]
+    def _keys(d: Discount) -> list[str]:
+        # The room id (random) keeps two databases sharing one Redis from mixing their discounts.
+        base = f"lw:disc:{d.room_id}:{d.id}"
+        return [base, f"{base}:held"]
 
     async def _ensure(self, d: Discount) -> None:
         """Put the counters in Redis from the database (after a launch, or if Redis lost them)."""
@@ -284,7 +286,7 @@ class RedisStock(SqlStock):
         args = [*fields, "|"]
         for viewer, n in held:
             args += [viewer, int(n)]
-        keys = self._keys(d.id)
+        keys = self._keys(d)
         if await self._load(keys=keys, args=args):
             await self.redis.pexpireat(keys[0], row.ends_ms + REDIS_KEY_GRACE_MS)
             await self.redis.pexpireat(keys[1], row.ends_ms + REDIS_KEY_GRACE_MS)
@@ -296,10 +298,10 @@ class RedisStock(SqlStock):
         args: list[Any] = []
         for viewer_id, t_ms in requests:
             args += [viewer_id, t_ms]
-        out = await self._claim(keys=self._keys(d.id), args=args)
+        out = await self._claim(keys=self._keys(d), args=args)
         if out[0] == -1:
             await self._ensure(d)
-            out = await self._claim(keys=self._keys(d.id), args=args)
+            out = await self._claim(keys=self._keys(d), args=args)
         codes = [int(x) for x in out[2:]]
         order = (Outcome.OK, Outcome.NOT_STARTED, Outcome.ENDED, Outcome.SOLD_OUT, Outcome.LIMIT)
         results: list[ClaimResult] = []
@@ -318,7 +320,7 @@ class RedisStock(SqlStock):
                     await session.commit()
             except BaseException:
                 for claim in rows:  # the units were never given: back to stock
-                    await self._release(keys=self._keys(d.id), args=[claim.viewer_id])
+                    await self._release(keys=self._keys(d), args=[claim.viewer_id])
                 raise
         return results, await self.counts(d)
 
@@ -334,14 +336,14 @@ class RedisStock(SqlStock):
             await session.commit()
         if result.rowcount != 1 or claim is None:
             return None
-        if (await self._release(keys=self._keys(d.id), args=[claim.viewer_id]))[0] == -1:
+        if (await self._release(keys=self._keys(d), args=[claim.viewer_id]))[0] == -1:
             await self._ensure(d)  # rebuilt from the claims, which already count this one as closed
         return await self.counts(d)
 
     async def _change(self, d: Discount, *triples: Any) -> Counts:
         assert d.id is not None
         args = [*triples, REDIS_KEY_GRACE_MS]
-        if (await self._change_script(keys=self._keys(d.id), args=args))[0] == -1:
+        if (await self._change_script(keys=self._keys(d), args=args))[0] == -1:
             await self._ensure(d)  # the database row already has the change
         return await self.counts(d)
 
@@ -359,10 +361,10 @@ class RedisStock(SqlStock):
 
     async def counts(self, d: Discount) -> Counts:
         assert d.id is not None
-        raw = await self.redis.hmget(self._keys(d.id)[0], ["q", "c", "v", "x", "s", "e"])
+        raw = await self.redis.hmget(self._keys(d)[0], ["q", "c", "v", "x", "s", "e"])
         if raw[0] is None:
             await self._ensure(d)
-            raw = await self.redis.hmget(self._keys(d.id)[0], ["q", "c", "v", "x", "s", "e"])
+            raw = await self.redis.hmget(self._keys(d)[0], ["q", "c", "v", "x", "s", "e"])
         q, c, v, x, s, e = (int(value) for value in raw)
         return Counts(q, c, v, x == 1, s, e)
 

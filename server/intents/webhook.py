@@ -13,13 +13,14 @@ import hashlib
 import hmac
 from typing import Any
 
+import orjson
 from sqlalchemy import update
 from sqlmodel import col, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server.errors import InvalidInput, Unauthorized
+from server.errors import BadMessage, InvalidInput, Unauthorized
 from server.httputil import read_body
 from server.intents import log as intents
 from server.rooms.actions import load_room
@@ -66,9 +67,13 @@ def _text(data: dict[str, Any], key: str, max_chars: int = 80) -> str | None:
 def verify(secret: str, body: bytes, headers: dict[str, str]) -> Any:
     """The payload if the signature and timestamp hold, else Unauthorized(bad_signature)."""
     try:
-        return Webhook(secret).verify(body, headers)
+        Webhook(secret).verify(body, headers, json_parse=False)
     except (WebhookVerificationError, ValueError, TypeError) as exc:  # malformed headers raise these too
         raise Unauthorized(f"webhook refused: {exc or 'bad signature'}", code="bad_signature") from None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadMessage("the body is not valid JSON", code="bad_json") from None
 
 
 async def receive(request: Request) -> JSONResponse:

@@ -187,6 +187,80 @@ async def mute_viewer(world: World) -> None:
 
 ask = viewer("item.submit", {"kind": "question", "text": "尺码偏大吗？ Does it run large?"})
 
+# --- selling ---
+
+PRODUCT = {"name": "围巾 Scarf", "price_minor": 19900, "stock": 10, "shop_url": "https://shop.example/s"}
+
+
+async def settle(world: World) -> None:
+    """Publish what the per-tick streams (stock counters, claims, funnel) hold right now."""
+    services = world.services
+    assert services.discounts is not None and services.board is not None
+    await services.discounts.flush()
+    await services.board.flush()
+
+
+async def newest(world: World, what: str) -> int:
+    from server.discounts.actions import recent_discounts
+
+    if what == "product":
+        return int((await actions.room_products(world.services.db, world.room_id))[-1].id or 0)
+    return int((await recent_discounts(world.services.db, world.room_id))[-1].id or 0)
+
+
+async def add_product(world: World) -> None:
+    await host_does(world, "product.save", PRODUCT)
+
+
+async def pinned(world: World) -> None:
+    await add_product(world)
+    await on_product("product.pin")(world)
+
+
+def on_product(kind: str, **extra: object) -> Step:
+    async def run(world: World) -> None:
+        await host_does(world, kind, {"id": await newest(world, "product"), **extra})
+
+    return run
+
+
+def launch(**extra: object) -> Step:
+    async def run(world: World) -> None:
+        await add_product(world)
+        data = {"product_id": await newest(world, "product"), "percent_off": 20, "quantity": 5}
+        await host_does(world, "discount.launch", {**data, "duration_secs": 600, **extra})
+
+    return run
+
+
+def on_discount(kind: str, **extra: object) -> Step:
+    async def run(world: World) -> None:
+        await host_does(world, kind, {"id": await newest(world, "discount"), **extra})
+        await settle(world)
+
+    return run
+
+
+async def claim_newest(world: World) -> None:
+    await viewer("discount.claim", {"id": await newest(world, "discount")})(world)
+    await settle(world)
+
+
+async def sold_out(world: World) -> None:
+    await launch(quantity=1)(world)
+    await claim_newest(world)
+
+
+async def details_seen(world: World) -> None:
+    await viewer("intent", {"kind": "product.details", "product_id": await newest(world, "product")})(world)
+    await settle(world)
+
+
+async def follow(world: World) -> None:
+    await viewer("room.follow", {"on": True})(world)
+    await settle(world)
+
+
 # kind -> [(case name, preparation, step)]; every server event type must appear here.
 CASES: dict[str, list[tuple[str, Step, Step]]] = {
     "room.status": [
@@ -231,6 +305,33 @@ CASES: dict[str, list[tuple[str, Step, Step]]] = {
     ],
     "sanctions": [
         ("mute", nothing, mute_viewer),
+    ],
+    "products": [
+        ("add", nothing, add_product),
+        ("edit", add_product, on_product("product.save", **{**PRODUCT, "price_minor": 15900})),
+        ("remove", add_product, on_product("product.remove")),
+    ],
+    "pinned": [
+        ("pin", add_product, on_product("product.pin")),
+        ("unpin", pinned, on_product("product.pin", id=None)),
+    ],
+    "discount": [
+        ("launch", nothing, launch()),
+        ("stop", launch(), on_discount("discount.stop")),
+        ("add stock", launch(), on_discount("discount.update", add_stock=3)),
+        ("restock a sold-out deal", sold_out, on_discount("discount.update", add_stock=2)),
+        ("price and end", launch(), on_discount("discount.update", price_minor=9900, extend_secs=60)),
+    ],
+    "stock": [
+        ("claim", launch(), claim_newest),
+        ("last unit", launch(quantity=1), claim_newest),
+    ],
+    "claims": [
+        ("claim", launch(), claim_newest),
+    ],
+    "sales": [
+        ("details opened", add_product, details_seen),
+        ("follow", nothing, follow),
     ],
 }
 
