@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import orjson
 from babel.numbers import get_currency_precision, list_currencies
 
-from server.errors import InvalidInput
+from server.errors import BadMessage, InvalidInput
 from server.rooms.rules import clean_text
 
 NAME_MAX_CHARS = 200
@@ -131,7 +131,7 @@ def parse_import(body: bytes, content_type: str) -> list[ProductFields]:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise InvalidInput("the body is not valid JSON", code="bad_json") from None
+            raise BadMessage("the body is not valid JSON", code="bad_json") from None
         if isinstance(data, dict):
             data = data.get("products")
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

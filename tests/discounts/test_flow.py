@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.helpers import Client, Running, setup_room
 
@@ -112,3 +113,233 @@ async def test_buy_link_records_and_redirects(running: Running) -> None:
     assert f"coupon={claim['code']}" in r.headers["location"]
     sales = await host.recv_type("sales", timeout=5)
     assert sales["data"]["products"][str(product["id"])]["clicks"] == 1
+
+
+def _services(running: Running) -> Any:
+    return running.app.state.services
+
+
+async def _direct(client: Client, kind: str) -> dict[str, Any]:
+    while True:
+        msg = await client.recv()
+        if msg["type"] == kind and "seq" not in msg:
+            data: dict[str, Any] = msg["data"]
+            return data
+
+
+async def test_one_millisecond_late_is_refused(running: Running) -> None:
+    """The server's receipt time decides: a claim at the end instant is refused, one just before is not."""
+    from server.auth import Principal, Role
+    from server.discounts.actions import do_claim
+    from server.errors import Conflict
+
+    room, host, _, _, joined = await setup_room(running)
+    deal = await _launch(host, (await _product(host))["id"])
+    services = _services(running)
+    late = Principal(Role.VIEWER, room["id"], joined[0]["viewer_id"])
+    with pytest.raises(Conflict) as refused:
+        await do_claim(services, late, deal["id"], t_ms=deal["ends_ms"])
+    assert refused.value.code == "discount_ended" and "ended" in refused.value.message
+    on_time = Principal(Role.VIEWER, room["id"], joined[1]["viewer_id"])
+    claim = await do_claim(services, on_time, deal["id"], t_ms=deal["ends_ms"] - 1)
+    assert claim["status"] == "reserved"
+
+
+async def test_scheduled_start_and_timed_end(running: Running) -> None:
+    """A deal that starts in a minute refuses claims (not_started), goes live at its start and ends at
+    its end, announced to every surface."""
+    room, host, screen, (p1, _), _ = await setup_room(running)
+    deal = await _launch(host, (await _product(host))["id"], starts_in_secs=60)
+    assert deal["status"] == "scheduled"
+    early = await p1.request("discount.claim", {"id": deal["id"]})
+    assert early["data"]["code"] == "not_started"
+    engine = _services(running).discounts
+    await engine.tick_clock(deal["starts_ms"])
+    live = await screen.recv_type("discount")
+    while live["data"]["status"] != "live":
+        live = await screen.recv_type("discount")
+    await engine.tick_clock(deal["ends_ms"])
+    ended = await screen.recv_type("discount")
+    assert ended["data"]["status"] == "ended" and ended["data"]["end_reason"] == "time"
+
+
+async def test_lapsed_hold_returns_to_stock(running: Running) -> None:
+    """A claim not used within its hold expires: the unit returns, the viewer and the hosts are told."""
+    room, host, screen, (p1, p2), _ = await setup_room(running)
+    deal = await _launch(host, (await _product(host))["id"], quantity=1, hold_secs=30)
+    claim = (await p1.request("discount.claim", {"id": deal["id"]}))["data"]["result"]
+    assert (await p2.request("discount.claim", {"id": deal["id"]}))["data"]["code"] == "sold_out"
+    await _services(running).discounts.tick_clock(claim["expires_ms"])
+    expired = await _direct(p1, "claim")
+    assert expired["id"] == claim["id"] and expired["status"] == "expired" and expired["checkout_url"] is None
+    while True:
+        counts = (await screen.recv_type("stock"))["data"]["counts"][str(deal["id"])]
+        if counts["remaining"] == 1:
+            break
+    assert counts["status"] == "live"
+    assert (await p2.request("discount.claim", {"id": deal["id"]}))["type"] == "ack"
+
+
+async def test_release_gives_the_unit_back_once(running: Running) -> None:
+    """A viewer may give a reserved unit back, once; another viewer's claim is not theirs to release."""
+    room, host, _, (p1, p2), _ = await setup_room(running)
+    deal = await _launch(host, (await _product(host))["id"], quantity=1)
+    claim = (await p1.request("discount.claim", {"id": deal["id"]}))["data"]["result"]
+    assert (await p2.request("discount.release", {"id": claim["id"]}))["data"]["code"] == "not_found"
+    released = await p1.request("discount.release", {"id": claim["id"]})
+    assert released["data"]["result"]["status"] == "released"
+    assert (await p1.request("discount.release", {"id": claim["id"]}))["data"]["code"] == "bad_state"
+    assert (await p2.request("discount.claim", {"id": deal["id"]}))["type"] == "ack"
+
+
+async def test_watchers_and_askers(running: Running) -> None:
+    """Watch-time deals count from the viewer's first join; asker deals need a question on the product."""
+    from sqlalchemy import update
+
+    from server.storage.models import RoomViewer
+
+    room, host, _, (p1, p2), joined = await setup_room(running)
+    product = await _product(host)
+    watch = await _launch(host, product["id"], audience="watchers", watch_minutes=5)
+    refused = await p1.request("discount.claim", {"id": watch["id"]})
+    assert refused["data"]["code"] == "not_eligible" and "5 minutes" in refused["data"]["message"]
+    async with _services(running).db.session() as session:
+        await session.exec(
+            update(RoomViewer)
+            .where(RoomViewer.viewer_id == joined[0]["viewer_id"])  # type: ignore[arg-type]
+            .values(joined_ms=RoomViewer.joined_ms - 6 * 60_000)
+        )
+        await session.commit()
+    assert (await p1.request("discount.claim", {"id": watch["id"]}))["type"] == "ack"
+    askers = await _launch(host, product["id"], audience="askers")
+    assert (await p2.request("discount.claim", {"id": askers["id"]}))["data"]["code"] == "not_eligible"
+    asked = await p2.request(
+        "item.submit", {"kind": "question", "text": "有S码吗?", "product_id": product["id"]}
+    )
+    assert asked["type"] == "ack"
+    assert (await p2.request("discount.claim", {"id": askers["id"]}))["type"] == "ack"
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ({"id": 999_999}, "not_found"),
+        ({"id": "1"}, "invalid"),
+        ({"id": True}, "invalid"),
+        ({}, "invalid"),
+    ],
+)
+async def test_claims_for_unknown_discounts(running: Running, data: dict[str, Any], code: str) -> None:
+    """Claims naming no discount of this room get a clear error."""
+    _, _, _, (p1, _), _ = await setup_room(running)
+    reply = await p1.request("discount.claim", data)
+    assert reply["type"] == "error" and reply["data"]["code"] == code
+
+
+async def test_roles_and_rooms_are_kept_apart(running: Running) -> None:
+    """Viewers cannot launch, hosts and screens cannot claim, and a discount of another room is unknown."""
+    room, host, screen, (p1, _), _ = await setup_room(running)
+    product = await _product(host)
+    launch = {"product_id": product["id"], "percent_off": 10, "quantity": 1, "duration_secs": 60}
+    assert (await p1.request("discount.launch", launch))["data"]["code"] == "forbidden"
+    deal = await _launch(host, product["id"])
+    assert (await host.request("discount.claim", {"id": deal["id"]}))["data"]["code"] == "forbidden"
+    assert (await screen.request("discount.claim", {"id": deal["id"]}))["data"]["code"] == "forbidden"
+    other, other_host, _, (stranger, _), _ = await setup_room(running)
+    assert (await stranger.request("discount.claim", {"id": deal["id"]}))["data"]["code"] == "not_found"
+    other_launch = await other_host.request("discount.launch", launch)
+    assert other_launch["data"]["code"] == "not_found"  # the product belongs to the first room
+
+
+async def test_bad_changes_change_nothing(running: Running) -> None:
+    """Refused launches and updates leave the discount as it was; an ended discount cannot be changed."""
+    room, host, _, (p1, _), _ = await setup_room(running)
+    product = await _product(host)
+    for bad in ({"quantity": -1}, {"percent_off": 0}, {"price_minor": 10**7, "percent_off": None}):
+        reply = await host.request(
+            "discount.launch", {"product_id": product["id"], "percent_off": 10, "quantity": 5,
+                                "duration_secs": 60, **bad},
+        )  # fmt: skip
+        assert reply["data"]["code"] == "invalid", reply
+    deal = await _launch(host, product["id"], quantity=3)
+    for bad in ({"add_stock": 0}, {"add_stock": -3}, {"extend_secs": -3600}, {"percent_off": 150}, {}):
+        reply = await host.request("discount.update", {"id": deal["id"], **bad})
+        assert reply["data"]["code"] == "invalid", (bad, reply)
+    assert (await p1.request("discount.claim", {"id": deal["id"]}))["type"] == "ack"
+    await host.request("discount.stop", {"id": deal["id"]})
+    again = await host.request("discount.update", {"id": deal["id"], "add_stock": 5})
+    assert again["data"]["code"] == "bad_state"
+    assert (await host.request("discount.stop", {"id": deal["id"]}))["data"]["code"] == "bad_state"
+    from server.discounts.actions import load_discount
+
+    stored = await load_discount(_services(running).db, room["id"], deal["id"])
+    counts = await _services(running).discounts.stock.counts(stored)
+    assert (counts.quantity, counts.claimed) == (3, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"shop_url": "javascript:alert(1)"}, "invalid"),
+        ({"image_url": "data:image/png;base64,AAAA"}, "invalid"),
+        ({"currency": "ABC"}, "invalid"),
+        ({"price_minor": -1}, "invalid"),
+        ({"price_minor": 10**11}, "invalid"),
+        ({"stock": -2}, "invalid"),
+        ({"name": "  "}, "empty"),
+        ({"name": "x" * 201}, "too_long"),
+    ],
+)
+async def test_bad_products_are_refused(running: Running, change: dict[str, Any], code: str) -> None:
+    """Products with unsafe links, unknown currencies, negative or absurd numbers are refused."""
+    _, host, _, _, _ = await setup_room(running, viewers=0)
+    reply = await host.request("product.save", {**PRODUCT, **change})
+    assert reply["type"] == "error" and reply["data"]["code"] == code, reply
+
+
+async def test_shelf_edit_remove_and_pin(running: Running) -> None:
+    """Editing keeps the id, a product under a running deal cannot be removed, removing unpins."""
+    _, host, screen, _, _ = await setup_room(running, viewers=0)
+    product = await _product(host)
+    edited = (await host.request("product.save", {**PRODUCT, "id": product["id"], "price_minor": 100}))[
+        "data"
+    ]
+    assert edited["result"]["id"] == product["id"] and edited["result"]["price_minor"] == 100
+    assert (await host.request("product.pin", {"id": product["id"]}))["type"] == "ack"
+    deal = await _launch(host, product["id"])
+    assert (await host.request("product.remove", {"id": product["id"]}))["data"]["code"] == "bad_state"
+    await host.request("discount.stop", {"id": deal["id"]})
+    assert (await host.request("product.remove", {"id": product["id"]}))["type"] == "ack"
+    pinned = await screen.recv_type("pinned")
+    while pinned["data"]["product_id"] is not None:
+        pinned = await screen.recv_type("pinned")
+    assert (await host.request("product.pin", {"id": product["id"]}))["data"]["code"] == "not_found"
+
+
+async def test_intents_are_validated_and_idempotent(running: Running) -> None:
+    """Intent signals need a known kind and product; a retried one (same id) is stored once."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from server.storage.models import IntentEvent
+
+    _, host, _, (p1, _), _ = await setup_room(running)
+    product = await _product(host)
+    assert (await p1.request("intent", {"kind": "product.hack", "product_id": product["id"]}))["data"][
+        "code"
+    ] == "invalid"
+    assert (await p1.request("intent", {"kind": "product.view", "product_id": 999}))["data"][
+        "code"
+    ] == "not_found"
+    for _ in range(3):
+        reply = await p1.request(
+            "intent", {"kind": "product.view", "product_id": product["id"], "id": "pin-1"}
+        )
+        assert reply["type"] == "ack"
+    async with _services(running).db.session() as session:
+        views = (
+            await session.exec(
+                select(func.count()).select_from(IntentEvent).where(IntentEvent.kind == "product.view")
+            )
+        ).one()
+    assert views == 1
