@@ -88,12 +88,13 @@ def test_every_route_is_in_api_docs() -> None:
 
     from server.api import routes as api_routes
     from server.pages import routes as page_routes
+    from server.products.http import routes as selling_routes
 
-    for route in [*api_routes, *page_routes]:
+    for route in [*api_routes, *page_routes, *selling_routes]:
         assert isinstance(route, Route)
         if route.path == "/":
             continue
-        path = route.path.replace("{room_id}", "{room}")
+        path = route.path.replace("{room_id}", "{room}").replace("{product_id}", "{product}")
         assert f"`{path}" in API, f"{path} missing from docs/api.md"
     for path in ("/healthz", "/readyz", "/metrics"):
         assert f"`{path}`" in API
