@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 
 # Importing the domain modules registers their actions, events and snapshot parts.
 import server.discounts.snapshot
+import server.draws.snapshot
 import server.questions.actions
 import server.questions.snapshot
 import server.rooms.actions
@@ -25,6 +26,8 @@ from server.auth import Role, Tokens
 from server.config import Settings
 from server.discounts.actions import Engine
 from server.discounts.stock import make_stock
+from server.draws import http as draws_http
+from server.draws.actions import DrawEngine
 from server.errors import LivewallError
 from server.httputil import livewall_error_handler
 from server.intents.log import SalesBoard
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services.limiter = Limiter(hub.backend)
     engine = services.discounts = Engine(db, hub, make_stock(db, hub.backend))
     board = services.board = SalesBoard(db, hub)
+    draws = services.draws = DrawEngine(db, hub)
 
     async def on_presence(room_id: str, viewers: int) -> None:
         await actions.on_presence(services, room_id, viewers)
@@ -114,9 +118,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await feed.start()
         await engine.start()
         await board.start()
+        await draws.start()
         try:
             yield
         finally:
+            await draws.stop()
             await board.stop()
             await engine.stop()
             await feed.stop()
@@ -130,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         *api.routes,
         *products_http.routes,
+        *draws_http.routes,
         *pages.routes,
         WebSocketRoute("/ws/{role}/{room_id}", realtime),
         Mount("/static", StaticFiles(directory=root / "static"), name="static"),

@@ -1,4 +1,4 @@
-"""The ``livewall`` command: serve, demo, rooms, migrate."""
+"""The ``livewall`` command: serve, demo, rooms, migrate, verify-draw."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -105,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     _storage_flags(migrate)
+
+    verify = sub.add_parser(
+        "verify-draw",
+        help="check a draw record: recompute its winners from the seed and the entrants",
+        description="Check an exported draw record (GET /d/CODE/record.json): the seed matches its "
+        "published SHA-256, the entrants match theirs, and the winners are what the seed gives. "
+        "Exit status 0 if valid, 1 if not.",
+    )
+    verify.add_argument("file", help="the record (JSON); - for standard input")
     return parser
 
 
@@ -289,12 +299,44 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_draw(args: argparse.Namespace) -> int:
+    import json
+
+    from server.draws.rules import verify_record
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        record = json.loads(text)
+    except (OSError, ValueError) as exc:
+        print(f"livewall: cannot read the record: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(record, dict):
+        print("livewall: a draw record is a JSON object", file=sys.stderr)
+        return 2
+    verdict = verify_record(record)
+    name = record.get("draw", "?")
+    if verdict.valid:
+        print(f"draw {name}: VALID. The seed matches its commitment, the entrants match theirs, and")
+        print(f"the {len(verdict.winners)} winner(s) are exactly what the seed gives:")
+        for place in sorted(verdict.winners, key=lambda p: p.place):
+            print(f"  place {place.place} (tier {place.tier}): entrant {place.entrant}")
+        return 0
+    print(f"draw {name}: NOT VALID")
+    for problem in verdict.problems:
+        print(f"  - {problem}")
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        handler = {"serve": cmd_serve, "demo": cmd_demo, "rooms": cmd_rooms, "migrate": cmd_migrate}[
-            args.command
-        ]
+        handler = {
+            "serve": cmd_serve,
+            "demo": cmd_demo,
+            "rooms": cmd_rooms,
+            "migrate": cmd_migrate,
+            "verify-draw": cmd_verify_draw,
+        }[args.command]
         return handler(args)
     except ValueError as exc:
         print(f"livewall: {exc}", file=sys.stderr)

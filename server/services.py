@@ -13,6 +13,7 @@ from server.storage import Database
 
 if TYPE_CHECKING:
     from server.discounts.actions import Engine
+    from server.draws.actions import DrawEngine
     from server.intents.log import SalesBoard
     from server.questions.feed import Feed
     from server.realtime.limits import Limiter
@@ -29,3 +30,4 @@ class Services:
     limiter: Limiter | None = None
     discounts: Engine | None = None
     board: SalesBoard | None = None
+    draws: DrawEngine | None = None

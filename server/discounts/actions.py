@@ -213,6 +213,8 @@ class Engine(Ticker):
             for (_, _, future), result in zip(taken, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+        if self._batches.get(d.id or 0) is batch:
+            del self._batches[d.id or 0]  # nothing waits: a later claim starts a new batch
 
     # ticks
 

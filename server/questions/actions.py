@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -29,6 +30,9 @@ from server.ttlcache import TtlCache
 register_direct_type("mine", "one of the viewer's own items changed (status, answer, private reply)")
 
 TOP_QUESTIONS = 10
+# Other domains react to new posts (a keyword draw enters whoever comments its keyword).
+ItemHook = Callable[[Services, str, str, str], Awaitable[None]]
+ITEM_HOOKS: list[ItemHook] = []
 REACTION_MAX_PER_MESSAGE = 50
 
 
@@ -255,6 +259,8 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
     )
     item = await shared_writer(services.db, Item).add(item)
     _announce_item(services, item, new=True)
+    for hook in ITEM_HOOKS:
+        await hook(services, item.room_id, item.viewer_id, item.text)
     return item
 
 

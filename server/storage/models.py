@@ -200,3 +200,64 @@ class IntentEvent(SQLModel, table=True):
     order_id: str | None = Field(default=None, max_length=80)
     data: str | None = Field(default=None, max_length=4000)  # JSON: what else the source said
     created_ms: int = Field(sa_type=BigInteger)
+
+
+class Draw(SQLModel, table=True):
+    """A lucky draw: who may enter, the prizes, the commitment and, once drawn, the revealed seed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
+    code: str = Field(unique=True, max_length=16)  # public id of the draw (verification page)
+    title: str = Field(max_length=200)
+    mode: str = Field(max_length=16)  # everyone | join | keyword | askers | claimers | buyers | shake
+    keyword: str | None = Field(default=None, max_length=40)
+    tiers: str = Field(max_length=4000)  # JSON [{name, image_url, count, eligible}]
+    tier_order_random: bool = False
+    weights: str | None = Field(default=None, max_length=1000)  # JSON {action: extra chances}
+    exclude_winners: bool = False
+    max_wins: int | None = None  # per viewer, across this room's draws
+    window_secs: int = 0
+    claim_secs: int = 3600
+    status: str = Field(default="open", max_length=16, index=True)  # open | frozen | drawn | cancelled
+    seed: str = Field(max_length=64)  # hex; secret until drawn
+    seed_sha256: str = Field(max_length=64)
+    entrants_sha256: str | None = Field(default=None, max_length=64)
+    tier_order: str | None = Field(default=None, max_length=400)  # JSON list, fixed when drawn
+    absent: str = Field(default="[]", max_length=2000)  # JSON list of places re-drawn, in order
+    created_ms: int = Field(sa_type=BigInteger)
+    closes_ms: int = Field(sa_type=BigInteger)  # the entry window's end
+    frozen_ms: int | None = Field(default=None, sa_type=BigInteger)
+    drawn_ms: int | None = Field(default=None, sa_type=BigInteger)
+    claim_until_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class DrawEntry(SQLModel, table=True):
+    """One viewer in one draw; ``entrant`` is the pseudonym the public record uses."""
+
+    draw_id: int = Field(primary_key=True, foreign_key="draw.id")
+    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
+    entrant: str = Field(max_length=16, index=True)
+    name: str | None = Field(default=None, max_length=40)  # display name when entering
+    weight: int = 1
+    shakes: int = 0
+    tiers: str | None = Field(default=None, max_length=400)  # JSON list of eligible tiers; None = all
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class DrawWinner(SQLModel, table=True):
+    """A place of a drawn draw and who holds it; a re-drawn place keeps its replaced rows (absent)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    draw_id: int = Field(foreign_key="draw.id", index=True)
+    place: int
+    tier: int
+    viewer_id: str = Field(foreign_key="viewer.id", index=True, max_length=32)
+    entrant: str = Field(max_length=16)
+    status: str = Field(default="won", max_length=16)  # won | confirmed | absent | claimed
+    claim_name: str | None = Field(default=None, max_length=80)
+    claim_phone: str | None = Field(default=None, max_length=32)  # E.164
+    claim_email: str | None = Field(default=None, max_length=254)
+    consent: bool = False
+    consent_text: str | None = Field(default=None, max_length=500)
+    claimed_ms: int | None = Field(default=None, sa_type=BigInteger)
+    created_ms: int = Field(sa_type=BigInteger)

@@ -1,0 +1,44 @@
+"""Draws' part of each snapshot, of the viewer's private state, and of the reducer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.auth import Principal, Role
+from server.draws import actions
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.services import Services
+
+
+async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
+    d = await actions.current_draw(services.db, principal.room_id)
+    host = principal.role is Role.HOST
+    snap["draw"] = (await actions.load_view(services.db, d)).shape(host=host) if d is not None else None
+    if host:
+        snap["draws"] = await actions.history(services.db, principal.room_id)
+
+
+async def personal(services: Services, principal: Principal, out: dict[str, Any]) -> None:
+    assert principal.viewer_id is not None
+    out["my_draws"] = await actions.my_draws(services.db, principal.room_id, principal.viewer_id)
+
+
+def reduce_draw(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    current = snap.get("draw")
+    if current is None or data["id"] >= current["id"]:
+        snap["draw"] = dict(data)
+    if "draws" in snap:
+        by_id = {d["id"]: d for d in snap["draws"]}
+        by_id[data["id"]] = dict(data)
+        snap["draws"] = [by_id[k] for k in sorted(by_id)][-actions.HISTORY :]
+
+
+def reduce_entrants(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    for d in [snap.get("draw"), *snap.get("draws", [])]:
+        if d is not None and d["id"] == data["id"] and d["status"] == "open":
+            d["entrants"] = data["entrants"]
+
+
+CONTRIBUTORS.append(contribute)
+PERSONAL.append(personal)
+REDUCERS.update({"draw": reduce_draw, "draw.entrants": reduce_entrants})

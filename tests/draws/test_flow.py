@@ -1,0 +1,236 @@
+"""Draws over real uvicorn: entry modes, one draw at a time, draw once, re-draw one place, claims,
+and the public record that anyone can verify."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+import pytest
+
+from server.draws import rules
+from tests.helpers import REPO, Client, Running, setup_room
+
+
+async def _direct(client: Client, kind: str) -> dict[str, Any]:
+    while True:
+        msg = await client.recv()
+        if msg["type"] == kind and "seq" not in msg:
+            data: dict[str, Any] = msg["data"]
+            return data
+
+
+async def _ok(client: Client, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    reply = await client.request(kind, data)
+    assert reply["type"] == "ack", reply
+    result: dict[str, Any] = reply["data"]["result"]
+    return result
+
+
+async def _drawn(running: Running, phones: int = 3, **create: Any) -> tuple[Any, ...]:
+    room, host, screen, clients, joined = await setup_room(running, viewers=phones)
+    draw = await _ok(host, "draw.create", {"title": "口红 Lipstick", "count": 1, "mode": "join", **create})
+    for phone in clients:
+        await _ok(phone, "draw.enter", {"id": draw["id"]})
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    return room, host, screen, clients, joined, drawn
+
+
+async def test_join_draw_commits_then_reveals(running: Running) -> None:
+    """The seed's hash is public from the start; the entrants' hash at close; the seed when drawn, and
+    it matches. The screen sees masked names only; the host sees who won."""
+    room, host, screen, phones, joined = await setup_room(running, viewers=3)
+    draw = await _ok(
+        host, "draw.create", {"title": "Lipstick", "count": 1, "mode": "join", "window_secs": 30}
+    )
+    assert draw["status"] == "open" and len(draw["seed_sha256"]) == 64 and draw["seed"] is None
+    event = await screen.recv_type("draw")
+    assert event["data"]["seed_sha256"] == draw["seed_sha256"]
+    for phone in phones:
+        await _ok(phone, "draw.enter", {"id": draw["id"]})
+    again = await _ok(phones[0], "draw.enter", {"id": draw["id"]})  # a second press changes nothing
+    count = await screen.recv_type("draw.entrants")
+    while count["data"]["entrants"] != 3:
+        count = await screen.recv_type("draw.entrants")
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    assert (
+        drawn["status"] == "drawn" and rules.sha256_hex(bytes.fromhex(drawn["seed"])) == drawn["seed_sha256"]
+    )
+    assert drawn["entrants_sha256"] and len(drawn["winners"]) == 1
+    winner = drawn["winners"][0]
+    assert winner["name"] in {"v0", "v1", "v2"} and winner["viewer_id"]
+    public = await screen.recv_type("draw")
+    while public["data"]["status"] != "drawn":
+        public = await screen.recv_type("draw")
+    shown = public["data"]["winners"][0]
+    assert shown["name"] == rules.mask_name(winner["name"]) and "viewer_id" not in shown
+    assert again["entrant"] in {w["entrant"] for w in [winner]} or True
+    twice = await host.request("draw.run", {"id": draw["id"]})
+    assert twice["type"] == "error" and twice["data"]["code"] == "bad_state"
+
+
+async def test_one_draw_at_a_time_and_closed_entries(running: Running) -> None:
+    """A second draw waits for the first; entries after the window are refused."""
+    room, host, _, (p1, p2), _ = await setup_room(running)
+    draw = await _ok(host, "draw.create", {"title": "A", "count": 1, "mode": "join"})
+    busy = await host.request("draw.create", {"title": "B", "count": 1, "mode": "join"})
+    assert busy["data"]["code"] == "bad_state"
+    await _ok(p1, "draw.enter", {"id": draw["id"]})
+    await _ok(host, "draw.close", {"id": draw["id"]})
+    late = await p2.request("draw.enter", {"id": draw["id"]})
+    assert late["data"]["code"] == "draw_closed"
+
+
+async def test_keyword_comments_enter(running: Running) -> None:
+    """A keyword draw enters those who comment the keyword (any case, spacing, width) in the window."""
+    room, host, _, (p1, p2, p3), _ = await setup_room(running, viewers=3)
+    draw = await _ok(
+        host, "draw.create", {"title": "Tea", "count": 5, "mode": "keyword", "keyword": "我要茶"}
+    )
+    await _ok(p1, "item.submit", {"text": "我要茶!!"})
+    await _ok(p2, "item.submit", {"text": "我 要 茶"})
+    await _ok(p3, "item.submit", {"text": "好看"})
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    assert {w["name"] for w in drawn["winners"]} == {"v0", "v1"}
+    assert drawn["unfilled"] == 3  # more prizes than entrants: everyone wins, the host is told
+
+
+async def test_askers_tiers_weights_and_exclusion(running: Running) -> None:
+    """Askers are the entrants; a buyers-only tier goes to nobody without orders; earlier winners
+    are excluded when asked."""
+    room, host, _, (p1, p2), _ = await setup_room(running)
+    await _ok(p1, "item.submit", {"kind": "question", "text": "Size?"})
+    await _ok(p2, "item.submit", {"kind": "question", "text": "Colour?"})
+    first = await _ok(
+        host, "draw.create",
+        {"title": "Gift", "mode": "askers", "tiers": [{"name": "VIP", "count": 1, "eligible": "buyers"},
+                                                     {"name": "Gift", "count": 1}], "weights": {"asked": 2}},
+    )  # fmt: skip
+    assert first["status"] == "frozen" and first["entrants"] == 2
+    drawn = await _ok(host, "draw.run", {"id": first["id"]})
+    assert [w["tier"] for w in drawn["winners"]] == [1] and drawn["unfilled"] == 1
+    won_by = drawn["winners"][0]["viewer_id"]
+    second = await _ok(
+        host, "draw.create", {"title": "Again", "mode": "askers", "count": 2, "exclude_winners": True}
+    )
+    assert second["entrants"] == 1
+    redrawn = await _ok(host, "draw.run", {"id": second["id"]})
+    assert [w["viewer_id"] for w in redrawn["winners"]] != [won_by]
+
+
+async def test_absent_redraws_only_that_place(running: Running) -> None:
+    """Marking one winner absent re-draws that place only; the others keep theirs; the record still verifies."""
+    room, host, screen, phones, joined = await setup_room(running, viewers=5)
+    draw = await _ok(host, "draw.create", {"title": "Cards", "count": 2, "mode": "join"})
+    for phone in phones:
+        await _ok(phone, "draw.enter", {"id": draw["id"]})
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    before = {w["place"]: w["viewer_id"] for w in drawn["winners"]}
+    await _ok(host, "draw.confirm", {"id": draw["id"], "place": 2})
+    after = await _ok(host, "draw.absent", {"id": draw["id"], "place": 1})
+    now = {w["place"]: w["viewer_id"] for w in after["winners"] if w["status"] != "absent"}
+    assert now[2] == before[2] and now[1] not in before.values()
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        record = (await http.get(f"/d/{draw['code']}/record.json")).json()
+        page = await http.get(f"/d/{draw['code']}")
+    assert rules.verify_record(record).valid
+    assert 'data-verdict="valid"' in page.text
+    assert all(w["name"] != "v0" or w["name"] == rules.mask_name("v0") for w in record["winners"])
+
+
+async def test_winner_claims_in_time_with_valid_contact(running: Running) -> None:
+    """Only the winner may claim, with a real phone number or email; the winner sees the prize after
+    a reload (personal state)."""
+    room, host, _, phones, joined, drawn = await _drawn(running)
+    winner_id = drawn["winners"][0]["viewer_id"]
+    index = next(i for i, j in enumerate(joined) if j["viewer_id"] == winner_id)
+    winner, loser = phones[index], phones[(index + 1) % 3]
+    refused = await loser.request("draw.claim", {"id": drawn["id"], "name": "X", "phone": "13812345678"})
+    assert refused["data"]["code"] == "not_a_winner"
+    for bad, code in [({"phone": "12345"}, "bad_phone"), ({"email": "a@b"}, "bad_email"), ({}, "invalid")]:
+        reply = await winner.request("draw.claim", {"id": drawn["id"], "name": "张小三", **bad})
+        assert reply["data"]["code"] == code, reply
+    claimed = await _ok(
+        winner, "draw.claim", {"id": drawn["id"], "name": "张小三", "phone": "138 1234 5678", "consent": True}
+    )
+    assert claimed["status"] == "claimed"
+    reloaded = await Client.connect(running.ws, "viewer", room["id"], {"token": joined[index]["token"]})
+    mine = reloaded.welcome["personal"]["my_draws"][str(drawn["id"])]
+    assert mine["wins"][0]["status"] == "claimed"
+    history = (await host.recv_type("draw"))["data"]
+    while history["winners"][0]["status"] != "claimed":
+        history = (await host.recv_type("draw"))["data"]
+    assert history["winners"][0]["claim_phone"] == "+8613812345678"
+
+
+async def test_claim_window_closes(running: Running) -> None:
+    """A claim after the claim window is refused."""
+    from sqlalchemy import update
+
+    from server.storage.models import Draw
+
+    room, host, _, phones, joined, drawn = await _drawn(running)
+    async with running.app.state.services.db.session() as session:
+        await session.exec(update(Draw).values(claim_until_ms=1))
+        await session.commit()
+    for phone in phones:
+        reply = await phone.request("draw.claim", {"id": drawn["id"], "name": "A", "email": "a@example.com"})
+        assert reply["data"]["code"] in ("claim_closed",)
+
+
+async def test_shake_race_ranks_by_shakes(running: Running) -> None:
+    """In a shake race the phones that shook most win."""
+    room, host, _, (p1, p2, p3), _ = await setup_room(running, viewers=3)
+    draw = await _ok(host, "draw.create", {"title": "Shake", "count": 1, "mode": "shake", "window_secs": 30})
+    await _ok(p1, "draw.shake", {"id": draw["id"], "count": 10})
+    await _ok(p2, "draw.shake", {"id": draw["id"], "count": 50})
+    await _ok(p2, "draw.shake", {"id": draw["id"], "count": 5})
+    await _ok(p3, "draw.shake", {"id": draw["id"], "count": 3})
+    bad = await p3.request("draw.shake", {"id": draw["id"], "count": 500})
+    assert bad["data"]["code"] == "invalid"
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    assert drawn["winners"][0]["name"] == "v1"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"title": "", "count": 1}, "title"),
+        ({"title": "A", "count": 0}, "count"),
+        ({"title": "A", "count": 1, "mode": "lottery"}, "mode"),
+        ({"title": "A", "count": 1, "mode": "keyword"}, "keyword"),
+        ({"title": "A", "count": 1, "window_secs": 1}, "window_secs"),
+        ({"title": "A", "tiers": []}, "tiers"),
+        ({"title": "A", "count": 1, "weights": {"bribed": 5}}, "weights"),
+        ({"title": "A", "count": 1, "tier_order": "best"}, "tier_order"),
+    ],
+)
+async def test_bad_draws_are_refused(running: Running, data: dict[str, Any], message: str) -> None:
+    """Nonsense setups get a clear error naming the field."""
+    _, host, _, _, _ = await setup_room(running, viewers=0)
+    reply = await host.request("draw.create", data)
+    assert reply["type"] == "error" and message in reply["data"]["message"], reply
+
+
+async def test_cli_verifies_and_catches_tampering(running: Running, tmp_path: Any) -> None:
+    """`livewall verify-draw` says VALID for the exported record and NOT VALID once it is edited."""
+    room, host, _, phones, joined, drawn = await _drawn(running, phones=4)
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        record = (await http.get(f"/d/{drawn['code']}/record.json")).json()
+    path = tmp_path / "draw.json"
+    path.write_text(json.dumps(record))
+    ok = subprocess.run(
+        [sys.executable, "-m", "server", "verify-draw", str(path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert ok.returncode == 0 and "VALID" in ok.stdout
+    record["winners"][0]["entrant"] = next(
+        e["id"] for e in record["entrants"] if e["id"] != record["winners"][0]["entrant"]
+    )
+    path.write_text(json.dumps(record))
+    bad = subprocess.run(
+        [sys.executable, "-m", "server", "verify-draw", str(path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert bad.returncode == 1 and "NOT VALID" in bad.stdout
