@@ -87,8 +87,8 @@ def test_every_route_is_in_api_docs() -> None:
     from starlette.routing import Route
 
     from server.api import routes as api_routes
-    from server.pages import routes as page_routes
     from server.draws.http import routes as draw_routes
+    from server.pages import routes as page_routes
     from server.products.http import routes as selling_routes
 
     for route in [*api_routes, *page_routes, *selling_routes, *draw_routes]:

@@ -3,8 +3,8 @@ and the public record that anyone can verify."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
 import sys
 from typing import Any
 
@@ -122,7 +122,7 @@ async def test_askers_tiers_weights_and_exclusion(running: Running) -> None:
 
 
 async def test_absent_redraws_only_that_place(running: Running) -> None:
-    """Marking one winner absent re-draws that place only; the others keep theirs; the record still verifies."""
+    """One winner marked absent: that place only is re-drawn, the others keep theirs, the record verifies."""
     room, host, screen, phones, joined = await setup_room(running, viewers=5)
     draw = await _ok(host, "draw.create", {"title": "Cards", "count": 2, "mode": "join"})
     for phone in phones:
@@ -215,6 +215,14 @@ async def test_bad_draws_are_refused(running: Running, data: dict[str, Any], mes
     assert reply["type"] == "error" and message in reply["data"]["message"], reply
 
 
+async def _verify(path: Any) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "verify-draw", str(path), cwd=REPO, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()
+
+
 async def test_cli_verifies_and_catches_tampering(running: Running, tmp_path: Any) -> None:
     """`livewall verify-draw` says VALID for the exported record and NOT VALID once it is edited."""
     room, host, _, phones, joined, drawn = await _drawn(running, phones=4)
@@ -222,15 +230,11 @@ async def test_cli_verifies_and_catches_tampering(running: Running, tmp_path: An
         record = (await http.get(f"/d/{drawn['code']}/record.json")).json()
     path = tmp_path / "draw.json"
     path.write_text(json.dumps(record))
-    ok = subprocess.run(
-        [sys.executable, "-m", "server", "verify-draw", str(path)], capture_output=True, text=True, cwd=REPO
-    )
-    assert ok.returncode == 0 and "VALID" in ok.stdout
+    ok = await _verify(path)
+    assert ok[0] == 0 and "VALID" in ok[1]
     record["winners"][0]["entrant"] = next(
         e["id"] for e in record["entrants"] if e["id"] != record["winners"][0]["entrant"]
     )
     path.write_text(json.dumps(record))
-    bad = subprocess.run(
-        [sys.executable, "-m", "server", "verify-draw", str(path)], capture_output=True, text=True, cwd=REPO
-    )
-    assert bad.returncode == 1 and "NOT VALID" in bad.stdout
+    bad = await _verify(path)
+    assert bad[0] == 1 and "NOT VALID" in bad[1]
