@@ -1,11 +1,12 @@
 // The host console: run the show (go live, end, announce), work the question queue, moderate,
-// steer the big screen, and watch the live numbers.
+// steer the big screen, watch the live numbers, and sell (the Selling tab: selling.js).
 import { initLangSwitch, onLangChange, setText, t } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
-import { errorKey, formatPrice, pageData, renderStatus, toast } from "/static/js/ui.js";
+import { errorKey, pageData, renderStatus, toast } from "/static/js/ui.js";
 import { SidePanels } from "/console-assets/moderation.js";
 import { QueueView } from "/console-assets/queue.js";
+import { SellingView } from "/console-assets/selling.js";
 
 const page = pageData();
 const $ = (sel) => document.querySelector(sel);
@@ -33,7 +34,8 @@ function fail(err, el) {
   else toast(consoleErrorKey(err));
 }
 
-function render() {
+/** Redraw from the state; ``type`` is the event that changed it (null: a snapshot, a language switch). */
+function render(type = null) {
   if (!state) return;
   $("[data-room-title]").textContent = state.room.title;
   renderStatus($("[data-room-status]"), state.room.status);
@@ -52,15 +54,9 @@ function render() {
       return li;
     }),
   );
-  $("[data-products]").replaceChildren(
-    ...state.products.map((p) => {
-      const li = document.createElement("li");
-      li.textContent = `${p.name} · ${formatPrice(p.price_minor, p.currency)} · ${t("viewer.stock", { n: p.stock })}`;
-      return li;
-    }),
-  );
   queue.update(state);
   panels.update(state);
+  selling.update(state, type);
 }
 
 // --- queue actions ----------------------------------------------------------------------------------
@@ -107,6 +103,13 @@ const panels = new SidePanels({
   done: (key, vars) => toast(key, vars),
   next: (exceptId) => queue.nextCandidate(exceptId),
 });
+const selling = new SellingView({
+  request: (type, data) => client.request(type, data),
+  roomId: page.room_id,
+  base: page.base || location.origin,
+  serverNow: () => client.serverNow(),
+  done: (key, vars) => toast(key, vars),
+});
 
 // --- connection -------------------------------------------------------------------------------------
 
@@ -121,13 +124,13 @@ const client = new RoomClient({
   onEvent: (type, data) => {
     state = applyEvent(state, type, data);
     if (type === "queue") panels.addReactions(data.reactions);
-    render();
+    render(type);
   },
   onStatus: connectionBadge(setText),
   onNotice: (key) => toast(key),
 }).start();
 window.lw = client;
-onLangChange(render);
+onLangChange(() => render());
 
 // --- who am I (co-hosts see this name on the items I take) -------------------------------------------
 
@@ -206,6 +209,7 @@ document.addEventListener("keydown", (e) => {
     if (e.key === "Escape") target.blur();
     return;
   }
+  if (selling.active()) return; // the queue's keys act on a queue that is not on screen
   const key = e.key.toLowerCase();
   let used = true;
   if (key === "n") panels.next();

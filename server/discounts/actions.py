@@ -24,6 +24,7 @@ from server.discounts.stock import Counts, Stock
 from server.errors import Conflict, Forbidden, NotFound
 from server.intents import log as intents
 from server.products.actions import load_product
+from server.products.rules import currency_digits
 from server.realtime.dispatch import ActionContext, action
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame, register_direct_type
@@ -70,6 +71,7 @@ def discount_shape(d: Discount, c: Counts, t_ms: int | None = None) -> dict[str,
         "list_price_minor": d.list_price_minor,
         "percent_off": d.percent_off,
         "currency": d.currency,
+        "digits": currency_digits(d.currency),
         "quantity": c.quantity,
         "claimed": c.claimed,
         "remaining": c.remaining,
@@ -99,15 +101,17 @@ def claim_shape(claim: Claim, product: Product | None) -> dict[str, Any]:
         "status": claim.status,
         "price_minor": claim.price_minor,
         "currency": product.currency if product is not None else None,
+        "digits": currency_digits(product.currency) if product is not None else None,
         "created_ms": claim.created_ms,
         "expires_ms": claim.expires_ms,
     }
 
 
-def host_claim(claim: Claim, name: str | None) -> dict[str, Any]:
+def host_claim(claim: Claim, name: str | None, product_id: int) -> dict[str, Any]:
     return {
         "id": claim.id,
         "discount_id": claim.discount_id,
+        "product_id": product_id,
         "viewer_id": claim.viewer_id,
         "name": name,
         "code": claim.code,
@@ -330,7 +334,8 @@ class Engine(Ticker):
             claim.room_id, claim.viewer_id, direct_frame("claim", claim_shape(claim, product))
         )
         self.claim_changed(
-            claim.room_id, host_claim(claim, await display_name_cached(self.db, claim.viewer_id))
+            claim.room_id,
+            host_claim(claim, await display_name_cached(self.db, claim.viewer_id), d.product_id),
         )
 
     async def start(self) -> None:
@@ -485,7 +490,8 @@ async def do_claim(
         board=services.board,
     )
     _engine(services).claim_changed(
-        d.room_id, host_claim(result, await display_name_cached(services.db, principal.viewer_id))
+        d.room_id,
+        host_claim(result, await display_name_cached(services.db, principal.viewer_id), d.product_id),
     )
     return claim_shape(result, product)
 
@@ -522,14 +528,15 @@ async def recent_claims(db: Database, room_id: str) -> list[dict[str, Any]]:
     async with db.session() as session:
         rows = (
             await session.exec(
-                select(Claim, Viewer.display_name)
+                select(Claim, Viewer.display_name, Discount.product_id)
                 .join(Viewer, col(Viewer.id) == col(Claim.viewer_id))
+                .join(Discount, col(Discount.id) == col(Claim.discount_id))
                 .where(Claim.room_id == room_id)
                 .order_by(col(Claim.id).desc())
                 .limit(HOST_CLAIMS)
             )
         ).all()
-    return [host_claim(c, name) for c, name in reversed(rows)]
+    return [host_claim(c, name, product_id) for c, name, product_id in reversed(rows)]
 
 
 # --- WebSocket actions --------------------------------------------------------------------------

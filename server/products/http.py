@@ -10,7 +10,7 @@ from starlette.routing import Route
 from server.api import host_principal, viewer_from_cookie
 from server.discounts import rules as discount_rules
 from server.errors import Conflict
-from server.httputil import read_body
+from server.httputil import bearer, check_origin, read_body
 from server.intents import log as intents
 from server.intents.webhook import receive
 from server.products.actions import do_import, load_product
@@ -22,8 +22,10 @@ MAX_IMPORT_BYTES = 512 * 1024  # 500 products with long descriptions
 
 async def import_products(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/products/import (host): a CSV or JSON list of products."""
-    principal = await host_principal(request, cookie=True)
     services: Services = request.app.state.services
+    if bearer(request) is None:  # riding on the console's cookie: refuse other sites (CSRF)
+        check_origin(request, services.settings.allowed_origins, services.settings.public_url)
+    principal = await host_principal(request, cookie=True)
     body = await read_body(request, MAX_IMPORT_BYTES)
     result = await do_import(services, principal.room_id, body, request.headers.get("content-type", ""))
     return JSONResponse(result)

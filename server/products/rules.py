@@ -51,6 +51,12 @@ def clean_url(value: object, field: str) -> str | None:
     return value.strip()
 
 
+def currency_digits(code: str) -> int:
+    """Digits after the decimal point in ``code`` (CNY 2, JPY 0): every surface formats with this
+    number, so the server and browsers never disagree (their locale data differ for a few)."""
+    return int(get_currency_precision(code))
+
+
 def clean_currency(value: object) -> str:
     code = value.upper() if isinstance(value, str) else value
     if code not in _CURRENCIES:
@@ -75,7 +81,7 @@ def price_from_major(value: object, currency: str) -> int:
         raise InvalidInput(f"price {value!r} is not a number") from None
     if not amount.is_finite():
         raise InvalidInput("price must be a number")
-    minor = amount.scaleb(get_currency_precision(currency))
+    minor = amount.scaleb(currency_digits(currency))
     if minor != minor.to_integral_value():
         raise InvalidInput(f"price {value} has more decimals than {currency} allows")
     return _whole(int(minor), "price", MAX_PRICE_MINOR)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.auth import Principal, Role
+from server.products.rules import currency_digits
 from server.rooms import actions
 from server.services import Services
 from server.storage.models import Announcement, Product, Room
@@ -56,6 +57,7 @@ def product_shape(item: Product) -> dict[str, Any]:
         "image_url": item.image_url,
         "price_minor": item.price_minor,
         "currency": item.currency,
+        "digits": currency_digits(item.currency),
         "stock": item.stock,
         "shop_url": item.shop_url,
         "sku": item.sku,

@@ -1,9 +1,13 @@
 // The browser's copy of the room state: a snapshot, then events applied in seq order.
-// Mirrors server/rooms/snapshot.py apply_event and server/questions/snapshot.py (tests check the server's reducer against snapshots).
+// Mirrors server/rooms/snapshot.py apply_event, server/questions/snapshot.py and
+// server/discounts/snapshot.py (tests check the server's reducer against snapshots, and this one
+// against the server's: tests/browser/test_selling.py).
 
 const HOST_ANNOUNCEMENTS = 20;
 const WALL_ITEMS = 50;
 const HOST_COMMENTS = 100;
+const RECENT_DISCOUNTS = 20;
+const HOST_CLAIMS = 200;
 
 function applyVotes(items, votes) {
   if (!votes) return;
@@ -42,6 +46,45 @@ function reduceQueue(next, data) {
   applyVotes(next.comments, data.votes);
 }
 
+const byIdSorted = (m) => [...m.keys()].sort((a, b) => a - b).map((id) => m.get(id));
+
+/** A whole discount over the one held: counters with an older version never win (merge_discount). */
+export function mergeDiscount(old, incoming) {
+  const merged = { ...incoming };
+  if (old && (old.v ?? 0) > (incoming.v ?? 0)) {
+    for (const key of ["quantity", "claimed", "remaining"]) merged[key] = old[key];
+    if (merged.status === "live" || merged.status === "sold_out") {
+      merged.status = merged.remaining <= 0 ? "sold_out" : "live";
+    }
+    merged.v = old.v;
+  }
+  return merged;
+}
+
+function reduceDiscount(next, data) {
+  const byId = new Map((next.discounts || []).map((d) => [d.id, d]));
+  byId.set(data.id, mergeDiscount(byId.get(data.id), data));
+  next.discounts = byIdSorted(byId).slice(-RECENT_DISCOUNTS);
+}
+
+function reduceStock(next, data) {
+  for (const d of next.discounts || []) {
+    const counts = data.counts[String(d.id)];
+    if (counts === undefined || counts.v < (d.v ?? 0)) continue;
+    d.claimed = counts.claimed;
+    d.remaining = counts.remaining;
+    d.quantity = counts.quantity;
+    d.v = counts.v;
+    if (d.status !== "ended") d.status = counts.status;
+  }
+}
+
+function reduceClaims(next, data) {
+  const byId = new Map((next.claims || []).map((c) => [c.id, c]));
+  for (const claim of data.claims) byId.set(claim.id, { ...claim });
+  next.claims = byIdSorted(byId).slice(-HOST_CLAIMS);
+}
+
 export function applyEvent(snap, type, data) {
   const next = structuredClone(snap);
   switch (type) {
@@ -77,6 +120,27 @@ export function applyEvent(snap, type, data) {
       break;
     case "sanctions":
       next.sanctions = data.sanctions.map((s) => ({ ...s }));
+      break;
+    case "products":
+      next.products = data.products.map((p) => ({ ...p }));
+      break;
+    case "pinned":
+      next.pinned = { ...data };
+      break;
+    case "discount":
+      reduceDiscount(next, data);
+      break;
+    case "stock":
+      reduceStock(next, data);
+      break;
+    case "claims":
+      reduceClaims(next, data);
+      break;
+    case "sales":
+      next.sales = {
+        products: Object.fromEntries(Object.entries(data.products).map(([k, v]) => [k, { ...v }])),
+        followers: data.followers,
+      };
       break;
     default:
       break; // an event this page does not show

@@ -66,3 +66,16 @@ async def test_a_bad_row_imports_nothing(running: Running) -> None:
     from server.rooms.actions import room_products
 
     assert [p.name for p in await room_products(running.app.state.services.db, room["id"])] == ["only one"]
+
+
+async def test_cookie_import_from_another_site_is_refused(running: Running) -> None:
+    """The console's session cookie does not let another site's page import products (CSRF)."""
+    room, _, _, _, _ = await setup_room(running, viewers=0)
+    cookies = {f"lw_host_{room['id']}": room["host_token"]}
+    async with httpx.AsyncClient(base_url=running.base, cookies=cookies) as http:
+        r = await http.post(
+            f"/api/rooms/{room['id']}/products/import",
+            content=CSV,
+            headers={"content-type": "text/csv", "origin": "https://evil.example"},
+        )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "bad_origin"

@@ -1,0 +1,60 @@
+// Money in the console: the wire carries integer minor units and an ISO 4217 code; people type and
+// read major units ("199.00"). No floating point between the two: the text is split on the decimal
+// point and scaled by the currency's fraction digits as Intl knows them.
+import { currentLang } from "/static/js/i18n.js";
+
+const digitsCache = new Map();
+
+/** Fraction digits of a currency (CNY 2, JPY 0, KWD 3); null for a code that is not three letters
+ * (Intl takes any well-formed code, with 2 digits: the server says whether it is a real currency). */
+export function fractionDigits(currency) {
+  const code = String(currency || "").toUpperCase();
+  if (!digitsCache.has(code)) {
+    let digits = null;
+    if (/^[A-Z]{3}$/.test(code)) {
+      try {
+        digits = new Intl.NumberFormat("en", { style: "currency", currency: code }).resolvedOptions()
+          .maximumFractionDigits;
+      } catch {
+        digits = null;
+      }
+    }
+    digitsCache.set(code, digits);
+  }
+  return digitsCache.get(code);
+}
+
+/** ``19900`` CNY -> "¥199.00" in the page's language. */
+export function formatMoney(minor, currency) {
+  const digits = fractionDigits(currency) ?? 2;
+  try {
+    return new Intl.NumberFormat(currentLang(), { style: "currency", currency }).format(minor / 10 ** digits);
+  } catch {
+    return `${toMajor(minor, currency)} ${currency}`;
+  }
+}
+
+/** ``19900`` CNY -> "199.00": what an edit form shows (no grouping, a dot, exact). */
+export function toMajor(minor, currency) {
+  const digits = fractionDigits(currency) ?? 2;
+  const sign = minor < 0 ? "-" : "";
+  const text = String(Math.abs(minor)).padStart(digits + 1, "0");
+  if (!digits) return sign + text;
+  return `${sign}${text.slice(0, -digits)}.${text.slice(-digits)}`;
+}
+
+/**
+ * "199", "199.5", "199.00", "１９９．００" -> minor units; ``null`` for anything that is not a plain
+ * non-negative amount or has more decimals than the currency allows (never rounds silently).
+ */
+export function parseMajor(text, currency) {
+  const digits = fractionDigits(currency);
+  if (digits === null) return null;
+  const clean = String(text).normalize("NFKC").replace(/[\s_]/g, "");
+  const match = /^(\d+)(?:\.(\d*))?$/.exec(clean);
+  if (!match) return null;
+  const decimals = (match[2] || "").replace(/0+$/, "");
+  if (decimals.length > digits) return null;
+  const minor = BigInt(match[1] + decimals.padEnd(digits, "0"));
+  return minor > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(minor);
+}
