@@ -4,9 +4,11 @@
 // clean = title, announcement and QR only. All user text is set with textContent.
 import { setText, onLangChange, t } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
+import { DealTracker, TICK_MS } from "/static/js/deals.js";
 import { applyEvent } from "/static/js/state.js";
 import { pageData, renderPresence, renderStatus } from "/static/js/ui.js";
 import { Danmaku } from "/screen-assets/danmaku.js";
+import { initDeal } from "/screen-assets/deal.js";
 import { ReactionFloats } from "/screen-assets/floats.js";
 
 const page = pageData();
@@ -145,8 +147,11 @@ function render(flash = false) {
   danmaku.setEnabled(layout === "wall");
   floats.enabled = layout !== "clean";
   renderSpotlight();
+  deal.render(state);
   renderTop();
-  const shape = JSON.stringify([layout, state.spotlight, state.top, stage.clientWidth, state.announcement]);
+  const shape = JSON.stringify([
+    layout, state.spotlight, state.top, stage.clientWidth, state.announcement, stage.dataset.hasDeal,
+  ]);
   if (shape !== lastShape) {
     lastShape = shape;
     fitSpotlight();
@@ -167,6 +172,9 @@ function flyNew(items) {
   }
 }
 
+const tracker = new DealTracker();
+let deal = null;
+
 const client = new RoomClient({
   role: "screen",
   roomId: page.room_id,
@@ -174,14 +182,16 @@ const client = new RoomClient({
   onSnapshot: (snap) => {
     const first = state === null;
     state = snap;
+    tracker.observe(snap.discounts, null);
     render();
     const wall = snap.wall || [];
     for (const item of wall.slice(0, -5)) remember(item.id);
     if (first) flyNew(wall.slice(-5)); // a little life on a fresh screen
     else for (const item of wall) remember(item.id);
   },
-  onEvent: (type, data) => {
+  onEvent: (type, data, msg) => {
     state = applyEvent(state, type, data);
+    if (type === "discount" || type === "stock") tracker.observe(state.discounts, msg.ts);
     render(type === "announcement");
     if (type === "wall") {
       flyNew(data.items);
@@ -189,8 +199,16 @@ const client = new RoomClient({
     }
   },
   onStatus: connectionBadge(setText),
-}).start();
+});
+deal = initDeal({ client, tracker, stage });
+client.start();
 window.lw = client;
+// The countdown runs on the server's clock, repainted ten times a second (text only).
+setInterval(() => {
+  const before = stage.dataset.hasDeal;
+  deal.tick();
+  if (stage.dataset.hasDeal !== before) render(); // the banner came or went: the layout changes
+}, TICK_MS);
 onLangChange(() => {
   lastTop = "";
   lastShape = "";

@@ -83,6 +83,7 @@ def discount_shape(d: Discount, c: Counts, t_ms: int | None = None) -> dict[str,
         "ends_ms": c.ends_ms,
         "status": rules.phase(stored, c.quantity, c.claimed, c.starts_ms, c.ends_ms, t),
         "end_reason": d.end_reason,
+        "ended_ms": d.ended_ms,
         "created_ms": d.created_ms,
         "v": c.version,
     }
@@ -493,7 +494,10 @@ async def do_claim(
         d.room_id,
         host_claim(result, await display_name_cached(services.db, principal.viewer_id), d.product_id),
     )
-    return claim_shape(result, product)
+    shape = claim_shape(result, product)
+    # The viewer's other phones and tabs learn of the code too (this one has it in the ack).
+    await services.hub.send_private(d.room_id, principal.viewer_id, direct_frame("claim", shape))
+    return shape
 
 
 async def do_release(services: Services, principal: Principal, claim_id: object) -> dict[str, Any]:

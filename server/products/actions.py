@@ -180,7 +180,10 @@ async def do_intent(services: Services, principal: Principal, data: dict[str, An
     product = await load_product(services.db, principal.room_id, data.get("product_id"))
     discount_id = data.get("discount_id")
     if discount_id is not None:
-        clean_id(discount_id, "discount_id")
+        async with services.db.session() as session:
+            discount = await session.get(Discount, clean_id(discount_id, "discount_id"))
+        if discount is None or discount.room_id != principal.room_id or discount.product_id != product.id:
+            raise NotFound("no such discount on this product")
     client_id = data.get("id")
     if client_id is not None and (not isinstance(client_id, str) or not 1 <= len(client_id) <= 40):
         raise InvalidInput("id must be a string of 1 to 40 characters")

@@ -40,6 +40,8 @@ async def buy(request: Request) -> Response:
     if not product.shop_url:
         raise Conflict("this product has no shop link yet")
     viewer_id = viewer_from_cookie(services, request)
+    # A browser's prefetch or a link preview is not a click.
+    prefetch = "prefetch" in (request.headers.get("sec-purpose", "") + request.headers.get("purpose", ""))
     code = None
     if viewer_id is not None:
         async with services.db.session() as session:
@@ -56,6 +58,7 @@ async def buy(request: Request) -> Response:
                     .order_by(col(Claim.id).desc())
                 )
             ).first()
+    if viewer_id is not None and not prefetch:
         await intents.record(
             services.db,
             room_id=room_id,

@@ -1,13 +1,15 @@
 // The browser's copy of the room state: a snapshot, then events applied in seq order.
-// Mirrors server/rooms/snapshot.py apply_event, server/questions/snapshot.py and
-// server/discounts/snapshot.py (tests check the server's reducer against snapshots, and this one
-// against the server's: tests/browser/test_selling.py).
+// Mirrors server/rooms/snapshot.py apply_event, server/questions/snapshot.py,
+// server/discounts/snapshot.py and server/draws/snapshot.py (tests check the server's reducer against
+// snapshots, and this one against the server's: tests/browser/test_selling.py,
+// tests/browser/test_console_draws.py).
 
 const HOST_ANNOUNCEMENTS = 20;
 const WALL_ITEMS = 50;
 const HOST_COMMENTS = 100;
 const RECENT_DISCOUNTS = 20;
 const HOST_CLAIMS = 200;
+const HOST_DRAWS = 50;
 
 function applyVotes(items, votes) {
   if (!votes) return;
@@ -85,6 +87,23 @@ function reduceClaims(next, data) {
   next.claims = byIdSorted(byId).slice(-HOST_CLAIMS);
 }
 
+/** The newest draw replaces the current one; the host's history keeps the 50 latest (reduce_draw). */
+function reduceDraw(next, data) {
+  if (next.draw == null || data.id >= next.draw.id) next.draw = { ...data };
+  if ("draws" in next) {
+    const byId = new Map((next.draws || []).map((d) => [d.id, d]));
+    byId.set(data.id, { ...data });
+    next.draws = byIdSorted(byId).slice(-HOST_DRAWS);
+  }
+}
+
+/** The live entrant count, for a draw still taking entries (reduce_entrants). */
+function reduceEntrants(next, data) {
+  for (const d of [next.draw, ...(next.draws || [])]) {
+    if (d != null && d.id === data.id && d.status === "open") d.entrants = data.entrants;
+  }
+}
+
 export function applyEvent(snap, type, data) {
   const next = structuredClone(snap);
   switch (type) {
@@ -135,6 +154,12 @@ export function applyEvent(snap, type, data) {
       break;
     case "claims":
       reduceClaims(next, data);
+      break;
+    case "draw":
+      reduceDraw(next, data);
+      break;
+    case "draw.entrants":
+      reduceEntrants(next, data);
       break;
     case "sales":
       next.sales = {

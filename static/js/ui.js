@@ -16,11 +16,24 @@ export function renderPresence(el, presence) {
   setText(el, "presence.viewers", { n: presence.viewers });
 }
 
-export function formatPrice(minor, currency) {
+const intlDigits = new Map();
+
+/** Integer minor units as money in the page's language. `digits` is the currency's fraction digits as
+ * the server counts them (products, deals and claims carry it); without it, as Intl knows them. */
+export function formatPrice(minor, currency, digits) {
+  let n = Number.isInteger(digits) ? digits : 2;
   try {
-    return new Intl.NumberFormat(document.documentElement.lang, { style: "currency", currency }).format(minor / 100);
+    if (!Number.isInteger(digits)) {
+      if (!intlDigits.has(currency)) {
+        const options = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions();
+        intlDigits.set(currency, options.maximumFractionDigits);
+      }
+      n = intlDigits.get(currency);
+    }
+    const options = { style: "currency", currency, minimumFractionDigits: n, maximumFractionDigits: n };
+    return new Intl.NumberFormat(document.documentElement.lang, options).format(minor / 10 ** n);
   } catch {
-    return `${(minor / 100).toFixed(2)} ${currency}`;
+    return `${(minor / 10 ** n).toFixed(n)} ${currency}`;
   }
 }
 

@@ -99,6 +99,15 @@ export function initComposer({ client, onSent }) {
       products = list;
       refresh();
     },
+    /** Start a question about a product (an askers-only deal unlocks with one). */
+    askAbout(productId) {
+      form.querySelector("[data-compose-kind=question]").checked = true;
+      refresh();
+      setPlaceholder();
+      if (products.some((p) => p.id === productId)) productSel.value = String(productId);
+      form.scrollIntoView({ block: "center" });
+      textEl.focus();
+    },
     setSlowMode(secs) {
       slowEl.hidden = !secs;
       if (secs) setText(slowEl, "viewer.compose.slow", { n: secs });

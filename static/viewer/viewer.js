@@ -2,11 +2,15 @@
 import { errorText, initLangSwitch, onLangChange, setText } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
-import { errorKey, formatPrice, pageData, renderPresence, renderStatus, toast } from "/static/js/ui.js";
+import { DealTracker, TICK_MS } from "/static/js/deals.js";
+import { errorKey, pageData, renderPresence, renderStatus, toast } from "/static/js/ui.js";
 import { Audience } from "/static/viewer/audience.js";
 import { initComposer } from "/static/viewer/composer.js";
+import { initDeal } from "/static/viewer/deal.js";
+import { Intents } from "/static/viewer/intents.js";
 import { renderComments, renderQuestions, renderSpotlight } from "/static/viewer/lists.js";
 import { initReactions } from "/static/viewer/reactions.js";
+import { initShelf } from "/static/viewer/shelf.js";
 
 const page = pageData();
 initLangSwitch();
@@ -42,6 +46,9 @@ if (!page.joined) {
   let order = "popular";
   let composer = null;
   let frame = 0;
+  let shelf = null;
+  let deal = null;
+  const tracker = new DealTracker();
 
   // Wall ticks arrive five times a second; paint at most once per animation frame.
   function scheduleRender() {
@@ -82,21 +89,8 @@ if (!page.joined) {
       delete me.dataset.i18n;
       me.textContent = state.me.name;
     } else setText(me, "viewer.anonymous");
-    $("[data-products-section]").hidden = state.products.length === 0;
-    const shelf = $("[data-products]");
-    shelf.replaceChildren(
-      ...state.products.map((p) => {
-        const li = document.createElement("li");
-        const name = document.createElement("span");
-        name.className = "name";
-        name.textContent = p.name;
-        const price = document.createElement("span");
-        price.className = "price";
-        price.textContent = formatPrice(p.price_minor, p.currency);
-        li.append(name, price);
-        return li;
-      }),
-    );
+    shelf.render(state);
+    deal.render(state);
   }
 
   const client = new RoomClient({
@@ -104,24 +98,29 @@ if (!page.joined) {
     roomId: page.room_id,
     onSnapshot: (snap) => {
       state = snap;
+      tracker.observe(snap.discounts, null);
       audience.loadSnapshot(snap);
       scheduleRender();
     },
-    onEvent: (type, data) => {
+    onEvent: (type, data, msg) => {
       state = applyEvent(state, type, data);
       if (type === "wall") audience.applyWall(data);
+      if (type === "discount" || type === "stock") tracker.observe(state.discounts, msg.ts);
       scheduleRender();
     },
     onDirect: (type, data) => {
-      if (type !== "mine") return;
-      audience.applyMine(data);
+      if (type === "mine") audience.applyMine(data);
+      else if (type === "claim") deal.applyClaim(data);
+      else return;
       scheduleRender();
     },
     onStatus: (status, code) => {
       showConn(status, code);
-      // Every welcome (resumed or not) carries the viewer's own items and votes.
+      // Every welcome (resumed or not) carries the viewer's own items, votes, follow and claims.
       if (status === "live" && client.lastWelcome) {
         audience.loadPersonal(client.lastWelcome.personal);
+        deal.loadPersonal(client.lastWelcome.personal);
+        intents.flush();
         scheduleRender();
       }
     },
@@ -135,6 +134,17 @@ if (!page.joined) {
       scheduleRender();
     },
   });
+  const intents = new Intents(client);
+  shelf = initShelf({ roomId: page.room_id, intents, serverNow: () => client.serverNow() });
+  deal = initDeal({
+    client,
+    tracker,
+    intents,
+    askedAbout: (productId) => [...audience.mine.values()].some((i) => i.product_id === productId),
+    onAsk: (productId) => composer.askAbout(productId),
+  });
+  // Countdowns run on the server's clock; a repaint of the deal card only, ten times a second.
+  setInterval(() => state && deal.tick(), TICK_MS);
   window.lwReactions = initReactions(client);
   client.start();
   window.lw = client; // for debugging and the browser tests

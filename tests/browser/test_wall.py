@@ -119,7 +119,8 @@ async def test_payloads_display_literally_and_never_run(browser: Browser, runnin
     for page in (screen, sender, other):
         assert await page.evaluate("typeof window.__pwned") == "undefined"
         assert await page.evaluate("window.__seen.bad") == 0
-        assert await page.locator("main script, main img:not([data-qr]), [data-danmaku] img").count() == 0
+        injected = "main script, main img:not([data-qr], [data-product-image]), [data-danmaku] img"
+        assert await page.locator(injected).count() == 0
 
 
 async def test_phone_asks_votes_and_hears_back(browser: Browser, running: Running) -> None:

@@ -171,6 +171,8 @@ async def test_lapsed_hold_returns_to_stock(running: Running) -> None:
     assert (await p2.request("discount.claim", {"id": deal["id"]}))["data"]["code"] == "sold_out"
     await _services(running).discounts.tick_clock(claim["expires_ms"])
     expired = await _direct(p1, "claim")
+    while expired["status"] != "expired":  # (the new claim itself came as a frame first)
+        expired = await _direct(p1, "claim")
     assert expired["id"] == claim["id"] and expired["status"] == "expired" and expired["checkout_url"] is None
     while True:
         counts = (await screen.recv_type("stock"))["data"]["counts"][str(deal["id"])]
@@ -343,3 +345,34 @@ async def test_intents_are_validated_and_idempotent(running: Running) -> None:
             )
         ).one()
     assert views == 1
+
+
+async def test_a_claim_reaches_the_viewers_other_devices(running: Running) -> None:
+    """A second phone of the same viewer hears of a new claim at once, and the buy link ignores prefetches."""
+    room, host, _, (p1, _), joined = await setup_room(running)
+    other = await Client.connect(running.ws, "viewer", room["id"], {"token": joined[0]["token"]})
+    product = await _product(host)
+    deal = await _launch(host, product["id"])
+    claim = (await p1.request("discount.claim", {"id": deal["id"]}))["data"]["result"]
+    told = await _direct(other, "claim")
+    assert told["code"] == claim["code"] and told["status"] == "reserved"
+    bad = await p1.request(
+        "intent", {"kind": "product.view", "product_id": product["id"], "discount_id": 999}
+    )
+    assert bad["data"]["code"] == "not_found"
+    cookies = {"lw_viewer": joined[0]["token"]}
+    async with httpx.AsyncClient(base_url=running.base, cookies=cookies) as http:
+        r = await http.get(f"/r/{room['id']}/buy/{product['id']}", headers={"sec-purpose": "prefetch"})
+    assert r.status_code == 303 and claim["code"] in r.headers["location"]
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from server.storage.models import IntentEvent
+
+    async with _services(running).db.session() as session:
+        clicks = (
+            await session.exec(
+                select(func.count()).select_from(IntentEvent).where(IntentEvent.kind == "product.buy")
+            )
+        ).one()
+    assert clicks == 0
