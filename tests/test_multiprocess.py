@@ -334,3 +334,29 @@ async def test_claim_rush_across_processes_is_exact(cluster: Cluster, room: dict
     late = await _viewer(cluster, cluster.a, room["id"], "Late")
     assert (await late.request("discount.claim", {"id": discount_id}))["type"] == "ack"
     await _close(host, more, late)
+
+
+async def test_draw_across_processes(cluster: Cluster, room: dict[str, str]) -> None:
+    """Viewers on A and B enter a draw made on A; B draws it once (A's second press is refused) and
+    every screen, on either process, sees the same winners."""
+    host_a = await _host(cluster, cluster.a, room)
+    host_b = await _host(cluster, cluster.b, room)
+    phones = [
+        await _viewer(cluster, base, room["id"], f"p{i}") for i, base in enumerate([cluster.a, cluster.b] * 3)
+    ]
+    draw = (await host_a.request("draw.create", {"title": "Gift", "count": 2, "mode": "join"}))["data"][
+        "result"
+    ]
+    for phone in phones:
+        assert (await phone.request("draw.enter", {"id": draw["id"]}))["type"] == "ack"
+    drawn = await host_b.request("draw.run", {"id": draw["id"]})
+    assert drawn["type"] == "ack" and drawn["data"]["result"]["entrants"] == 6
+    again = await host_a.request("draw.run", {"id": draw["id"]})
+    assert again["data"]["code"] == "bad_state"
+    winners = [w["entrant"] for w in drawn["data"]["result"]["winners"]]
+    for phone in phones[:2]:
+        event = await phone.recv_type("draw", WAIT_SECS)
+        while event["data"]["status"] != "drawn":
+            event = await phone.recv_type("draw", WAIT_SECS)
+        assert [w["entrant"] for w in event["data"]["winners"]] == winners
+    await _close(host_a, host_b, *phones)

@@ -116,9 +116,10 @@ class DrawView:
 
 async def load_view(db: Database, d: Draw) -> DrawView:
     async with db.session() as session:
-        entrants = (
-            await session.exec(select(func.count()).select_from(DrawEntry).where(DrawEntry.draw_id == d.id))
-        ).one()
+        counted = select(func.count()).select_from(DrawEntry).where(DrawEntry.draw_id == d.id)
+        if d.status != "open":
+            counted = counted.where(col(DrawEntry.frozen))
+        entrants = (await session.exec(counted)).one()
         winners = (
             await session.exec(
                 select(DrawWinner, DrawEntry.name)
@@ -135,7 +136,7 @@ async def load_view(db: Database, d: Draw) -> DrawView:
         if d.status != "open":
             names = await session.exec(
                 select(DrawEntry.name)
-                .where(DrawEntry.draw_id == d.id)
+                .where(DrawEntry.draw_id == d.id, col(DrawEntry.frozen))
                 .order_by(col(DrawEntry.entrant))
                 .limit(SAMPLE_NAMES)
             )
@@ -199,7 +200,11 @@ class DrawEngine(Ticker):
                 for (draw_id, viewer_id), n in shakes.items():
                     await session.exec(
                         update(DrawEntry)
-                        .where(col(DrawEntry.draw_id) == draw_id, col(DrawEntry.viewer_id) == viewer_id)
+                        .where(
+                            col(DrawEntry.draw_id) == draw_id,
+                            col(DrawEntry.viewer_id) == viewer_id,
+                            col(DrawEntry.frozen).is_(False),  # shakes after the close do not count
+                        )
                         .values(shakes=col(DrawEntry.shakes) + n)
                     )
                 await session.commit()
@@ -349,8 +354,21 @@ async def _did(session: Any, room_id: str, what: str, viewers: set[str]) -> set[
 
 
 async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
-    """Close entries: settle exclusions, weights and tier eligibility, commit to the entrant list."""
+    """Close entries: settle exclusions, weights and tier eligibility, commit to the entrant list.
+
+    The status change comes first: it takes the write lock (SQLite) or the row lock (PostgreSQL), and
+    marking the entries frozen locks theirs, so an entry or shake that arrives from now on is left out
+    of the list (``frozen`` stays false), instead of changing it after its hash was published.
+    """
     async with db.session() as session:
+        result = await session.exec(
+            update(Draw)
+            .where(col(Draw.id) == d.id, col(Draw.status) == "open")
+            .values(status="frozen", frozen_ms=t)
+        )
+        if result.rowcount != 1:
+            await session.rollback()
+            return  # frozen already (another process, or the host closed it)
         won = await session.exec(
             select(DrawWinner.viewer_id, func.count())
             .join(Draw, col(Draw.id) == col(DrawWinner.draw_id))
@@ -370,7 +388,12 @@ async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
                     )
                 )
             await session.flush()
-        entries = list((await session.exec(select(DrawEntry).where(DrawEntry.draw_id == d.id))).all())
+        await session.exec(update(DrawEntry).where(col(DrawEntry.draw_id) == d.id).values(frozen=True))
+        entries = list(
+            (
+                await session.exec(select(DrawEntry).where(DrawEntry.draw_id == d.id, col(DrawEntry.frozen)))
+            ).all()
+        )
         viewers = {e.viewer_id for e in entries}
         out = set()
         if d.exclude_winners:
@@ -391,14 +414,7 @@ async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
             session.add(e)
         kept = [e for e in entries if e.viewer_id not in out]
         digest = rules.entrants_digest([_entrant(e) for e in kept])
-        result = await session.exec(
-            update(Draw)
-            .where(col(Draw.id) == d.id, col(Draw.status) == "open")
-            .values(status="frozen", frozen_ms=t, entrants_sha256=digest)
-        )
-        if result.rowcount != 1:
-            await session.rollback()
-            return  # frozen already (another process, or the host closed it)
+        await session.exec(update(Draw).where(col(Draw.id) == d.id).values(entrants_sha256=digest))
         await session.commit()
     d.status, d.frozen_ms, d.entrants_sha256 = "frozen", t, digest
     _open.forget(d.room_id)
@@ -412,7 +428,8 @@ def _entrant(e: DrawEntry) -> rules.Entrant:
 
 async def _entries(db: Database, d: Draw) -> list[DrawEntry]:
     async with db.session() as session:
-        return list((await session.exec(select(DrawEntry).where(DrawEntry.draw_id == d.id))).all())
+        rows = await session.exec(select(DrawEntry).where(DrawEntry.draw_id == d.id, col(DrawEntry.frozen)))
+        return list(rows.all())
 
 
 def _spec(d: Draw, seed: bytes) -> rules.DrawSpec:
@@ -683,7 +700,11 @@ async def my_draws(db: Database, room_id: str, viewer_id: str) -> dict[str, Any]
             await session.exec(
                 select(DrawEntry.draw_id, DrawEntry.entrant)
                 .join(Draw, col(Draw.id) == col(DrawEntry.draw_id))
-                .where(Draw.room_id == room_id, DrawEntry.viewer_id == viewer_id)
+                .where(
+                    Draw.room_id == room_id,
+                    DrawEntry.viewer_id == viewer_id,
+                    col(DrawEntry.frozen) | (col(Draw.status) == "open"),
+                )
                 .order_by(col(DrawEntry.draw_id).desc())
                 .limit(HISTORY)
             )

@@ -241,6 +241,7 @@ class DrawEntry(SQLModel, table=True):
     weight: int = 1
     shakes: int = 0
     tiers: str | None = Field(default=None, max_length=400)  # JSON list of eligible tiers; None = all
+    frozen: bool = False  # in the committed entrant list (set when entries close)
     created_ms: int = Field(sa_type=BigInteger)
 
 

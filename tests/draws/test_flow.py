@@ -238,3 +238,25 @@ async def test_cli_verifies_and_catches_tampering(running: Running, tmp_path: An
     path.write_text(json.dumps(record))
     bad = await _verify(path)
     assert bad[0] == 1 and "NOT VALID" in bad[1]
+
+
+async def test_late_entries_and_shakes_never_change_the_committed_list(running: Running) -> None:
+    """An entry or shake that lands after entries closed (a request already in flight) is left out: the
+    published entrant hash still matches the record, and the draw still verifies."""
+    from server.draws.actions import enter, load_draw
+
+    room, host, _, (p1, p2), joined = await setup_room(running)
+    draw = await _ok(host, "draw.create", {"title": "Race", "count": 1, "mode": "shake", "window_secs": 30})
+    await _ok(p1, "draw.shake", {"id": draw["id"], "count": 5})
+    services = running.app.state.services
+    stale = await load_draw(services.db, room["id"], draw["id"])  # as a request in flight saw it: open
+    closed = await _ok(host, "draw.close", {"id": draw["id"]})
+    await enter(services, stale, joined[1]["viewer_id"], stale.created_ms + 1)
+    services.draws.shake(stale, joined[0]["viewer_id"], 50)
+    await services.draws.flush()
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    assert drawn["entrants"] == 1 and drawn["entrants_sha256"] == closed["entrants_sha256"]
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        record = (await http.get(f"/d/{draw['code']}/record.json")).json()
+    assert [e["shakes"] for e in record["entrants"]] == [5]
+    assert rules.verify_record(record).valid

@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=40), nullable=True),
     sa.Column('weight', sa.Integer(), nullable=False),
     sa.Column('shakes', sa.Integer(), nullable=False),
+    sa.Column('frozen', sa.Boolean(), nullable=False),
     sa.Column('tiers', sa.String(length=400), nullable=True),
     sa.Column('created_ms', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['draw_id'], ['draw.id'], ),
