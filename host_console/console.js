@@ -1,12 +1,15 @@
 // The host console: run the show (go live, end, announce), work the question queue, moderate,
-// steer the big screen, watch the live numbers, and sell (the Selling tab: selling.js).
+// steer the big screen, watch the live numbers, sell (the Selling tab: selling.js) and run lucky
+// draws (the Draws tab: draws.js).
 import { initLangSwitch, onLangChange, setText, t } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
 import { errorKey, pageData, renderStatus, toast } from "/static/js/ui.js";
 import { SidePanels } from "/console-assets/moderation.js";
 import { QueueView } from "/console-assets/queue.js";
+import { DrawsView } from "/console-assets/draws.js";
 import { SellingView } from "/console-assets/selling.js";
+import { Tabs } from "/console-assets/tabs.js";
 
 const page = pageData();
 const $ = (sel) => document.querySelector(sel);
@@ -57,6 +60,7 @@ function render(type = null) {
   queue.update(state);
   panels.update(state);
   selling.update(state, type);
+  draws.update(state, type);
 }
 
 // --- queue actions ----------------------------------------------------------------------------------
@@ -103,13 +107,16 @@ const panels = new SidePanels({
   done: (key, vars) => toast(key, vars),
   next: (exceptId) => queue.nextCandidate(exceptId),
 });
-const selling = new SellingView({
+const tabOptions = {
   request: (type, data) => client.request(type, data),
   roomId: page.room_id,
   base: page.base || location.origin,
   serverNow: () => client.serverNow(),
   done: (key, vars) => toast(key, vars),
-});
+};
+const selling = new SellingView(tabOptions);
+const draws = new DrawsView(tabOptions);
+const tabs = new Tabs();
 
 // --- connection -------------------------------------------------------------------------------------
 
@@ -209,7 +216,7 @@ document.addEventListener("keydown", (e) => {
     if (e.key === "Escape") target.blur();
     return;
   }
-  if (selling.active()) return; // the queue's keys act on a queue that is not on screen
+  if (tabs.current !== "questions") return; // the queue's keys act on a queue that is not on screen
   const key = e.key.toLowerCase();
   let used = true;
   if (key === "n") panels.next();

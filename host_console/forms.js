@@ -27,6 +27,16 @@ export function button(key, data = {}, className = "", vars) {
   return b;
 }
 
+/** Whether a link is one a browser may follow from our pages (http or https). */
+export function httpUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
 /** A form field as a whole number in [low, high], or null (empty, decimals, out of range). */
 export function wholeNumber(value, low, high) {
   const text = String(value).normalize("NFKC").trim();

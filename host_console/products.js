@@ -1,7 +1,7 @@
 // The shelf in the Selling tab: the product list (pin, deal, edit, remove), the add/edit form, and
 // the CSV/JSON import (a file posted to the import URL on the console's session cookie).
 import { setText, t } from "/static/js/i18n.js";
-import { FormError, button, clearError, el, showError, wholeNumber } from "/console-assets/forms.js";
+import { FormError, button, clearError, el, httpUrl, showError, wholeNumber } from "/console-assets/forms.js";
 import { fractionDigits, formatMoney, parseMajor, toMajor } from "/console-assets/money.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -10,15 +10,6 @@ const NAME_MAX_CHARS = 200;
 const DESCRIPTION_MAX_CHARS = 2000;
 const MAX_PRICE_MINOR = 10 ** 10;
 const MAX_STOCK = 10_000_000;
-
-function httpUrl(value) {
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:";
-  } catch {
-    return false;
-  }
-}
 
 export class ProductsView {
   /**

@@ -30,7 +30,7 @@ from server.rooms.actions import display_name_cached, load_room
 from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.models import Claim, Draw, DrawEntry, DrawWinner, Follow, IntentEvent, Item
+from server.storage.models import Claim, Draw, DrawEntry, DrawWinner, Follow, IntentEvent, Item, Room
 from server.ticker import Ticker
 from server.ttlcache import TtlCache
 
@@ -110,14 +110,32 @@ class DrawView:
             else 0,
             "sample": self.sample,
             "claim_until_ms": d.claim_until_ms,
+            "frozen_ms": d.frozen_ms,
+            "drawn_ms": d.drawn_ms,
             "verify_path": f"/d/{d.code}",
+            **(self.setup() if host else {}),
+        }
+
+    def setup(self) -> dict[str, Any]:
+        """How the draw was set up (hosts: the console shows it for past draws)."""
+        d = self.draw
+        return {
+            "setup": {
+                "tiers": _tiers(d),
+                "tier_order_random": d.tier_order_random,
+                "weights": orjson.loads(d.weights) if d.weights else {},
+                "exclude_winners": d.exclude_winners,
+                "max_wins": d.max_wins,
+                "window_secs": d.window_secs,
+                "claim_secs": d.claim_secs,
+            }
         }
 
 
 async def load_view(db: Database, d: Draw) -> DrawView:
     async with db.session() as session:
         counted = select(func.count()).select_from(DrawEntry).where(DrawEntry.draw_id == d.id)
-        if d.status != "open":
+        if d.frozen_ms is not None:  # closed: the committed list (a draw cancelled while open: everyone)
             counted = counted.where(col(DrawEntry.frozen))
         entrants = (await session.exec(counted)).one()
         winners = (
@@ -288,6 +306,10 @@ async def do_create(services: Services, principal: Principal, data: dict[str, An
         closes_ms=t + spec.window_secs * 1000,
     )
     async with services.db.session() as session:
+        # Lock the room row first, so two moderators creating at the same moment queue here.
+        await session.exec(
+            update(Room).where(col(Room.id) == principal.room_id).values(title=col(Room.title))
+        )
         busy = (
             await session.exec(
                 select(Draw.id).where(Draw.room_id == principal.room_id, col(Draw.status).in_(LIVE))
@@ -458,7 +480,8 @@ async def do_run(services: Services, principal: Principal, draw_id: object) -> d
     """Draw: reveal the seed and compute the winners. Only a frozen draw, only once."""
     d = await load_draw(services.db, principal.room_id, draw_id)
     if d.status == "open":
-        await do_close(services, principal, draw_id)
+        with contextlib.suppress(Conflict):  # the clock may close the entries at this very moment
+            await do_close(services, principal, draw_id)
         d = await load_draw(services.db, principal.room_id, draw_id)
     if d.status != "frozen":
         raise Conflict(f"this draw is {d.status}", code="bad_state")
@@ -791,7 +814,7 @@ def export_csv(draws: list[dict[str, Any]]) -> str:
     for d in draws:
         drawn = d["status"] == "drawn"
         for w in d["winners"] if drawn else []:
-            row = {"draw": d["code"], "title": d["title"], "drawn_ms": d.get("seed") and d["created_ms"],
+            row = {"draw": d["code"], "title": d["title"], "drawn_ms": d["drawn_ms"],
                    "entrants": d["entrants"], "prize": d["tiers"][w["tier"]]["name"], **w}  # fmt: skip
             writer.writerow([_cell(row.get(c)) for c in EXPORT_COLUMNS])
     return out.getvalue()

@@ -1,0 +1,52 @@
+// The console's tabs (Questions | Selling | Draws): one panel at a time, the choice kept in the
+// address (#selling, #draws) so a reload stays on it; arrow keys move along the tab bar.
+const $ = (sel) => document.querySelector(sel);
+const TABS = ["questions", "selling", "draws"];
+
+function fromHash() {
+  const tab = location.hash.slice(1);
+  return TABS.includes(tab) ? tab : "questions";
+}
+
+export class Tabs {
+  constructor() {
+    this.current = "questions";
+    this._bind();
+  }
+
+  show(tab, { remember = true } = {}) {
+    this.current = TABS.includes(tab) ? tab : "questions";
+    for (const b of document.querySelectorAll("[data-tabs] [data-tab]")) {
+      const on = b.dataset.tab === this.current;
+      b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1;
+    }
+    for (const panel of document.querySelectorAll("[data-panel]")) panel.hidden = panel.dataset.panel !== this.current;
+    document.body.dataset.consoleTab = this.current;
+    if (remember) {
+      const address = this.current === "questions" ? location.pathname + location.search : `#${this.current}`;
+      history.replaceState(null, "", address);
+    }
+  }
+
+  _bind() {
+    const bar = $("[data-tabs]");
+    bar.addEventListener("click", (e) => {
+      const b = e.target.closest("[data-tab]");
+      if (b) this.show(b.dataset.tab);
+    });
+    bar.addEventListener("keydown", (e) => {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      const step = e.key === "ArrowRight" ? 1 : TABS.length - 1;
+      const next = TABS[(TABS.indexOf(this.current) + step) % TABS.length];
+      this.show(next);
+      $(`[data-tab="${next}"]`).focus();
+      e.preventDefault();
+    });
+    for (const b of document.querySelectorAll("[data-goto-tab]")) {
+      b.addEventListener("click", () => this.show(b.dataset.gotoTab));
+    }
+    window.addEventListener("hashchange", () => this.show(fromHash(), { remember: false }));
+    this.show(fromHash(), { remember: false });
+  }
+}
