@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from server.auth import Principal, Scope
@@ -152,9 +153,16 @@ async def recent_discounts(db: Database, room_id: str) -> list[Discount]:
         return list(reversed(rows.all()))
 
 
+# Claims show their product's link and currency: a rush reads each product once per this period.
+_products: TtlCache[tuple[int, int], Product | None] = TtlCache(DISCOUNT_CACHE_SECS, max_entries=10_000)
+
+
 async def _product_of(db: Database, product_id: int) -> Product | None:
-    async with db.session() as session:
-        return await session.get(Product, product_id)
+    async def load() -> Product | None:
+        async with db.session() as session:
+            return await session.get(Product, product_id)
+
+    return await _products.get((id(db), product_id), load)
 
 
 # --- the engine: batches, ticks, clock ----------------------------------------------------------
@@ -208,7 +216,10 @@ class Engine(Ticker):
         while batch.waiting:
             taken, batch.waiting = batch.waiting[:MAX_CLAIM_BATCH], batch.waiting[MAX_CLAIM_BATCH:]
             try:
-                results, counts = await self.stock.claim(d, [(v, t) for v, t, _ in taken], build)
+                try:
+                    results, counts = await self.stock.claim(d, [(v, t) for v, t, _ in taken], build)
+                except IntegrityError:  # two codes collided (40 random bits): the batch is redone
+                    results, counts = await self.stock.claim(d, [(v, t) for v, t, _ in taken], build)
             except Exception as exc:
                 for _, _, future in taken:
                     if not future.done():
@@ -254,7 +265,8 @@ class Engine(Ticker):
                 }
             await self.hub.publish(room_id, StockTick(counts=payload))
         for room_id, by_claim in claims.items():
-            await self.hub.publish(room_id, ClaimsTick(claims=[by_claim[k] for k in sorted(by_claim)]))
+            newest = [by_claim[k] for k in sorted(by_claim)][-HOST_CLAIMS:]  # what a console keeps
+            await self.hub.publish(room_id, ClaimsTick(claims=newest))
 
     # clock
 
@@ -296,10 +308,12 @@ class Engine(Ticker):
         values: dict[str, Any] = {"status": status}
         if status == "ended":
             values.update(end_reason="time", ended_ms=d.ends_ms)
+        # Only if still due: a host may have just moved the end (or the start).
+        due = col(Discount.ends_ms) <= t if status == "ended" else col(Discount.starts_ms) <= t
         async with self.db.session() as session:
             result = await session.exec(
                 update(Discount)
-                .where(col(Discount.id) == d.id, col(Discount.status) == d.status)
+                .where(col(Discount.id) == d.id, col(Discount.status) == d.status, due)
                 .values(**values)
             )
             await session.commit()
@@ -397,6 +411,10 @@ async def do_update(services: Services, principal: Principal, data: dict[str, An
     engine = _engine(services)
     counts = await engine.stock.counts(d)
     rules.check_changeable("ended" if counts.stopped else d.status, counts.ends_ms, t)
+    # Everything is checked before anything is written: a refused change changes nothing.
+    end = (
+        rules.new_end(counts.starts_ms, counts.ends_ms, change.extend_secs, t) if change.extend_secs else None
+    )
     if change.price is not None:
         async with services.db.session() as session:
             await session.exec(
@@ -406,8 +424,7 @@ async def do_update(services: Services, principal: Principal, data: dict[str, An
             )
             await session.commit()
         d.price_minor, d.percent_off = change.price.price_minor, change.price.percent_off
-    if change.extend_secs:
-        end = rules.new_end(counts.starts_ms, counts.ends_ms, change.extend_secs, t)
+    if end is not None:
         counts = await engine.stock.window(d, counts.starts_ms, end)
         d.ends_ms = end
     if change.add_stock:
@@ -508,7 +525,7 @@ async def do_release(services: Services, principal: Principal, claim_id: object)
         raise NotFound("no such claim of yours in this room")
     closed = await _engine(services).close_claim(claim, "released", now_ms())
     if closed is None:
-        raise Conflict(f"this claim is {claim.status}, not reserved", code="bad_state")
+        raise Conflict("this claim is no longer reserved (used, expired or given back)", code="bad_state")
     d = await load_discount(services.db, claim.room_id, claim.discount_id)
     return claim_shape(closed, await _product_of(services.db, d.product_id))
 

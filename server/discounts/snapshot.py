@@ -22,10 +22,9 @@ async def contribute(services: Services, principal: Principal, snap: dict[str, A
     engine = services.discounts
     assert engine is not None
     t = now_ms()
-    snap["discounts"] = [
-        actions.discount_shape(d, await engine.stock.counts(d), t)
-        for d in await actions.recent_discounts(db, room_id)
-    ]
+    recent = await actions.recent_discounts(db, room_id)
+    counts = await engine.stock.counts_many(recent)
+    snap["discounts"] = [actions.discount_shape(d, c, t) for d, c in zip(recent, counts, strict=True)]
     if principal.role is Role.HOST:
         snap["claims"] = await actions.recent_claims(db, room_id)
         snap["sales"] = await intents.funnel(db, room_id)

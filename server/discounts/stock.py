@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from server.discounts import rules
 from server.discounts.rules import Outcome
-from server.storage import Database
+from server.storage import Database, now_ms
 from server.storage.models import Claim, Discount
 
 ACTIVE_CLAIMS = ("reserved", "redeemed")
@@ -62,6 +62,8 @@ class Stock(Protocol):
     async def stop(self, d: Discount, t_ms: int) -> Counts: ...
 
     async def counts(self, d: Discount) -> Counts: ...
+
+    async def counts_many(self, ds: Sequence[Discount]) -> list[Counts]: ...
 
 
 def _counts(d: Discount) -> Counts:
@@ -167,6 +169,10 @@ class SqlStock:
         assert row is not None
         return _counts(row)
 
+    async def counts_many(self, ds: Sequence[Discount]) -> list[Counts]:
+        """Figures of several discounts; ``ds`` are rows just read, which hold them here."""
+        return [_counts(d) for d in ds]
+
 
 # --- Redis ----------------------------------------------------------------------------------------
 
@@ -199,6 +205,8 @@ end
 if c ~= tonumber(d[2]) then
   v = v + 1
   redis.call('HSET', KEYS[1], 'c', c, 'v', v)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 out[1] = c
 out[2] = v
@@ -263,7 +271,8 @@ class RedisStock(SqlStock):
     @staticmethod
     def _keys(d: Discount) -> list[str]:
         # The room id (random) keeps two databases sharing one Redis from mixing their discounts.
-        base = f"lw:disc:{d.room_id}:{d.id}"
+        # One hash tag for both keys: a Redis Cluster keeps them in one slot, as the scripts need.
+        base = f"lw:disc:{{{d.room_id}:{d.id}}}"
         return [base, f"{base}:held"]
 
     async def _ensure(self, d: Discount) -> None:
@@ -288,8 +297,11 @@ class RedisStock(SqlStock):
             args += [viewer, int(n)]
         keys = self._keys(d)
         if await self._load(keys=keys, args=args):
-            await self.redis.pexpireat(keys[0], row.ends_ms + REDIS_KEY_GRACE_MS)
-            await self.redis.pexpireat(keys[1], row.ends_ms + REDIS_KEY_GRACE_MS)
+            # A discount that ended long ago still gets its grace from now (an expiry in the past
+            # would delete the counters at once).
+            expire_at = max(row.ends_ms, now_ms()) + REDIS_KEY_GRACE_MS
+            await self.redis.pexpireat(keys[0], expire_at)
+            await self.redis.pexpireat(keys[1], expire_at)
 
     async def claim(
         self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
@@ -365,8 +377,23 @@ class RedisStock(SqlStock):
         if raw[0] is None:
             await self._ensure(d)
             raw = await self.redis.hmget(self._keys(d)[0], ["q", "c", "v", "x", "s", "e"])
+        if raw[0] is None:  # gone again (evicted): the database's figures
+            return await super().counts(d)
         q, c, v, x, s, e = (int(value) for value in raw)
         return Counts(q, c, v, x == 1, s, e)
+
+    async def counts_many(self, ds: Sequence[Discount]) -> list[Counts]:
+        pipe = self.redis.pipeline(transaction=False)
+        for d in ds:
+            pipe.hmget(self._keys(d)[0], ["q", "c", "v", "x", "s", "e"])
+        out: list[Counts] = []
+        for d, raw in zip(ds, await pipe.execute(), strict=True):
+            if raw[0] is None:
+                out.append(await self.counts(d))
+            else:
+                q, c, v, x, s, e = (int(value) for value in raw)
+                out.append(Counts(q, c, v, x == 1, s, e))
+        return out
 
 
 def make_stock(db: Database, backend: object) -> Stock:

@@ -15,12 +15,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from server.auth import Principal, Scope
 from server.draws import rules
 from server.draws.events import DrawChanged, EntrantsTick
-from server.errors import Conflict, Forbidden, InvalidInput, NotFound
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from server.intents import log as intents
 from server.questions.actions import ITEM_HOOKS
 from server.questions.rules import normalize_for_match
@@ -30,7 +31,8 @@ from server.rooms.actions import display_name_cached, load_room
 from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.models import Claim, Draw, DrawEntry, DrawWinner, Follow, IntentEvent, Item, Room
+from server.storage.batch import shared_writer
+from server.storage.models import Claim, Draw, DrawEntry, DrawWinner, Follow, IntentEvent, Item, Room, Viewer
 from server.ticker import Ticker
 from server.ttlcache import TtlCache
 
@@ -38,6 +40,9 @@ log = logging.getLogger("livewall.draws")
 
 ENTRANTS_TICK_SECS = 0.25  # the live entrant count on the screen: 4 updates a second at most
 CLOCK_SECS = 0.25
+# Phones gather shakes and send them at most this often (50 a message at most): 100 shakes a second
+# is beyond any arm, so a script gains nothing by sending faster.
+SHAKE_INTERVAL_MS = 450
 SAMPLE_NAMES = 60  # masked names the screen rolls through before landing on the winners
 HISTORY = 50
 LIVE = ("open", "frozen")
@@ -198,12 +203,23 @@ class DrawEngine(Ticker):
         self.hub = hub
         self._dirty: dict[int, str] = {}  # draw id -> room id
         self._shakes: dict[tuple[int, str], int] = {}
+        self._last_shake: dict[tuple[int, str], int] = {}
         self._clock_task: asyncio.Task[None] | None = None
 
     def entered(self, d: Draw) -> None:
         assert d.id is not None
         self._dirty[d.id] = d.room_id
         self.wake()
+
+    def shake_allowed(self, d: Draw, viewer_id: str, t: int) -> bool:
+        """At most one shake message per viewer per SHAKE_INTERVAL_MS (a script cannot out-shake phones)."""
+        key = (d.id or 0, viewer_id)
+        if t - self._last_shake.get(key, 0) < SHAKE_INTERVAL_MS:
+            return False
+        if len(self._last_shake) > 200_000:
+            self._last_shake.clear()
+        self._last_shake[key] = t
+        return True
 
     def shake(self, d: Draw, viewer_id: str, n: int) -> None:
         assert d.id is not None
@@ -382,6 +398,14 @@ async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
     marking the entries frozen locks theirs, so an entry or shake that arrives from now on is left out
     of the list (``frozen`` stays false), instead of changing it after its hash was published.
     """
+    pool: dict[str, str | None] = {}
+    if d.mode not in rules.WINDOW_MODES:  # read before taking the lock: who did it, and their names
+        async with db.session() as session:
+            viewers = await _pool(session, d)
+            rows = await session.exec(
+                select(Viewer.id, Viewer.display_name).where(col(Viewer.id).in_(viewers))
+            )
+            pool = {v: name for v, name in rows.all()}
     async with db.session() as session:
         result = await session.exec(
             update(Draw)
@@ -398,17 +422,13 @@ async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
             .group_by(col(DrawWinner.viewer_id))
         )
         wins = {v: int(n) for v, n in won.all()}
-        if d.mode not in rules.WINDOW_MODES:
-            for viewer_id in await _pool(session, d):
-                session.add(
-                    DrawEntry(
-                        draw_id=d.id or 0,
-                        viewer_id=viewer_id,
-                        entrant=secrets.token_hex(5),
-                        name=await display_name_cached(db, viewer_id),
-                        created_ms=t,
-                    )
+        if pool:
+            session.add_all(
+                DrawEntry(
+                    draw_id=d.id or 0, viewer_id=v, entrant=secrets.token_hex(5), name=name, created_ms=t
                 )
+                for v, name in pool.items()
+            )
             await session.flush()
         await session.exec(update(DrawEntry).where(col(DrawEntry.draw_id) == d.id).values(frozen=True))
         entries = list(
@@ -454,6 +474,13 @@ async def _entries(db: Database, d: Draw) -> list[DrawEntry]:
         return list(rows.all())
 
 
+async def _pick(seed: bytes, entries: list[DrawEntry], spec: rules.DrawSpec) -> list[rules.Place]:
+    """The winner function, off the event loop (10,000 weighted entrants take a noticeable time)."""
+    entrants = [_entrant(e) for e in entries]
+    winners, _ = await asyncio.to_thread(rules.pick_winners, seed, entrants, spec)
+    return winners
+
+
 def _spec(d: Draw, seed: bytes) -> rules.DrawSpec:
     tiers = _tiers(d)
     order = rules.tier_order(seed, len(tiers), d.tier_order_random)
@@ -489,7 +516,7 @@ async def do_run(services: Services, principal: Principal, draw_id: object) -> d
     spec = _spec(d, seed)
     entries = await _entries(services.db, d)
     by_entrant = {e.entrant: e for e in entries}
-    winners, _ = rules.pick_winners(seed, [_entrant(e) for e in entries], spec)
+    winners = await _pick(seed, entries, spec)
     t = now_ms()
     async with services.db.session() as session:
         result = await session.exec(
@@ -561,22 +588,30 @@ async def do_absent(services: Services, principal: Principal, data: dict[str, An
     w = await _winner_at(services.db, d, data.get("place"))
     if w.status == "claimed":
         raise Conflict("this winner has claimed the prize", code="bad_state")
-    absent = [*orjson.loads(d.absent), w.place]
+    before = d.absent
+    absent = [*orjson.loads(before), w.place]
     seed = bytes.fromhex(d.seed)
     d.absent = orjson.dumps(absent).decode()
     entries = await _entries(services.db, d)
-    winners, _ = rules.pick_winners(seed, [_entrant(e) for e in entries], _spec(d, seed))
+    winners = await _pick(seed, entries, _spec(d, seed))
     replacement = next((p for p in winners if p.place == w.place), None)
     t = now_ms()
     async with services.db.session() as session:
+        # The re-draw is computed from the absent list it extends: if another moderator changed the
+        # list meanwhile, this one is refused rather than giving one entrant two places.
+        moved = await session.exec(
+            update(Draw).where(col(Draw.id) == d.id, col(Draw.absent) == before).values(absent=d.absent)
+        )
+        if moved.rowcount != 1:
+            raise Conflict("another place was re-drawn just now; look again", code="bad_state")
         result = await session.exec(
             update(DrawWinner)
             .where(col(DrawWinner.id) == w.id, col(DrawWinner.status).in_(("won", "confirmed")))
             .values(status="absent")
         )
         if result.rowcount != 1:
+            await session.rollback()
             raise Conflict("this place was changed just now", code="bad_state")
-        await session.exec(update(Draw).where(col(Draw.id) == d.id).values(absent=d.absent))
         if replacement is not None:
             viewer = next(e.viewer_id for e in entries if e.entrant == replacement.entrant)
             session.add(
@@ -615,24 +650,24 @@ async def enter(services: Services, d: Draw, viewer_id: str, t: int) -> str:
         raise Conflict("entries are closed", code="draw_closed")
     async with services.db.session() as session:
         existing = await session.get(DrawEntry, (d.id, viewer_id))
-        if existing is not None:
-            return existing.entrant
-        entry = DrawEntry(
-            draw_id=d.id or 0,
-            viewer_id=viewer_id,
-            entrant=secrets.token_hex(5),
-            name=await display_name_cached(services.db, viewer_id),
-            created_ms=t,
-        )
-        session.add(entry)
-        try:
-            await session.commit()
-        except Exception:  # entered at the same moment from another device or process
-            await session.rollback()
+    if existing is not None:
+        return existing.entrant
+    entry = DrawEntry(
+        draw_id=d.id or 0,
+        viewer_id=viewer_id,
+        entrant=secrets.token_hex(5),
+        name=await display_name_cached(services.db, viewer_id),
+        created_ms=t,
+    )
+    try:
+        # Entries arriving together (an "everyone" draw: every phone at once) share a transaction.
+        await shared_writer(services.db, DrawEntry).add(entry)
+    except IntegrityError:  # entered at the same moment from another device or process
+        async with services.db.session() as session:
             again = await session.get(DrawEntry, (d.id, viewer_id))
-            if again is None:
-                raise
-            return again.entrant
+        if again is None:
+            raise
+        return again.entrant
     _engine(services).entered(d)
     await intents.record(
         services.db, room_id=d.room_id, viewer_id=viewer_id, kind="draw.entered",
@@ -659,8 +694,12 @@ async def do_shake(services: Services, principal: Principal, data: dict[str, Any
     n = data.get("count")
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= rules.SHAKES_PER_MESSAGE:
         raise InvalidInput(f"count must be 1 to {rules.SHAKES_PER_MESSAGE}")
-    entrant = await enter(services, d, principal.viewer_id, now_ms())
-    _engine(services).shake(d, principal.viewer_id, n)
+    t = now_ms()
+    engine = _engine(services)
+    if not engine.shake_allowed(d, principal.viewer_id, t):
+        raise RateLimited("one shake message every 500 ms: gather the shakes on the phone")
+    entrant = await enter(services, d, principal.viewer_id, t)
+    engine.shake(d, principal.viewer_id, n)
     return {"id": d.id, "entrant": entrant}
 
 
@@ -694,12 +733,23 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
         ).first()
         if mine is None:
             raise Forbidden("only a winner can claim this prize", code="not_a_winner")
-        mine.claim_name, mine.claim_phone, mine.claim_email = contact.name, contact.phone, contact.email
-        mine.consent = contact.consent
-        mine.consent_text = CONSENT_TEXT if contact.consent else None
-        mine.claimed_ms, mine.status = t, "claimed"
-        session.add(mine)
+        # Conditional: a place marked absent a moment ago is not claimed back.
+        result = await session.exec(
+            update(DrawWinner)
+            .where(col(DrawWinner.id) == mine.id, col(DrawWinner.status).in_(("won", "confirmed", "claimed")))
+            .values(
+                claim_name=contact.name,
+                claim_phone=contact.phone,
+                claim_email=contact.email,
+                consent=contact.consent,
+                consent_text=CONSENT_TEXT if contact.consent else None,
+                claimed_ms=t,
+                status="claimed",
+            )
+        )
         await session.commit()
+        if result.rowcount != 1:
+            raise Forbidden("only a winner can claim this prize", code="not_a_winner")
         await session.refresh(mine)
     await intents.record(
         services.db, room_id=d.room_id, viewer_id=principal.viewer_id, kind="draw.claimed",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,6 +16,7 @@ from server.errors import NotFound
 from server.pages import render
 from server.services import Services
 from server.storage.models import Draw
+from server.ttlcache import TtlCache
 
 
 async def _by_code(request: Request) -> Draw:
@@ -37,11 +41,25 @@ async def record_json(request: Request) -> JSONResponse:
     )
 
 
+# The page is public and every phone links to it: a crowd opening it at once shares one read and one
+# recomputation (off the event loop) per this period.
+PAGE_CACHE_SECS = 5.0
+_pages: TtlCache[tuple[int, str, str, str], tuple[dict[str, Any], rules.Verdict | None]] = TtlCache(
+    PAGE_CACHE_SECS, max_entries=1000
+)
+
+
 async def verify_page(request: Request) -> Response:
     """GET /d/{code}: the public verification page; the server recomputes the winners from the record."""
     d = await _by_code(request)
-    data = await actions.record(request.app.state.services.db, d)
-    verdict = rules.verify_record(data) if d.status == "drawn" else None
+    db = request.app.state.services.db
+
+    async def load() -> tuple[dict[str, Any], rules.Verdict | None]:
+        data = await actions.record(db, d)
+        verdict = await asyncio.to_thread(rules.verify_record, data) if d.status == "drawn" else None
+        return data, verdict
+
+    data, verdict = await _pages.get((id(db), d.code, d.status, d.absent), load)
     return render(request, "verify.html", record=data, verdict=verdict)
 
 

@@ -32,6 +32,7 @@ from server.products.rules import clean_url
 from server.rooms.rules import clean_text
 
 ALGORITHM = "livewall-draw-v1"
+MAX_WEIGHT = 51  # one chance plus at most 10 extra for each of the 5 actions
 SEED_BYTES = 32
 
 
@@ -194,6 +195,8 @@ def verify_record(record: Mapping[str, Any]) -> Verdict:
         problems.append("the entrant list does not match the one frozen before the draw")
     if len({e.id for e in entrants}) != len(entrants):
         problems.append("an entrant appears twice")
+    if any(not 1 <= e.weight <= MAX_WEIGHT for e in entrants):
+        return Verdict(False, (*problems, f"a weight is outside 1 to {MAX_WEIGHT}"), ())
     expected_order = tier_order(seed, len(tiers), bool(record.get("tier_order_random")))
     if spec.tier_order != expected_order:
         problems.append("the order of the prize tiers is not the one the seed gives")
@@ -214,7 +217,7 @@ def mask_name(name: str | None) -> str:
         return mask_email(name)
     chars = list(name)
     if len(chars) == 1:
-        return chars[0] + "*"
+        return "*"
     if len(chars) == 2:
         return chars[0] + "*"
     middle = "*" * min(3, len(chars) - 2)

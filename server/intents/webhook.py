@@ -26,7 +26,7 @@ from server.intents import log as intents
 from server.rooms.actions import load_room
 from server.services import Services
 from server.storage import now_ms
-from server.storage.models import Claim, Discount, Product, Viewer
+from server.storage.models import Claim, Discount, Product, RoomViewer
 
 SHOP_EVENTS = (
     "coupon.redeemed",
@@ -109,8 +109,8 @@ async def receive(request: Request) -> JSONResponse:
             viewer_id, discount_id = claim.viewer_id, claim.discount_id
             discount = await session.get(Discount, claim.discount_id)
             product_id = discount.product_id if discount is not None else None
-        elif viewer_id is not None and await session.get(Viewer, viewer_id) is None:
-            raise InvalidInput("no such viewer", code="unknown_viewer")
+        elif viewer_id is not None and await session.get(RoomViewer, (room.id, viewer_id)) is None:
+            raise InvalidInput("no such viewer in this room", code="unknown_viewer")
         if product_id is None and sku is not None:
             product_id = (
                 await session.exec(select(Product.id).where(Product.room_id == room.id, Product.sku == sku))

@@ -36,7 +36,7 @@ async def buy(request: Request) -> Response:
     services: Services = request.app.state.services
     room_id = request.path_params["room_id"]
     raw = request.path_params["product_id"]
-    product = await load_product(services.db, room_id, int(raw) if raw.isdigit() else raw)
+    product = await load_product(services.db, room_id, int(raw) if raw.isascii() and raw.isdigit() else raw)
     if not product.shop_url:
         raise Conflict("this product has no shop link yet")
     viewer_id = viewer_from_cookie(services, request)

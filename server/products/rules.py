@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,11 +58,9 @@ def currency_digits(code: str) -> int:
 
 
 def clean_currency(value: object) -> str:
-    code = value.upper() if isinstance(value, str) else value
-    if code not in _CURRENCIES:
+    if not isinstance(value, str) or value.upper() not in _CURRENCIES:
         raise InvalidInput("currency must be an ISO 4217 code such as CNY or USD")
-    assert isinstance(code, str)
-    return code
+    return value.upper()
 
 
 def _whole(value: object, field: str, high: int) -> int:
@@ -77,11 +75,11 @@ def price_from_major(value: object, currency: str) -> int:
     """``"99.90"`` CNY -> 9990; refuses more decimals than the currency has (no silent rounding)."""
     try:
         amount = Decimal(str(value).strip())
-    except InvalidOperation:
+        if not amount.is_finite() or abs(amount) > MAX_PRICE_MINOR:
+            raise InvalidInput(f"price {value!r} is not a sensible number")
+        minor = amount.scaleb(currency_digits(currency))
+    except DecimalException:
         raise InvalidInput(f"price {value!r} is not a number") from None
-    if not amount.is_finite():
-        raise InvalidInput("price must be a number")
-    minor = amount.scaleb(currency_digits(currency))
     if minor != minor.to_integral_value():
         raise InvalidInput(f"price {value} has more decimals than {currency} allows")
     return _whole(int(minor), "price", MAX_PRICE_MINOR)
@@ -124,7 +122,7 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
         for key in ("price_minor", "stock"):
             if row.get(key, "") == "":
                 row.pop(key, None)
-            elif row[key].isdigit():
+            elif row[key].isascii() and row[key].isdigit():
                 row[key] = int(row[key])
         rows.append(row)
     return rows

@@ -68,8 +68,11 @@ def clean_display_name(value: object) -> str | None:
     return text
 
 
+MAX_ID = 2**63 - 1  # the largest BIGINT: beyond it databases fail instead of finding nothing
+
+
 def clean_id(value: object, field: str = "id") -> int:
     """An object id from a client: a positive integer (JSON booleans are not ids)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
         raise InvalidInput(f"{field} must be an id (a positive integer)")
     return value

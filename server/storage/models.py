@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, false
+from sqlalchemy import BigInteger, Index, Text, false
 from sqlmodel import Field, SQLModel
 
 
@@ -186,6 +186,9 @@ class IntentEvent(SQLModel, table=True):
     """The event log of purchase intent and outcomes, from rooms and from the shop; follow-up
     messaging reads it. ``event_id`` makes every event idempotent (a retried delivery is ignored)."""
 
+    # The funnel counts distinct viewers per room, kind and product every second during a rush.
+    __table_args__ = (Index("ix_intentevent_funnel", "room_id", "kind", "product_id", "viewer_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=80)
     room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
@@ -198,7 +201,7 @@ class IntentEvent(SQLModel, table=True):
     discount_id: int | None = None
     claim_id: int | None = None
     order_id: str | None = Field(default=None, max_length=80)
-    data: str | None = Field(default=None, max_length=4000)  # JSON: what else the source said
+    data: str | None = Field(default=None, sa_type=Text)  # JSON: what else the source said (up to 64 KiB)
     created_ms: int = Field(sa_type=BigInteger)
 
 
@@ -211,7 +214,7 @@ class Draw(SQLModel, table=True):
     title: str = Field(max_length=200)
     mode: str = Field(max_length=16)  # everyone | join | keyword | askers | claimers | buyers | shake
     keyword: str | None = Field(default=None, max_length=40)
-    tiers: str = Field(max_length=4000)  # JSON [{name, image_url, count, eligible}]
+    tiers: str = Field(sa_type=Text)  # JSON [{name, image_url, count, eligible}]
     tier_order_random: bool = False
     weights: str | None = Field(default=None, max_length=1000)  # JSON {action: extra chances}
     exclude_winners: bool = False
@@ -223,7 +226,7 @@ class Draw(SQLModel, table=True):
     seed_sha256: str = Field(max_length=64)
     entrants_sha256: str | None = Field(default=None, max_length=64)
     tier_order: str | None = Field(default=None, max_length=400)  # JSON list, fixed when drawn
-    absent: str = Field(default="[]", max_length=2000)  # JSON list of places re-drawn, in order
+    absent: str = Field(default="[]", sa_type=Text)  # JSON list of places re-drawn, in order
     created_ms: int = Field(sa_type=BigInteger)
     closes_ms: int = Field(sa_type=BigInteger)  # the entry window's end
     frozen_ms: int | None = Field(default=None, sa_type=BigInteger)

@@ -376,3 +376,21 @@ async def test_a_claim_reaches_the_viewers_other_devices(running: Running) -> No
             )
         ).one()
     assert clicks == 0
+
+
+async def test_a_refused_update_changes_nothing_and_odd_ids_are_invalid(running: Running) -> None:
+    """A price change with an impossible end is refused whole; ids beyond any database's range and
+    odd digits in a buy link are clear errors, not server faults."""
+    room, host, _, (p1, _), _ = await setup_room(running)
+    product = await _product(host)
+    deal = await _launch(host, product["id"])
+    bad = await host.request("discount.update", {"id": deal["id"], "price_minor": 100, "extend_secs": -3600})
+    assert bad["data"]["code"] == "invalid"
+    claim = (await p1.request("discount.claim", {"id": deal["id"]}))["data"]["result"]
+    assert claim["price_minor"] == deal["price_minor"]
+    huge = await p1.request("discount.claim", {"id": 2**63})
+    assert huge["data"]["code"] == "invalid"
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        for path in ("²", "99999999999999999999"):
+            r = await http.get(f"/r/{room['id']}/buy/{path}")
+            assert r.status_code in (404, 422), (path, r.status_code)

@@ -187,7 +187,8 @@ async def test_shake_race_ranks_by_shakes(running: Running) -> None:
     draw = await _ok(host, "draw.create", {"title": "Shake", "count": 1, "mode": "shake", "window_secs": 30})
     await _ok(p1, "draw.shake", {"id": draw["id"], "count": 10})
     await _ok(p2, "draw.shake", {"id": draw["id"], "count": 50})
-    await _ok(p2, "draw.shake", {"id": draw["id"], "count": 5})
+    too_fast = await p2.request("draw.shake", {"id": draw["id"], "count": 50})
+    assert too_fast["data"]["code"] == "rate_limited"  # one message per 500 ms: scripts gain nothing
     await _ok(p3, "draw.shake", {"id": draw["id"], "count": 3})
     bad = await p3.request("draw.shake", {"id": draw["id"], "count": 500})
     assert bad["data"]["code"] == "invalid"
@@ -260,3 +261,42 @@ async def test_late_entries_and_shakes_never_change_the_committed_list(running: 
         record = (await http.get(f"/d/{draw['code']}/record.json")).json()
     assert [e["shakes"] for e in record["entrants"]] == [5]
     assert rules.verify_record(record).valid
+
+
+async def test_two_moderators_marking_absent_never_give_two_places(running: Running) -> None:
+    """Two places marked absent at the same moment: one re-draw wins, the other is refused (look again),
+    nobody holds two places, and the record still verifies."""
+    room, host, _, phones, _ = await setup_room(running, viewers=6)
+    other = await Client.connect(running.ws, "host", room["id"], {"token": room["host_token"], "name": "Bo"})
+    draw = await _ok(host, "draw.create", {"title": "Pair", "count": 2, "mode": "join"})
+    for phone in phones:
+        await _ok(phone, "draw.enter", {"id": draw["id"]})
+    await _ok(host, "draw.run", {"id": draw["id"]})
+    one, two = await asyncio.gather(
+        host.request("draw.absent", {"id": draw["id"], "place": 1}),
+        other.request("draw.absent", {"id": draw["id"], "place": 2}),
+    )
+    assert sorted([one["type"], two["type"]]) in (["ack", "ack"], ["ack", "error"])
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        record = (await http.get(f"/d/{draw['code']}/record.json")).json()
+    holders = [w["entrant"] for w in record["winners"]]
+    assert len(holders) == len(set(holders)) == 2
+    assert rules.verify_record(record).valid
+
+
+async def test_many_phones_entering_at_once(running: Running) -> None:
+    """An everyone draw: 150 phones enter within the same moment, each once, and all are counted."""
+    from server.auth import Principal, Role
+    from server.draws.actions import do_enter
+    from tests.helpers import join
+
+    room, host, _, _, _ = await setup_room(running, viewers=0)
+    draw = await _ok(host, "draw.create", {"title": "All", "count": 3, "mode": "everyone", "window_secs": 60})
+    viewers = [(await join(running.base, room["id"], f"e{i}"))["viewer_id"] for i in range(150)]
+    services = running.app.state.services
+    results = await asyncio.gather(
+        *(do_enter(services, Principal(Role.VIEWER, room["id"], v), draw["id"]) for v in viewers * 2)
+    )
+    assert len({r["entrant"] for r in results}) == 150
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    assert drawn["entrants"] == 150 and len(drawn["winners"]) == 3

@@ -79,3 +79,17 @@ async def test_cookie_import_from_another_site_is_refused(running: Running) -> N
             headers={"content-type": "text/csv", "origin": "https://evil.example"},
         )
     assert r.status_code == 403 and r.json()["error"]["code"] == "bad_origin"
+
+
+async def test_odd_numbers_and_currencies_are_clear_errors(running: Running) -> None:
+    """Superscript digits, astronomically large prices and non-string currencies are 422, not 500."""
+    room, host, _, _, _ = await setup_room(running, viewers=0)
+    for body, ctype in [
+        ("name,price_minor\nA,²\n".encode(), "text/csv"),
+        (b"name,price\nA,1e999999999999999999\n", "text/csv"),
+        (b'[{"name": "A", "price_minor": 1, "currency": ["CNY"]}]', "application/json"),
+    ]:
+        r = await _import(running, room, body, ctype)
+        assert r.status_code == 422, (body, r.text)
+    reply = await host.request("product.save", {"name": "A", "price_minor": 1, "currency": {"x": 1}})
+    assert reply["data"]["code"] == "invalid"

@@ -80,6 +80,7 @@ async def host_does(world: World, kind: str, data: dict[str, object] | None = No
 
 async def catch_up(world: World) -> None:
     """Let every client read up to its stream's head, so the next event it reads is the case's."""
+    await settle(world)  # what the preparation left in a tick is published now, not during the step
     for role, client in world.clients.items():
         head = await world.services.hub.backend.head(world.room_id, role.value)
         while client.seq < head.seq:
@@ -197,6 +198,8 @@ async def settle(world: World) -> None:
     """Publish what the per-tick streams (stock counters, claims, funnel) hold right now."""
     services = world.services
     assert services.discounts is not None and services.board is not None
+    assert services.feed is not None
+    await services.feed.flush()
     await services.discounts.flush()
     await services.board.flush()
     assert services.draws is not None
