@@ -129,9 +129,13 @@ async def receive(request: Request) -> JSONResponse:
         event_id=event_id,
         board=services.board,
     )
-    if fresh and claim is not None and kind in REDEEMING:
+    late = claim is not None and kind in REDEEMING and claim.status in ("expired", "released")
+    if fresh and claim is not None and kind in REDEEMING and not late:
         await _redeem(services, claim, record=kind != "coupon.redeemed")
-    return JSONResponse({"ok": True, "duplicate": not fresh, "type": kind})
+    answer: dict[str, object] = {"ok": True, "duplicate": not fresh, "type": kind}
+    if late:  # the hold had lapsed: its unit went back to stock (docs/shop-webhooks.md)
+        answer["late"] = True
+    return JSONResponse(answer)
 
 
 async def _redeem(services: Services, claim: Claim, *, record: bool) -> None:
