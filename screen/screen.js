@@ -9,6 +9,7 @@ import { applyEvent } from "/static/js/state.js";
 import { pageData, renderPresence, renderStatus } from "/static/js/ui.js";
 import { Danmaku } from "/screen-assets/danmaku.js";
 import { initDeal } from "/screen-assets/deal.js";
+import { initDraw } from "/screen-assets/draw.js";
 import { ReactionFloats } from "/screen-assets/floats.js";
 
 const page = pageData();
@@ -144,13 +145,15 @@ function render(flash = false) {
   }
   const layout = state.settings && LAYOUTS.has(state.settings.layout) ? state.settings.layout : "wall";
   stage.dataset.layout = layout;
-  danmaku.setEnabled(layout === "wall");
+  lucky.render(state); // a draw on the stage covers the wall (data-has-draw)
+  danmaku.setEnabled(layout === "wall" && stage.dataset.hasDraw !== "true");
   floats.enabled = layout !== "clean";
   renderSpotlight();
   deal.render(state);
   renderTop();
   const shape = JSON.stringify([
     layout, state.spotlight, state.top, stage.clientWidth, state.announcement, stage.dataset.hasDeal,
+    stage.dataset.hasDraw,
   ]);
   if (shape !== lastShape) {
     lastShape = shape;
@@ -174,6 +177,7 @@ function flyNew(items) {
 
 const tracker = new DealTracker();
 let deal = null;
+let lucky = null;
 
 const client = new RoomClient({
   role: "screen",
@@ -190,8 +194,13 @@ const client = new RoomClient({
     else for (const item of wall) remember(item.id);
   },
   onEvent: (type, data, msg) => {
+    const layoutBefore = state.settings ? state.settings.layout : null;
     state = applyEvent(state, type, data);
     if (type === "discount" || type === "stock") tracker.observe(state.discounts, msg.ts);
+    if (type === "draw") lucky.observe(data);
+    // The host moved on (another layout, a question in the spotlight): the winners make way.
+    if (type === "room.settings" && state.settings.layout !== layoutBefore) lucky.dismiss();
+    if (type === "spotlight" && data.item) lucky.dismiss();
     render(type === "announcement");
     if (type === "wall") {
       flyNew(data.items);
@@ -201,13 +210,16 @@ const client = new RoomClient({
   onStatus: connectionBadge(setText),
 });
 deal = initDeal({ client, tracker, stage });
+lucky = initDraw({ client, stage });
 client.start();
 window.lw = client;
-// The countdown runs on the server's clock, repainted ten times a second (text only).
+// The countdowns run on the server's clock, repainted ten times a second (text only).
 setInterval(() => {
-  const before = stage.dataset.hasDeal;
+  const before = [stage.dataset.hasDeal, stage.dataset.hasDraw].join();
   deal.tick();
-  if (stage.dataset.hasDeal !== before) render(); // the banner came or went: the layout changes
+  lucky.tick();
+  // The banner or the draw came or went: the layout changes.
+  if ([stage.dataset.hasDeal, stage.dataset.hasDraw].join() !== before) render();
 }, TICK_MS);
 onLangChange(() => {
   lastTop = "";

@@ -22,11 +22,13 @@ from server.auth import Principal, Scope
 from server.draws import rules
 from server.draws.events import DrawChanged, EntrantsTick
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from server.i18n import DEFAULT_LOCALE, normalize, translate
 from server.intents import log as intents
 from server.questions.actions import ITEM_HOOKS
 from server.questions.rules import normalize_for_match
 from server.realtime.dispatch import ActionContext, action
 from server.realtime.hub import Hub
+from server.realtime.protocol import direct_frame, register_direct_type
 from server.rooms.actions import display_name_cached, load_room
 from server.rooms.rules import clean_id
 from server.services import Services
@@ -38,11 +40,15 @@ from server.ttlcache import TtlCache
 
 log = logging.getLogger("livewall.draws")
 
+register_direct_type(
+    "draw.entry", "the viewer is in a draw (by joining, a keyword comment, or what they did)"
+)
+
 ENTRANTS_TICK_SECS = 0.25  # the live entrant count on the screen: 4 updates a second at most
 CLOCK_SECS = 0.25
 # Phones gather shakes and send them at most this often (50 a message at most): 100 shakes a second
 # is beyond any arm, so a script gains nothing by sending faster.
-SHAKE_INTERVAL_MS = 450
+SHAKE_INTERVAL_MS = 400
 SAMPLE_NAMES = 60  # masked names the screen rolls through before landing on the winners
 HISTORY = 50
 LIVE = ("open", "frozen")
@@ -461,6 +467,10 @@ async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
     d.status, d.frozen_ms, d.entrants_sha256 = "frozen", t, digest
     _open.forget(d.room_id)
     await publish(db, hub, d)
+    for e in kept:
+        if e.viewer_id in pool:  # entered by what they did: tell each phone its pseudonym
+            frame = direct_frame("draw.entry", {"id": d.id, "entrant": e.entrant})
+            await hub.send_private(d.room_id, e.viewer_id, frame)
 
 
 def _entrant(e: DrawEntry) -> rules.Entrant:
@@ -669,6 +679,8 @@ async def enter(services: Services, d: Draw, viewer_id: str, t: int) -> str:
             raise
         return again.entrant
     _engine(services).entered(d)
+    entry_frame = direct_frame("draw.entry", {"id": d.id, "entrant": entry.entrant})
+    await services.hub.send_private(d.room_id, viewer_id, entry_frame)
     await intents.record(
         services.db, room_id=d.room_id, viewer_id=viewer_id, kind="draw.entered",
         event_id=f"draw:{d.id}:entered:{viewer_id}", data={"draw": d.code},
@@ -717,7 +729,9 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
     """A winner leaves a name and a phone or email (and their consent to follow-up), in time."""
     assert principal.viewer_id is not None
     d = await load_draw(services.db, principal.room_id, data.get("id"))
-    contact = rules.clean_contact(data)
+    lang = normalize(data.get("lang")) if isinstance(data.get("lang"), str) else None
+    # The consent is kept with the words the winner saw (follow-up messaging checks it).
+    consent_text = translate(lang or DEFAULT_LOCALE, "lucky.claim.consent")
     t = now_ms()
     if d.claim_until_ms is None or t >= d.claim_until_ms:
         raise Conflict("the time to claim this prize is over", code="claim_closed")
@@ -733,6 +747,7 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
         ).first()
         if mine is None:
             raise Forbidden("only a winner can claim this prize", code="not_a_winner")
+        contact = rules.clean_contact(data)
         # Conditional: a place marked absent a moment ago is not claimed back.
         result = await session.exec(
             update(DrawWinner)
@@ -742,7 +757,7 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
                 claim_phone=contact.phone,
                 claim_email=contact.email,
                 consent=contact.consent,
-                consent_text=CONSENT_TEXT if contact.consent else None,
+                consent_text=consent_text if contact.consent else None,
                 claimed_ms=t,
                 status="claimed",
             )
@@ -758,12 +773,6 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
     )  # fmt: skip
     await publish(services.db, services.hub, d)
     return {"id": d.id, "place": mine.place, "status": mine.status}
-
-
-# The wording a winner agrees to, kept with the consent (follow-up messaging checks it).
-CONSENT_TEXT = (
-    "I agree to receive messages about my prize and offers from this shop. I can unsubscribe at any time."
-)
 
 
 async def my_draws(db: Database, room_id: str, viewer_id: str) -> dict[str, Any]:

@@ -259,8 +259,9 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
     )
     item = await shared_writer(services.db, Item).add(item)
     _announce_item(services, item, new=True)
-    for hook in ITEM_HOOKS:
-        await hook(services, item.room_id, item.viewer_id, item.text)
+    if item.blocked_word is None:  # a held item with a blocked word enters no draw
+        for hook in ITEM_HOOKS:
+            await hook(services, item.room_id, item.viewer_id, item.text)
     return item
 
 

@@ -108,6 +108,16 @@ export function initComposer({ client, onSent }) {
       form.scrollIntoView({ block: "center" });
       textEl.focus();
     },
+    /** Put a comment in the box, ready to send (a keyword draw's 口令). */
+    fill(text) {
+      form.querySelector("[data-compose-kind=comment]").checked = true;
+      textEl.value = text;
+      errorEl.textContent = "";
+      refresh();
+      setPlaceholder();
+      form.scrollIntoView({ block: "center" });
+      textEl.focus();
+    },
     setSlowMode(secs) {
       slowEl.hidden = !secs;
       if (secs) setText(slowEl, "viewer.compose.slow", { n: secs });

@@ -7,6 +7,7 @@ import { errorKey, pageData, renderPresence, renderStatus, toast } from "/static
 import { Audience } from "/static/viewer/audience.js";
 import { initComposer } from "/static/viewer/composer.js";
 import { initDeal } from "/static/viewer/deal.js";
+import { initLucky } from "/static/viewer/draw.js";
 import { Intents } from "/static/viewer/intents.js";
 import { renderComments, renderQuestions, renderSpotlight } from "/static/viewer/lists.js";
 import { initReactions } from "/static/viewer/reactions.js";
@@ -48,6 +49,7 @@ if (!page.joined) {
   let frame = 0;
   let shelf = null;
   let deal = null;
+  let lucky = null;
   const tracker = new DealTracker();
 
   // Wall ticks arrive five times a second; paint at most once per animation frame.
@@ -91,6 +93,7 @@ if (!page.joined) {
     } else setText(me, "viewer.anonymous");
     shelf.render(state);
     deal.render(state);
+    lucky.render(state);
   }
 
   const client = new RoomClient({
@@ -106,11 +109,13 @@ if (!page.joined) {
       state = applyEvent(state, type, data);
       if (type === "wall") audience.applyWall(data);
       if (type === "discount" || type === "stock") tracker.observe(state.discounts, msg.ts);
+      if (type === "draw") lucky.observe(data);
       scheduleRender();
     },
     onDirect: (type, data) => {
       if (type === "mine") audience.applyMine(data);
       else if (type === "claim") deal.applyClaim(data);
+      else if (type === "draw.entry" && lucky) lucky.learnEntry(data);
       else return;
       scheduleRender();
     },
@@ -120,6 +125,7 @@ if (!page.joined) {
       if (status === "live" && client.lastWelcome) {
         audience.loadPersonal(client.lastWelcome.personal);
         deal.loadPersonal(client.lastWelcome.personal);
+        lucky.loadPersonal(client.lastWelcome.personal, state);
         intents.flush();
         scheduleRender();
       }
@@ -131,6 +137,7 @@ if (!page.joined) {
     client,
     onSent: (item) => {
       audience.applyMine(item);
+      lucky.sent(item);
       scheduleRender();
     },
   });
@@ -143,8 +150,17 @@ if (!page.joined) {
     askedAbout: (productId) => [...audience.mine.values()].some((i) => i.product_id === productId),
     onAsk: (productId) => composer.askAbout(productId),
   });
-  // Countdowns run on the server's clock; a repaint of the deal card only, ten times a second.
-  setInterval(() => state && deal.tick(), TICK_MS);
+  lucky = initLucky({
+    client,
+    composer,
+    // Whether this phone may be among a draw's entrants by what it did (then it asks the server).
+  });
+  // Countdowns run on the server's clock; a repaint of the deal and draw cards, ten times a second.
+  setInterval(() => {
+    if (!state) return;
+    deal.tick();
+    lucky.tick();
+  }, TICK_MS);
   window.lwReactions = initReactions(client);
   client.start();
   window.lw = client; // for debugging and the browser tests

@@ -300,3 +300,28 @@ async def test_many_phones_entering_at_once(running: Running) -> None:
     assert len({r["entrant"] for r in results}) == 150
     drawn = await _ok(host, "draw.run", {"id": draw["id"]})
     assert drawn["entrants"] == 150 and len(drawn["winners"]) == 3
+
+
+async def test_keyword_entry_is_told_and_blocked_comments_do_not_enter(running: Running) -> None:
+    """A phone entered by its keyword comment is told its pseudonym at once (a direct frame); a comment
+    held for a blocked word enters nobody; a claim keeps the consent wording in the winner's language."""
+    room, host, _, (p1, p2), _ = await setup_room(running)
+    draw = await _ok(host, "draw.create", {"title": "Tea", "count": 2, "mode": "keyword", "keyword": "喝茶"})
+    await p1.ws.send(json.dumps({"type": "item.submit", "id": "k1", "data": {"text": "喝茶喝茶"}}))
+    told = await _direct(p1, "draw.entry")  # (it may come before or after the comment's ack)
+    assert told["id"] == draw["id"] and told["entrant"]
+    await _ok(p2, "item.submit", {"text": "喝茶 骗子"})  # a blocked word: held for review
+    drawn = await _ok(host, "draw.run", {"id": draw["id"]})
+    assert [w["entrant"] for w in drawn["winners"]] == [told["entrant"]]
+    await _ok(
+        p1,
+        "draw.claim",
+        {"id": draw["id"], "name": "小明", "phone": "13812345678", "consent": True, "lang": "zh-CN"},
+    )
+    from sqlmodel import select
+
+    from server.storage.models import DrawWinner
+
+    async with running.app.state.services.db.session() as session:
+        winner = (await session.exec(select(DrawWinner).where(DrawWinner.draw_id == draw["id"]))).one()
+    assert winner.consent and winner.consent_text and "同意" in winner.consent_text
