@@ -1,4 +1,4 @@
-"""Livewall's own CLI (``python -m server``) as the benchmark starts it, with two bench-only switches.
+"""Livewall's own CLI (``python -m server``) as the benchmark starts it, with bench-only switches.
 
 - ``BENCH_UVLOOP=1`` (``python -m bench.run --uvloop``): set the uvloop policy first. ``server.cli``
   builds its uvicorn config with ``loop="uvloop"`` but runs ``Server.serve()`` inside its own
@@ -6,8 +6,11 @@
   (``Server.run()``) get uvloop. This shows what the one-line CLI fix would bring.
 - ``BENCH_GC_LOG=1``: print every garbage-collector pause over 5 ms to stderr (``BENCH_VERBOSE=1``
   shows it), to tell GC pauses from fan-out cost at 10,000 connections.
+- ``BENCH_LOOP_LAG=1``: print every 100 ms window in which the event loop ran a callback more than
+  50 ms late (a thread schedules one every 10 ms), with its wall-clock time, to see when the loop
+  stalls and for how long.
 
-Without either it is exactly ``python -m server``.
+Without any of them it is exactly ``python -m server``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import gc
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -31,9 +35,44 @@ def _log_gc_pauses() -> None:
             return
         ms = (time.perf_counter() - started[0]) * 1000
         if ms > 5:
-            sys.stderr.write(f"gc pause gen{info['generation']} {ms:.1f} ms collected={info['collected']}\n")
+            sys.stderr.write(
+                f"gc pause gen{info['generation']} {ms:.1f} ms collected={info['collected']} "
+                f"at={time.time() * 1000:.0f}\n"
+            )
 
     gc.callbacks.append(callback)
+
+
+def _watch_loop_lag() -> None:
+    import uvloop
+
+    new_loop = uvloop.new_event_loop
+
+    def factory() -> asyncio.AbstractEventLoop:
+        loop = new_loop()
+        threading.Thread(target=_probe, args=(loop,), name="bench-loop-lag", daemon=True).start()
+        return loop
+
+    uvloop.new_event_loop = factory  # server.cli runs the server on uvloop.new_event_loop
+
+
+def _probe(loop: asyncio.AbstractEventLoop) -> None:
+    worst = [0.0]
+
+    def arrived(sent: float) -> None:
+        worst[0] = max(worst[0], time.perf_counter() - sent)
+
+    window_start = time.perf_counter()
+    while not loop.is_closed():
+        try:
+            loop.call_soon_threadsafe(arrived, time.perf_counter())
+        except RuntimeError:
+            return
+        time.sleep(0.01)
+        if time.perf_counter() - window_start >= 0.1:
+            if worst[0] > 0.05:
+                sys.stderr.write(f"loop lag {worst[0] * 1000:.0f} ms at={time.time() * 1000:.0f}\n")
+            worst[0], window_start = 0.0, time.perf_counter()
 
 
 if __name__ == "__main__":
@@ -43,4 +82,6 @@ if __name__ == "__main__":
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     if os.environ.get("BENCH_GC_LOG"):
         _log_gc_pauses()
+    if os.environ.get("BENCH_LOOP_LAG"):
+        _watch_loop_lag()
     raise SystemExit(main())

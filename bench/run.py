@@ -6,6 +6,7 @@
     python -m bench.run comments --viewers 2000 --comments 500
     python -m bench.run reconnect --viewers 10000            (Livewall + redis-server; restarts the server)
     python -m bench.run redis2 --viewers 20000               (two Livewall processes sharing redis-server)
+    python -m bench.run claim --viewers 10000 --units 100    (a claim rush: see bench/claim.py)
 
 Every scenario starts its servers as subprocesses on free ports, drives them with the Node load
 generator in bench/loadgen (one or more processes), samples the server's CPU and RSS from /proc,
@@ -919,10 +920,21 @@ def table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def scenario_claim(args: argparse.Namespace, node: str, work: Path) -> list[dict[str, Any]]:
+    from bench import claim  # imports this module
+
+    return claim.scenario(args, node, work)
+
+
 def write_results(
     scenario: str, args: argparse.Namespace, rows: list[dict[str, Any]], out: Path | None = None
 ) -> Path:
-    summary = summarize(rows)
+    summarize_fn, table_fn = summarize, table
+    if scenario == "claim":
+        from bench import claim
+
+        summarize_fn, table_fn = claim.summarize, claim.table
+    summary = summarize_fn(rows)
     doc = {
         "scenario": scenario,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -935,7 +947,7 @@ def write_results(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1))
     print(f"\n{scenario}: medians of {args.runs} run(s)\n")
-    print(table(summary))
+    print(table_fn(summary))
     print(f"\nwrote {path}")
     return path
 
@@ -947,6 +959,7 @@ SCENARIOS = {
     "idle": scenario_idle,
     "reconnect": scenario_reconnect,
     "redis2": scenario_redis2,
+    "claim": scenario_claim,
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fanout": {"viewers": "1000,5000,10000", "churn": 0.005},
@@ -962,6 +975,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "idle": {"viewers": "5000"},
     "reconnect": {"viewers": "10000", "servers": "livewall", "runs": 1},
     "redis2": {"viewers": "20000", "servers": "livewall", "runs": 1},
+    "claim": {"viewers": "10000", "servers": "livewall"},
 }
 
 
@@ -990,6 +1004,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run Livewall on uvloop (see bench/lwserver.py; the CLI does not yet)",
     )
+    p.add_argument("--units", type=int, help="units on the discount (claim; default 100)")
+    p.add_argument(
+        "--spread-ms", type=float, help="claim: every viewer claims once within this window (default 1000)"
+    )
+    p.add_argument("--configs", help="claim: comma-separated embedded,redis1,redis2 (default all three)")
     p.add_argument("--out", type=Path, help="result file (default bench/results/SCENARIO.json)")
     args = p.parse_args(argv)
     d = {
@@ -1003,6 +1022,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "host_conns": 1,
         "window": 8,
         "senders": 0,
+        "units": 100,
+        "spread_ms": 1000.0,
+        "configs": "embedded,redis1,redis2",
         **DEFAULTS[args.scenario],
     }
     for key, value in d.items():
@@ -1013,6 +1035,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.servers) - set(SERVERS)
     if unknown:
         p.error(f"unknown servers: {sorted(unknown)}")
+    args.configs = [c for c in str(args.configs).split(",") if c]
+    unknown = set(args.configs) - {"embedded", "redis1", "redis2"}
+    if unknown:
+        p.error(f"unknown configs: {sorted(unknown)}")
     return args
 
 

@@ -8,6 +8,10 @@
 // Latency is receipt time minus the send time the host put in the announcement text; both use this
 // machine's wall clock (performance.timeOrigin + now(), sub-millisecond). Loss is counted on the
 // announcement index the host puts in the text; gaps on the server's per-stream sequence numbers.
+//
+// Claim rush (`claim` command): every connected viewer sends one discount.claim at its own time,
+// drawn uniformly from [start_at, start_at + spread_ms), and times it to the ack or error that
+// carries the same message id.
 
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -43,6 +47,9 @@ let lat = new Hist();
 let rtt = new Hist();
 let counters = freshCounters();
 let sessionsOpen = 0;
+let seqEvents = 0; // sequenced events received by this process's viewers (all types)
+let stockEvents = 0; // of which `stock` ticks
+let claimRun = null; // the claim rush under way: see cmdClaim
 
 function freshCounters() {
   return { received: 0, gaps: 0, lost: 0, skipped: 0, resumed: 0, resume_failed: 0, reconnects: 0,
@@ -85,7 +92,7 @@ class Viewer {
     this.idx = idx; this.t = target(idx); this.token = null; this.ws = null;
     this.epoch = null; this.seq = 0; this.welcomed = false; this.sessionStart = 0; this.welcomeAt = 0;
     this.run = -1; this.got = 0; this.skippedBase = -1; this.resync = false; this.wantOpen = false; this.attempt = 0;
-    this.onWelcome = null;
+    this.onWelcome = null; this.claim = null;
   }
 
   open() {
@@ -149,6 +156,7 @@ class Viewer {
         if (s.startsWith(',"seq":', end + 1)) {
           const seq = parseInt(s.slice(end + 8, end + 28), 10);
           if (s.startsWith("announcement", 9) && end === 21) return this.onAnnouncementFast(seq, s);
+          if (end === 14 && s.startsWith("stock", 9)) stockEvents++;
           return this.onSeq(seq);
         }
       }
@@ -158,6 +166,7 @@ class Viewer {
     if (type === "announcement") return this.onAnnouncement(msg);
     if (msg.seq !== undefined) return this.onSeq(msg.seq);
     if (type === "welcome") return this.welcome(msg.data);
+    if (this.claim !== null && (type === "ack" || type === "error") && msg.data && msg.data.id === this.claim.id) return this.onClaimAnswer(msg);
     if (type === "ack") { counters.submit_acked++; return; }
     if (type === "error") { const c = msg.data && msg.data.code; counters.submit_errors[c] = (counters.submit_errors[c] ?? 0) + 1; return; }
     if (type === "pong") { counters.pongs++; const t = msg.data && msg.data.t; if (typeof t === "number") rtt.add(now() - t); }
@@ -176,6 +185,7 @@ class Viewer {
   }
 
   onSeq(seq) {
+    seqEvents++;
     if (seq !== this.seq + 1) { if (seq > this.seq + 1) counters.gaps += seq - this.seq - 1; else counters.gaps++; }
     this.seq = seq;
   }
@@ -220,6 +230,30 @@ class Viewer {
     else ws.send(JSON.stringify({ type: "ping", data: { t: now() } }));
   }
 
+  sendClaim(discountId, msgId) {
+    const ws = this.ws;
+    if (!ws || !this.welcomed) { claimRun.not_sent++; return; }
+    this.claim = { id: msgId, t: now() };
+    claimRun.sent++;
+    tick(claimRun.sends_per_100ms, this.claim.t - claimRun.start_at);
+    ws.send(JSON.stringify({ type: "discount.claim", id: msgId, data: { id: discountId } }));
+  }
+
+  onClaimAnswer(msg) {
+    const t = now();
+    const r = claimRun;
+    r.hist.add(t - this.claim.t); r.answered++; r.last_answer = Math.max(r.last_answer, t);
+    tick(r.answers_per_100ms, t - r.start_at);
+    this.claim = null;
+    const outcome = msg.type === "ack" ? "ok" : (msg.data.code ?? "unknown");
+    r.outcomes[outcome] = (r.outcomes[outcome] ?? 0) + 1;
+    if (outcome === "ok") {
+      r.codes.push(msg.data.result && msg.data.result.code);
+      r.first_ok = r.first_ok ? Math.min(r.first_ok, t) : t; r.last_ok = Math.max(r.last_ok, t);
+      r.ok_hist.add(t - r.start_at);
+    }
+  }
+
   connectAndWelcome() {
     return new Promise((resolve) => { this.onWelcome = resolve; this.open(); });
   }
@@ -250,8 +284,8 @@ class HostConn {
         const msg = JSON.parse(s);
         if (msg.type === "queue") { itemWatch.queue(msg.data); return; }
         if (msg.type === "welcome") { this.ready = true; resolve(); }
-        else if (msg.type === "ack") this.settle(msg.data.id, true);
-        else if (msg.type === "error") { if (msg.data.id !== undefined) this.settle(msg.data.id, false); else log("host error", s); }
+        else if (msg.type === "ack") this.settle(msg.data.id, true, msg);
+        else if (msg.type === "error") { if (msg.data.id !== undefined) this.settle(msg.data.id, false, msg); else log("host error", s); }
       });
       ws.on("error", (e) => { if (!this.ready) reject(e); });
       ws.on("close", () => {
@@ -263,7 +297,17 @@ class HostConn {
     });
   }
 
-  settle(id, ok) { const f = this.waiters.get(id); if (f) { this.waiters.delete(id); f(ok); } }
+  settle(id, ok, msg) { const f = this.waiters.get(id); if (f) { this.waiters.delete(id); f(ok, msg); } }
+
+  request(type, data) {
+    // Any host action (Livewall protocol): resolves with its ack or error frame; never rejects.
+    return new Promise((resolve) => {
+      if (!this.ready) return resolve({ type: "error", data: { code: "not_connected" } });
+      const id = this.nextId++;
+      this.waiters.set(id, (_ok, msg) => resolve(msg ?? { type: "error", data: { code: "closed" } }));
+      this.ws.send(JSON.stringify({ type, id, data }));
+    });
+  }
 
   announce(text) {
     // Resolves true on ack, false on error or close; never rejects.
@@ -475,6 +519,51 @@ async function cmdDrain(c) {
          item: { n: itemWatch.hist.n, max: itemWatch.hist.max, sparse: itemWatch.hist.sparse() } });
 }
 
+// Counts per 100 ms since the start of the rush: how fast claims went out and answers came back.
+function tick(arr, ms) { const i = Math.max(0, Math.floor(ms / 100)); while (arr.length <= i) arr.push(0); arr[i]++; }
+
+async function cmdClaim(c) {
+  // Every connected viewer claims once at a uniformly drawn time in [start_at, start_at + spread_ms)
+  // (wall clock, ms); then wait until every claim is answered (or `timeout` s after the last send).
+  const msgId = `c${c.run_id}`;
+  const r = claimRun = {
+    start_at: c.start_at, hist: new Hist(), ok_hist: new Hist(), lag: new Hist(), outcomes: {}, codes: [],
+    sent: 0, not_sent: 0, answered: 0, first_ok: 0, last_ok: 0, last_answer: 0, first_send: 0, last_send: 0,
+    sends_per_100ms: [], answers_per_100ms: [],
+  };
+  const events0 = seqEvents, stock0 = stockEvents;
+  let fired = 0;
+  for (const v of viewers) {
+    const at = c.start_at + Math.random() * c.spread_ms;
+    setTimeout(() => {
+      const t = now();
+      r.lag.add(t - at); // how late this process's timer fired (a busy client delays its sends)
+      if (!r.first_send) r.first_send = t;
+      r.last_send = t;
+      fired++;
+      v.sendClaim(c.discount_id, msgId);
+    }, Math.max(0, at - now()));
+  }
+  while (fired < viewers.length) await sleep(20);
+  const deadline = now() + (c.timeout ?? 60) * 1000;
+  while (r.answered < r.sent && now() < deadline) await sleep(10);
+  for (const v of viewers) v.claim = null; // answers arriving after the report are not counted
+  emit({ ev: "claimed", viewers: viewers.length, sent: r.sent, not_sent: r.not_sent, answered: r.answered,
+         unanswered: r.sent - r.answered, outcomes: r.outcomes, codes: r.codes,
+         lat: { n: r.hist.n, max: r.hist.max, sparse: r.hist.sparse() }, lat_pct: pct(r.hist),
+         ok_at: { n: r.ok_hist.n, max: r.ok_hist.max, sparse: r.ok_hist.sparse() },
+         send_lag_ms: pct(r.lag), first_send: r.first_send, last_send: r.last_send, first_ok: r.first_ok,
+         last_ok: r.last_ok, last_answer: r.last_answer, events: seqEvents - events0, stock_events: stockEvents - stock0,
+         sends_per_100ms: r.sends_per_100ms, answers_per_100ms: r.answers_per_100ms });
+  claimRun = null;
+}
+
+async function cmdHost(c) {
+  if (!host || !host.length) { emit({ ev: "host_reply", type: "error", data: { code: "no_host" } }); return; }
+  const msg = await host[0].request(c.type, c.data ?? {});
+  emit({ ev: "host_reply", type: msg.type, data: msg.data });
+}
+
 async function cmdAwaitResumed(c) {
   // After a server restart: how long until every viewer is welcomed again, and how (resumed or not).
   const since = c.since;
@@ -505,6 +594,8 @@ rl.on("line", (line) => {
       if (c.cmd === "connect") await cmdConnect();
       else if (c.cmd === "run") await cmdRun(c);
       else if (c.cmd === "drain") await cmdDrain(c);
+      else if (c.cmd === "claim") await cmdClaim(c);
+      else if (c.cmd === "host") await cmdHost(c);
       else if (c.cmd === "reset") { counters = freshCounters(); emit({ ev: "ok" }); }
       else if (c.cmd === "await_resumed") await cmdAwaitResumed(c);
       else if (c.cmd === "now") emit({ ev: "now", t: now() });

@@ -107,3 +107,28 @@ def test_two_processes_share_redis(tmp_path: Path) -> None:
     doc = _run(tmp_path, "redis2", "--viewers", "20", "--duration", "1", "--runs", "1")
     row = doc["runs"][0]
     assert row["loss"] == 0 and row["gaps"] == 0 and row["viewers"] == 20
+
+
+def _assert_exact_claims(doc: dict, viewers: int, units: int) -> None:
+    for row in doc["runs"]:
+        assert row["successes"] == units and row["refusals"] == {"sold_out": viewers - units}, row
+        assert row["oversell"] == 0 and row["db_oversell"] == 0 and row["db_reserved"] == units, row
+        assert row["duplicate_codes"] == 0 and row["unanswered"] == 0 and row["correct"], row
+        assert row["claim_ms"]["p99"] is not None
+
+
+@needs_node
+def test_claim_rush_embedded(tmp_path: Path) -> None:
+    """A claim rush on the embedded defaults sells exactly the units, as the answers and the database say."""
+    doc = _run(tmp_path, "claim", "--viewers", "200", "--units", "20", "--runs", "1", "--configs", "embedded")
+    _assert_exact_claims(doc, 200, 20)
+    assert doc["summary"][0]["all_correct"] is True
+
+
+@needs_node
+@needs_redis
+def test_claim_rush_two_processes_on_redis(tmp_path: Path) -> None:
+    """A claim rush over two processes sharing Redis sells exactly the units; Redis and the database agree."""
+    doc = _run(tmp_path, "claim", "--viewers", "200", "--units", "20", "--runs", "1", "--configs", "redis2")
+    _assert_exact_claims(doc, 200, 20)
+    assert doc["runs"][0]["processes"] == 2 and doc["runs"][0]["redis_matches_db"] is True
