@@ -74,6 +74,12 @@ def check_origin(conn: HTTPConnection, allowed: tuple[str, ...], public_url: str
         raise Forbidden("cross-origin request refused", code="bad_origin")
 
 
+def csv_cell(value: object) -> str:
+    """A value for a CSV export that a spreadsheet never runs as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def bearer(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

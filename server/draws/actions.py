@@ -22,6 +22,7 @@ from server.auth import Principal, Scope
 from server.draws import rules
 from server.draws.events import DrawChanged, EntrantsTick
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from server.httputil import csv_cell
 from server.i18n import DEFAULT_LOCALE, normalize, translate
 from server.intents import log as intents
 from server.questions.actions import ITEM_HOOKS
@@ -875,13 +876,8 @@ def export_csv(draws: list[dict[str, Any]]) -> str:
         for w in d["winners"] if drawn else []:
             row = {"draw": d["code"], "title": d["title"], "drawn_ms": d["drawn_ms"],
                    "entrants": d["entrants"], "prize": d["tiers"][w["tier"]]["name"], **w}  # fmt: skip
-            writer.writerow([_cell(row.get(c)) for c in EXPORT_COLUMNS])
+            writer.writerow([csv_cell(row.get(c)) for c in EXPORT_COLUMNS])
     return out.getvalue()
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- WebSocket actions --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from server.auth import Principal, Scope
 from server.errors import Conflict, InvalidInput, NotFound, RateLimited
+from server.httputil import csv_cell
 from server.questions import rules
 from server.questions.events import BlocklistChanged, SanctionsChanged, SettingsChanged, SpotlightChanged
 from server.questions.feed import Feed
@@ -532,14 +533,7 @@ def export_csv(data: dict[str, Any]) -> str:
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     for item in data["items"]:
-        row = []
-        for column in EXPORT_COLUMNS:
-            value = item.get(column)
-            text = "" if value is None else str(value)
-            if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-                text = "'" + text  # CSV injection: a cell must never run as a formula
-            row.append(text)
-        writer.writerow(row)
+        writer.writerow([csv_cell(item.get(column)) for column in EXPORT_COLUMNS])
     return out.getvalue()
 
 
