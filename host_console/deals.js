@@ -130,7 +130,8 @@ export class DealsView {
       const starts = Number(span.dataset.startsMs);
       let ms = 0;
       if (status === "scheduled" && now < starts) ms = starts - now;
-      else if (status !== "ended") ms = ends - now;
+      // A clock estimate a few ms behind the server must not show a live deal longer than it runs.
+      else if (status !== "ended") ms = Math.min(ends - now, ends - starts);
       const text = clockText(ms);
       if (span.textContent !== text) span.textContent = text;
       span.classList.toggle("is-urgent", status !== "ended" && status !== "scheduled" && ms < URGENT_MS);
