@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 # Importing the domain modules registers their actions, events and snapshot parts.
 import server.discounts.snapshot
 import server.draws.snapshot
+import server.followup.snapshot
 import server.questions.actions
 import server.questions.snapshot
 import server.rooms.actions
@@ -29,6 +30,10 @@ from server.discounts.stock import make_stock
 from server.draws import http as draws_http
 from server.draws.actions import DrawEngine
 from server.errors import LivewallError
+from server.followup import console as followup_console
+from server.followup import http as followup_http
+from server.followup.channels.registry import close_all, make_channels
+from server.followup.runner import Runner, host_notifier
 from server.httputil import livewall_error_handler
 from server.intents.log import SalesBoard
 from server.metrics import Metrics
@@ -38,7 +43,7 @@ from server.realtime.backends import backend_from_url
 from server.realtime.endpoint import RealtimeEndpoint
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
-from server.realtime.protocol import Close
+from server.realtime.protocol import Close, direct_frame
 from server.rooms import actions, snapshot
 from server.services import Services
 from server.storage import Database
@@ -105,6 +110,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = services.discounts = Engine(db, hub, make_stock(db, hub.backend))
     board = services.board = SalesBoard(db, hub)
     draws = services.draws = DrawEngine(db, hub)
+    channels = make_channels(settings)
+
+    async def show_inapp(room_id: str, viewer_ids: list[str], item: dict[str, object]) -> None:
+        frame = direct_frame("inbox", item)
+        for viewer_id in viewer_ids:
+            await hub.send_private(room_id, viewer_id, frame)
+
+    followup = services.followup = Runner(
+        db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp
+    )
+    board.on_record = followup.wake
 
     async def on_presence(room_id: str, viewers: int) -> None:
         await actions.on_presence(services, room_id, viewers)
@@ -119,9 +135,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await engine.start()
         await board.start()
         await draws.start()
+        if settings.followup_embedded:
+            await followup.start()
         try:
             yield
         finally:
+            await followup.stop()
+            await close_all(channels)
             await draws.stop()
             await board.stop()
             await engine.stop()
@@ -137,6 +157,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api.routes,
         *products_http.routes,
         *draws_http.routes,
+        *followup_http.routes,
+        *followup_console.routes,
         *pages.routes,
         WebSocketRoute("/ws/{role}/{room_id}", realtime),
         Mount("/static", StaticFiles(directory=root / "static"), name="static"),

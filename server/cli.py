@@ -1,4 +1,4 @@
-"""The ``livewall`` command: serve, demo, rooms, migrate, verify-draw."""
+"""The ``livewall`` command: serve, demo, rooms, worker, migrate, verify-draw."""
 
 from __future__ import annotations
 
@@ -103,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_flags(create)
     listing = rooms_sub.add_parser("list", help="list rooms")
     _storage_flags(listing)
+
+    worker = sub.add_parser(
+        "worker",
+        help="deliver follow-up messages (journeys, campaigns) in a separate process",
+        description="Run the follow-up loop without serving HTTP: route intent events into journeys, "
+        "start campaigns and deliver messages. Any number of workers (and servers with "
+        "LIVEWALL_FOLLOWUP_EMBEDDED=true) share the work through the database. Stops on SIGTERM/SIGINT.",
+    )
+    worker.add_argument("--public-url", help="base URL for links in messages (LIVEWALL_PUBLIC_URL)")
+    worker.add_argument("--log-level", help="debug, info, warning, error (LIVEWALL_LOG_LEVEL)")
+    _storage_flags(worker)
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     _storage_flags(migrate)
@@ -289,6 +300,54 @@ async def _list_rooms(settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _run(_work(settings))
+    return 0
+
+
+async def _work(settings: Settings) -> None:
+    import signal
+
+    from server.followup.channels.registry import close_all, make_channels
+    from server.followup.runner import Runner, host_notifier
+    from server.logs import configure
+    from server.metrics import Metrics
+    from server.realtime.backends import backend_from_url
+    from server.realtime.hub import Hub
+    from server.realtime.protocol import direct_frame
+    from server.storage import Database
+
+    configure(settings.log_level, json=settings.log_json)
+    assert settings.database_url
+    db = Database(settings.database_url)
+    await asyncio.to_thread(db.migrate)
+    # With Redis, campaign progress reaches the hosts' consoles through the servers' shared hub.
+    hub = Hub(backend_from_url(settings.redis_url, history=settings.history_events), Metrics())
+    await hub.start()
+
+    channels = make_channels(settings)
+
+    async def show_inapp(room_id: str, viewer_ids: list[str], item: dict[str, Any]) -> None:
+        for viewer_id in viewer_ids:  # reaches the servers' phones through Redis
+            await hub.send_private(room_id, viewer_id, direct_frame("inbox", item))
+
+    runner = Runner(db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.start()
+    logging.getLogger("livewall").info("follow-up worker running")
+    try:
+        await stop.wait()
+    finally:
+        await runner.stop()
+        await close_all(channels)
+        await hub.stop()
+        await db.dispose()
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from server.storage.db import migrate
 
@@ -335,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "demo": cmd_demo,
             "rooms": cmd_rooms,
             "migrate": cmd_migrate,
+            "worker": cmd_worker,
             "verify-draw": cmd_verify_draw,
         }[args.command]
         return handler(args)

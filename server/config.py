@@ -30,6 +30,9 @@ INBOUND_STRIKES_BEFORE_CLOSE = 20
 PRESENCE_TICK_SECS = 1.0
 # How long an unauthenticated socket may stay silent before sending hello.
 HELLO_TIMEOUT_SECS = 10.0
+# Follow-up workers look for due journey steps and messages this often (and at once when woken).
+FOLLOWUP_TICK_SECS = 1.0
+FOLLOWUP_LEASE_SECS = 120.0
 HOST_SESSION_SECS = 7 * 24 * 3600
 VIEWER_TOKEN_SECS = 90 * 24 * 3600
 
@@ -61,6 +64,20 @@ class Settings:
     presence_tick_secs: float = PRESENCE_TICK_SECS
     heartbeat_secs: int = HEARTBEAT_SECS
     secure_cookies: bool = False
+    # Follow-up messaging (docs/followup.md). Channels without settings are off: their messages are
+    # recorded as skipped, never lost silently.
+    smtp_url: str | None = None  # smtp://user:pass@host:587?tls=starttls | smtps://...:465 | ?tls=none
+    mail_from: str = "Livewall <noreply@localhost>"
+    sms_url: str | None = None  # HTTP SMS gateway endpoint (docs/followup.md#sms)
+    sms_token: str | None = None  # bearer token for the SMS gateway, also checks inbound STOP calls
+    vapid_private_key: str | None = None  # PEM file; default: generated once and kept in data_dir
+    vapid_subject: str = "mailto:noreply@localhost"
+    followup_embedded: bool = True  # deliver in the server process; off when `livewall worker` runs
+    followup_tick_secs: float = FOLLOWUP_TICK_SECS
+    followup_time_scale: float = 1.0  # multiplies journey waits and retry delays; tests compress time
+    # A worker holds a message this long while sending; one killed mid-send frees it after that. It
+    # must exceed the slowest channel's timeout, or a slow send could be taken up a second time.
+    followup_lease_secs: float = FOLLOWUP_LEASE_SECS
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

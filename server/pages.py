@@ -8,7 +8,7 @@ from typing import Any
 import segno
 from jinja2 import ChoiceLoader, FileSystemLoader
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
@@ -85,6 +85,15 @@ async def viewer_page(request: Request) -> Response:
     if viewer is not None and viewer.id != viewer_id:
         set_viewer_cookie(services, response, services.tokens.viewer(viewer.id))
     return response
+
+
+async def service_worker(_request: Request) -> Response:
+    """GET /sw.js: the push service worker, served from the root so its scope covers /r/{room}."""
+    return FileResponse(
+        web_root() / "static" / "sw.js",
+        media_type="text/javascript",
+        headers={"service-worker-allowed": "/", "cache-control": "no-cache"},
+    )
 
 
 async def qr_svg(request: Request) -> Response:
@@ -175,6 +184,7 @@ routes = [
     Route("/", home),
     Route("/r/{room_id}", viewer_page),
     Route("/r/{room_id}/qr.svg", qr_svg),
+    Route("/sw.js", service_worker),
     Route("/screen/{room_id}", screen_page),
     Route("/host/{room_id}", host_page),
     Route("/host/{room_id}/login", host_login, methods=["GET", "POST"]),

@@ -14,6 +14,7 @@ from server.storage import Database
 if TYPE_CHECKING:
     from server.discounts.actions import Engine
     from server.draws.actions import DrawEngine
+    from server.followup.runner import Runner
     from server.intents.log import SalesBoard
     from server.questions.feed import Feed
     from server.realtime.limits import Limiter
@@ -31,3 +32,4 @@ class Services:
     discounts: Engine | None = None
     board: SalesBoard | None = None
     draws: DrawEngine | None = None
+    followup: Runner | None = None

@@ -88,10 +88,20 @@ def test_every_route_is_in_api_docs() -> None:
 
     from server.api import routes as api_routes
     from server.draws.http import routes as draw_routes
+    from server.followup.console import routes as followup_console_routes
+    from server.followup.http import routes as followup_routes
     from server.pages import routes as page_routes
     from server.products.http import routes as selling_routes
 
-    for route in [*api_routes, *page_routes, *selling_routes, *draw_routes]:
+    every = [
+        *api_routes,
+        *page_routes,
+        *selling_routes,
+        *draw_routes,
+        *followup_routes,
+        *followup_console_routes,
+    ]
+    for route in every:
         assert isinstance(route, Route)
         if route.path == "/":
             continue

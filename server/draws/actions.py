@@ -22,6 +22,8 @@ from server.auth import Principal, Scope
 from server.draws import rules
 from server.draws.events import DrawChanged, EntrantsTick
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from server.followup import contacts as followup_contacts
+from server.followup.engine import queue_confirmation
 from server.httputil import csv_cell
 from server.i18n import DEFAULT_LOCALE, normalize, translate
 from server.intents import log as intents
@@ -771,9 +773,43 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
         services.db, room_id=d.room_id, viewer_id=principal.viewer_id, kind="draw.claimed",
         event_id=f"draw:{d.id}:claimed:{principal.viewer_id}",
         data={"draw": d.code, "consent": contact.consent, "consent_text": mine.consent_text},
+        board=services.board,
     )  # fmt: skip
+    await _remember_contact(
+        services, d.room_id, principal.viewer_id, contact, mine.consent_text, lang or DEFAULT_LOCALE
+    )
     await publish(services.db, services.hub, d)
     return {"id": d.id, "place": mine.place, "status": mine.status}
+
+
+async def _remember_contact(
+    services: Services,
+    room_id: str,
+    viewer_id: str,
+    contact: rules.Contact,
+    wording: str | None,
+    lang: str,
+) -> None:
+    """A prize claim makes the winner a contact; with consent, a channel for follow-up messages
+    (email still needs the double opt-in)."""
+    says = []
+    if contact.consent:
+        if contact.email:
+            says.append(
+                followup_contacts.Say("email", "pending", "draw claim", wording, lang, room_id=room_id)
+            )
+        if contact.phone:
+            says.append(followup_contacts.Say("sms", "granted", "draw claim", wording, lang, room_id=room_id))
+    found, pending = await followup_contacts.identify(
+        services.db,
+        viewer_id=viewer_id,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        says=says,
+    )
+    if "email" in pending:
+        await queue_confirmation(services.db, room_id, found, found.pending_email or found.email)
 
 
 async def my_draws(db: Database, room_id: str, viewer_id: str) -> dict[str, Any]:

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 from server.errors import InvalidInput
+from server.followup.rules import clean_email, clean_phone
 from server.products.rules import clean_url
 from server.rooms.rules import clean_text
 
@@ -358,25 +357,8 @@ def clean_contact(data: Mapping[str, Any], default_region: str = "CN") -> Contac
     """A winner's claim form: a name and a phone or an email, validated (phonenumbers, email-validator)."""
     name = clean_text(data.get("name"), field="name", max_chars=80)
     assert name is not None
-    phone = email = None
-    raw_phone, raw_email = data.get("phone"), data.get("email")
-    if raw_phone:
-        if not isinstance(raw_phone, str) or len(raw_phone) > 32:
-            raise InvalidInput("phone must be a phone number", code="bad_phone")
-        try:
-            parsed = phonenumbers.parse(raw_phone, default_region)
-        except phonenumbers.NumberParseException:
-            raise InvalidInput("that is not a phone number", code="bad_phone") from None
-        if not phonenumbers.is_valid_number(parsed):
-            raise InvalidInput("that phone number does not exist", code="bad_phone")
-        phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if raw_email:
-        if not isinstance(raw_email, str) or len(raw_email) > 254:
-            raise InvalidInput("email must be an email address", code="bad_email")
-        try:
-            email = validate_email(raw_email, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise InvalidInput(f"that email address is not valid: {exc}", code="bad_email") from None
+    phone = clean_phone(data.get("phone"), default_region)
+    email = clean_email(data.get("email"))
     if phone is None and email is None:
         raise InvalidInput("leave a phone number or an email address so the prize can reach you")
     consent = data.get("consent", False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -80,8 +81,11 @@ async def record(
         if found is None:
             raise
         return False
-    if board is not None and kind in FUNNEL:
-        board.touch(room_id)
+    if board is not None:
+        if kind in FUNNEL:
+            board.touch(room_id)
+        if board.on_record is not None:
+            board.on_record()  # follow-up takes the event up at once, not at its next look
     return True
 
 
@@ -122,6 +126,7 @@ class SalesBoard(Ticker):
         self.hub = hub
         self._dirty: set[str] = set()
         self._last: dict[str, dict[str, Any]] = {}
+        self.on_record: Callable[[], None] | None = None
 
     def touch(self, room_id: str) -> None:
         self._dirty.add(room_id)

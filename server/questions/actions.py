@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from server.auth import Principal, Scope
 from server.errors import Conflict, InvalidInput, NotFound, RateLimited
 from server.httputil import csv_cell
+from server.intents import log as intents
 from server.questions import rules
 from server.questions.events import BlocklistChanged, SanctionsChanged, SettingsChanged, SpotlightChanged
 from server.questions.feed import Feed
@@ -263,6 +264,18 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
     if item.blocked_word is None:  # a held item with a blocked word enters no draw
         for hook in ITEM_HOOKS:
             await hook(services, item.room_id, item.viewer_id, item.text)
+    if item.product_id is not None and item.kind != "comment":
+        # Asking about a product is purchase intent (follow-up journeys and the askers' audience).
+        await intents.record(
+            services.db,
+            room_id=item.room_id,
+            viewer_id=item.viewer_id,
+            kind="question.asked",
+            product_id=item.product_id,
+            event_id=f"item:{item.id}",
+            data={"kind": item.kind},
+            board=services.board,
+        )
     return item
 
 

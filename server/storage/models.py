@@ -187,7 +187,11 @@ class IntentEvent(SQLModel, table=True):
     messaging reads it. ``event_id`` makes every event idempotent (a retried delivery is ignored)."""
 
     # The funnel counts distinct viewers per room, kind and product every second during a rush.
-    __table_args__ = (Index("ix_intentevent_funnel", "room_id", "kind", "product_id", "viewer_id"),)
+    __table_args__ = (
+        Index("ix_intentevent_funnel", "room_id", "kind", "product_id", "viewer_id"),
+        # Shop events that name only an order are matched to the order's earlier events.
+        Index("ix_intentevent_order", "room_id", "order_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=80)
@@ -203,6 +207,8 @@ class IntentEvent(SQLModel, table=True):
     order_id: str | None = Field(default=None, max_length=80)
     data: str | None = Field(default=None, sa_type=Text)  # JSON: what else the source said (up to 64 KiB)
     created_ms: int = Field(sa_type=BigInteger)
+    # Taken up by follow-up messaging (journey entries, goals, conversions); false until then.
+    routed: bool = Field(default=False, sa_column_kwargs={"server_default": false()}, index=True)
 
 
 class Draw(SQLModel, table=True):
@@ -265,3 +271,7 @@ class DrawWinner(SQLModel, table=True):
     consent_text: str | None = Field(default=None, max_length=500)
     claimed_ms: int | None = Field(default=None, sa_type=BigInteger)
     created_ms: int = Field(sa_type=BigInteger)
+
+
+# The follow-up tables live in their own module; importing it registers them on the same metadata.
+from server.storage.followup import *  # noqa: E402, F403

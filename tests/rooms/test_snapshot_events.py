@@ -311,6 +311,23 @@ async def claim_prize(world: World) -> None:
     await settle(world)
 
 
+async def campaign_sent(world: World) -> None:
+    """A post-stream campaign to the room's audience, in-app, until the runner has sent it."""
+    import httpx
+
+    token = world.services.tokens.host(world.room_id, 1)
+    async with httpx.AsyncClient(
+        base_url=world.running.base, headers={"authorization": f"Bearer {token}"}
+    ) as http:
+        body = {"name": "Thanks", "segment": "attended", "channel": "inapp", "template": "post-stream"}
+        r = await http.post(f"/api/rooms/{world.room_id}/followup/campaigns", json=body)
+        assert r.status_code == 200, r.text
+    host_client = world.clients[Role.HOST]
+    event = await host_client.recv_type("followup", TIMEOUT)
+    while not event["data"]["campaigns"] or event["data"]["campaigns"][0]["status"] != "done":
+        event = await host_client.recv_type("followup", TIMEOUT)
+
+
 # kind -> [(case name, preparation, step)]; every server event type must appear here.
 CASES: dict[str, list[tuple[str, Step, Step]]] = {
     "room.status": [
@@ -389,6 +406,9 @@ CASES: dict[str, list[tuple[str, Step, Step]]] = {
     ],
     "draw.entrants": [
         ("enter", host(("draw.create", JOIN_DRAW)), enter_draw),
+    ],
+    "followup": [
+        ("campaign sent", nothing, campaign_sent),
     ],
     "sales": [
         ("details opened", add_product, details_seen),

@@ -1,0 +1,1 @@
+"""Follow-up messaging: purchase-intent events into journeys and campaigns, delivered on channels."""

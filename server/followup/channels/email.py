@@ -1,0 +1,173 @@
+"""Email over SMTP (``LIVEWALL_SMTP_URL``), one connection per message: follow-up mail comes in
+trickles, and a connection held between them would sit idle until the server dropped it.
+
+``smtp://user:pass@host:587`` upgrades with STARTTLS (``?tls=starttls``, the default), ``?tls=none``
+stays plain (a local relay), ``smtps://host:465`` speaks TLS from the first byte. Credentials are
+percent-decoded. Certificates are verified against the system store.
+
+The Message-ID is derived from the idempotency key, so a retry after a lost reply carries the same
+id and inboxes and providers can recognise the duplicate. Marketing mail carries ``List-Unsubscribe``
+with one-click unsubscribe (RFC 8058); transactional mail does not.
+
+Replies: SMTP 4xx and network failures are retried; 5xx is refused, and a refused recipient (550, 551,
+553 or an enhanced status 5.1.x) is a hard bounce: the address is ``gone``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from server.config import Settings
+from server.followup.channels import DeliveryError, Outgoing, Permanent, Retryable, Sent
+
+# Per SMTP command (connect, EHLO, each reply): a healthy server answers in well under a second,
+# and a message that waits longer is better retried than left holding a delivery worker.
+SMTP_TIMEOUT_SECS = 15.0
+DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "none": 25}
+# Recipient refusals that mean the mailbox does not exist (RFC 5321 4.2.2) when the server gives
+# no enhanced status code; with one, 5.1.x (bad destination address, RFC 3463) says the same.
+HARD_BOUNCE_CODES = frozenset({550, 551, 553})
+ENHANCED_STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\b")
+# An idempotency key usable verbatim as the left part of a Message-ID (RFC 5322 dot-atom).
+MSGID_LOCAL = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+
+Tls = Literal["implicit", "starttls", "none"]
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to submit mail, parsed from ``smtp_url``."""
+
+    host: str
+    port: int
+    tls: Tls
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """``smtp://[user:pass@]host[:port][?tls=starttls|none]`` or ``smtps://...``; ValueError if malformed."""
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    requested = query.get("tls")
+    tls: Tls
+    if parts.scheme == "smtps":
+        if requested not in (None, "implicit"):
+            raise ValueError(f"smtp_url: smtps:// is implicit TLS, tls={requested} contradicts it")
+        tls = "implicit"
+    elif parts.scheme == "smtp":
+        if requested not in (None, "starttls", "none"):
+            raise ValueError(f"smtp_url: tls must be starttls or none, not {requested!r}")
+        tls = "none" if requested == "none" else "starttls"
+    else:
+        raise ValueError(f"smtp_url: expected smtp:// or smtps://, got {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("smtp_url: no host")
+    return SmtpServer(
+        host=parts.hostname,
+        port=parts.port or DEFAULT_PORTS[tls],
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+def message_id(idem_key: str, mail_from: str) -> str:
+    """The Message-ID for a message: the same key always gives the same id."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
+    local = idem_key if len(idem_key) <= 100 and MSGID_LOCAL.fullmatch(idem_key) else None
+    local = local or hashlib.sha256(idem_key.encode()).hexdigest()[:40]
+    return f"<{local}@{domain}>"
+
+
+def build_email(message: Outgoing, *, mail_from: str) -> EmailMessage:
+    """The MIME message: text, optional HTML alternative, and the headers described above."""
+    mail = EmailMessage()
+    mail["From"] = mail_from
+    mail["To"] = message.to
+    if message.subject:
+        mail["Subject"] = message.subject
+    mail["Date"] = formatdate(usegmt=True)
+    mail["Message-ID"] = message_id(message.idem_key, mail_from)
+    if message.marketing and message.unsubscribe_url:
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in message.headers.items():
+        del mail[name]
+        mail[name] = value
+    mail.set_content(message.text)
+    if message.html:
+        mail.add_alternative(message.html, subtype="html")
+    return mail
+
+
+class EmailChannel:
+    """Submits mail to the configured SMTP server."""
+
+    name = "email"
+
+    def __init__(self, settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> None:
+        if not settings.smtp_url:
+            raise ValueError("EmailChannel needs smtp_url")
+        self._server = parse_smtp_url(settings.smtp_url)
+        self._mail_from = settings.mail_from
+        self._tls_context = tls_context  # None: the system trust store, certificates verified
+
+    async def send(self, message: Outgoing) -> Sent:
+        """Submit one message; the returned ``provider_id`` is its Message-ID."""
+        try:
+            mail = build_email(message, mail_from=self._mail_from)
+        except ValueError as exc:  # a header with a line break, an unparsable address
+            raise Permanent(f"email: cannot build the message: {exc}") from exc
+        server = self._server
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=server.host,
+                port=server.port,
+                username=server.username,
+                password=server.password,
+                use_tls=server.tls == "implicit",
+                start_tls=server.tls == "starttls",
+                tls_context=self._tls_context,
+                timeout=SMTP_TIMEOUT_SECS,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise delivery_error(exc) from exc
+        return Sent(provider_id=str(mail["Message-ID"]))
+
+    async def close(self) -> None:
+        """Nothing held between messages."""
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    """What an aiosmtplib or socket failure means for the message."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]  # one recipient per message
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reason = f"smtp: {exc.code} {exc.message}"
+        if 400 <= exc.code < 500:
+            return Retryable(reason)
+        if exc.code >= 500:
+            recipient = isinstance(exc, aiosmtplib.SMTPRecipientRefused)
+            return Permanent(reason, gone=recipient and _hard_bounce(exc.code, exc.message))
+        return Retryable(reason)  # an unreadable reply: the connection, not the message
+    if isinstance(exc, OSError):  # refused, reset, timed out, disconnected, TLS handshake
+        return Retryable(f"smtp: {type(exc).__name__}: {exc}")
+    return Permanent(f"smtp: {exc}")  # the server lacks STARTTLS or AUTH: configuration
+
+
+def _hard_bounce(code: int, text: str) -> bool:
+    enhanced = ENHANCED_STATUS.match(text.strip())
+    if enhanced:
+        return enhanced.group(1) == "5" and enhanced.group(2) == "1"
+    return code in HARD_BOUNCE_CODES

@@ -1,0 +1,474 @@
+"""The host console's follow-up API: settings, journeys, templates (with preview), campaigns,
+the message log, dead letters with retry, the per-step funnel and do-not-contact.
+
+Every route needs the room's host token (``Authorization: Bearer``); docs/api.md lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server.api import host_principal
+from server.errors import Conflict, InvalidInput, NotFound
+from server.followup import contacts, engine, rules, runner, templates
+from server.followup.delivery import webhook_secret
+from server.httputil import bearer, check_origin, json_body
+from server.services import Services
+from server.storage import now_ms
+from server.storage.followup import (
+    Campaign,
+    Contact,
+    FollowupSettings,
+    Journey,
+    Message,
+    Template,
+)
+
+MESSAGES_SHOWN = 100
+# A sent message moves on to delivered, opened, clicked: counted by the times it reached each.
+PROGRESS = ("sent", "delivered", "opened", "clicked")
+SETTING_FIELDS = (
+    "quiet_start",
+    "quiet_end",
+    "cap_per_day",
+    "cap_per_week",
+    "failure_pause_ratio",
+    "webhook_url",
+)
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _room(request: Request) -> tuple[Services, str]:
+    services = _services(request)
+    if bearer(request) is None:  # the console rides on its host session (cookie): refuse other sites
+        check_origin(request, services.settings.allowed_origins, services.settings.public_url)
+    principal = await host_principal(request, cookie=True)
+    return services, principal.room_id
+
+
+def journey_shape(j: Journey) -> dict[str, Any]:
+    return {
+        "id": j.id,
+        "key": j.key,
+        "name": j.name,
+        "status": j.status,
+        "paused_reason": j.paused_reason,
+        "entry": j.entry,
+        "key_by": j.key_by,
+        "goal": j.goal,
+        "conditions": orjson.loads(j.conditions),
+        "steps": orjson.loads(j.steps),
+    }
+
+
+def settings_shape(s: FollowupSettings) -> dict[str, Any]:
+    return {f: getattr(s, f) for f in SETTING_FIELDS}
+
+
+async def funnel(services: Services, room_id: str) -> dict[str, dict[str, dict[str, int]]]:
+    """Per journey and step: messages by status, plus opened, clicked and converted counts."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    async with services.db.session() as session:
+        rows = await session.exec(
+            select(  # type: ignore[call-overload]
+                Message.journey_id,
+                Message.step,
+                Message.status,
+                func.count(),
+                func.count(col(Message.sent_ms)),
+                func.count(col(Message.delivered_ms)),
+                func.count(col(Message.opened_ms)),
+                func.count(col(Message.clicked_ms)),
+                func.count(col(Message.converted_ms)),
+            )
+            .where(Message.room_id == room_id, col(Message.journey_id).is_not(None))
+            .group_by(col(Message.journey_id), col(Message.step), col(Message.status))
+        )
+        for journey_id, step, status, n, sent, delivered, opened, clicked, converted in rows.all():
+            cell = out.setdefault(str(journey_id), {}).setdefault(
+                str(step), {"sent": 0, "delivered": 0, "opened": 0, "clicked": 0, "converted": 0}
+            )
+            if status not in PROGRESS:  # those are counted by their timestamps below
+                cell[status] = cell.get(status, 0) + int(n)
+            cell["sent"] += int(sent)
+            cell["delivered"] += int(delivered)
+            cell["opened"] += int(opened)
+            cell["clicked"] += int(clicked)
+            cell["converted"] += int(converted)
+    return out
+
+
+async def overview(request: Request) -> JSONResponse:
+    """GET /api/rooms/{room}/followup: everything the Follow-up tab shows."""
+    services, room_id = await _room(request)
+    async with services.db.session() as session:
+        settings = await engine.ensure_room(session, room_id)
+        await session.commit()
+        journeys = (
+            await session.exec(select(Journey).where(Journey.room_id == room_id).order_by(col(Journey.id)))
+        ).all()
+        tpls = (
+            await session.exec(
+                select(Template)
+                .where(Template.room_id == room_id)
+                .order_by(col(Template.key), col(Template.locale))
+            )
+        ).all()
+        segments = {s: len(await engine.segment_people(session, room_id, s)) for s in engine.SEGMENTS}
+    return JSONResponse(
+        {
+            "settings": settings_shape(settings),
+            "journeys": [journey_shape(j) for j in journeys],
+            "templates": [
+                {
+                    "id": t.id,
+                    "key": t.key,
+                    "channel": t.channel,
+                    "locale": t.locale,
+                    "subject": t.subject,
+                    "body": t.body,
+                }
+                for t in tpls
+            ],
+            "funnel": await funnel(services, room_id),
+            "segments": segments,
+            "channels": sorted(services.followup.channels) if services.followup is not None else [],
+            "events": list(rules.EVENT_KINDS),
+            "webhook_secret": webhook_secret(services.settings.secret_key or "", room_id),
+            **await runner.summary(services.db, room_id),
+        }
+    )
+
+
+async def save_settings(request: Request) -> JSONResponse:
+    """PUT /api/rooms/{room}/followup/settings: quiet hours, caps, breaker, outbound webhook."""
+    services, room_id = await _room(request)
+    body = await json_body(request)
+    unknown = set(body) - set(SETTING_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key in ("quiet_start", "quiet_end"):
+        if key in body:
+            values[key] = rules.clean_hhmm(body[key], key)
+    for key in ("cap_per_day", "cap_per_week"):
+        if key in body:
+            v = body[key]
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 100:
+                raise InvalidInput(f"{key} must be a whole number from 0 to 100")
+            values[key] = v
+    if "failure_pause_ratio" in body:
+        v = body["failure_pause_ratio"]
+        if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= 1:
+            raise InvalidInput("failure_pause_ratio must be a number above 0 and at most 1")
+        values["failure_pause_ratio"] = float(v)
+    if "webhook_url" in body:
+        url = body["webhook_url"] or None
+        if url is not None and (
+            not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000
+        ):
+            raise InvalidInput("webhook_url must be an http(s) URL")
+        values["webhook_url"] = url
+    async with services.db.session() as session:
+        settings = await engine.ensure_room(session, room_id)
+        for key, value in values.items():
+            setattr(settings, key, value)
+        session.add(settings)
+        await session.commit()
+        return JSONResponse(settings_shape(settings))
+
+
+async def save_journey(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/journeys: create or replace a journey (by key)."""
+    services, room_id = await _room(request)
+    spec = rules.clean_journey(await json_body(request))
+    t = now_ms()
+    async with services.db.session() as session:
+        await engine.ensure_room(session, room_id)
+        journey = (
+            await session.exec(select(Journey).where(Journey.room_id == room_id, Journey.key == spec["key"]))
+        ).first()
+        if journey is None:
+            journey = Journey(
+                room_id=room_id, key=spec["key"], name="", entry="", steps="[]", created_ms=t, updated_ms=t
+            )
+        journey.name, journey.entry, journey.goal, journey.key_by = (
+            spec["name"],
+            spec["entry"],
+            spec["goal"],
+            spec["key_by"],
+        )
+        journey.conditions = orjson.dumps(spec["conditions"]).decode()
+        journey.steps = orjson.dumps(spec["steps"]).decode()
+        journey.updated_ms = t
+        session.add(journey)
+        await session.commit()
+        return JSONResponse(journey_shape(journey))
+
+
+async def journey_status(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/journeys/{key}/status {status: active|paused}."""
+    services, room_id = await _room(request)
+    status = (await json_body(request)).get("status")
+    if status not in ("active", "paused"):
+        raise InvalidInput("status must be active or paused")
+    async with services.db.session() as session:
+        journey = (
+            await session.exec(
+                select(Journey).where(Journey.room_id == room_id, Journey.key == request.path_params["key"])
+            )
+        ).first()
+        if journey is None:
+            raise NotFound("no such journey")
+        if status == "active" and journey.status != "active":
+            journey.resumed_ms = now_ms()  # the breaker starts counting afresh
+        journey.status = status
+        journey.paused_reason = None if status == "active" else "paused by the host"
+        session.add(journey)
+        await session.commit()
+        return JSONResponse(journey_shape(journey))
+
+
+def _template_fields(body: dict[str, Any]) -> tuple[str | None, str]:
+    subject, text = body.get("subject") or None, body.get("body")
+    if subject is not None and not isinstance(subject, str):
+        raise InvalidInput("subject must be text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("body must be the message text")
+    templates.check(subject, text)
+    return subject, text
+
+
+async def save_template(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/templates {key, channel, locale, subject, body}."""
+    services, room_id = await _room(request)
+    body = await json_body(request)
+    key = rules.clean_slug(body.get("key"), "key")
+    channel = body.get("channel") or "*"
+    if channel not in (*rules.CHANNELS, "*"):
+        raise InvalidInput("channel must be * (any) or one of " + ", ".join(rules.CHANNELS))
+    locale = body.get("locale")
+    if locale not in contacts.LOCALES:
+        raise InvalidInput(f"locale must be one of {', '.join(contacts.LOCALES)}")
+    subject, text = _template_fields(body)
+    async with services.db.session() as session:
+        await engine.ensure_room(session, room_id)
+        found = (
+            await session.exec(
+                select(Template).where(
+                    Template.room_id == room_id,
+                    Template.key == key,
+                    Template.channel == channel,
+                    Template.locale == locale,
+                )
+            )
+        ).first()
+        tpl = found or Template(
+            room_id=room_id, key=key, channel=channel, locale=locale, body="", updated_ms=0
+        )
+        tpl.subject, tpl.body, tpl.updated_ms = subject, text, now_ms()
+        session.add(tpl)
+        await session.commit()
+        return JSONResponse(
+            {"id": tpl.id, "key": key, "channel": channel, "locale": locale, "subject": subject, "body": text}
+        )
+
+
+async def preview(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/preview {subject, body}: rendered with sample data (strict:
+    an unknown variable is an error here, so typos show before anything is sent)."""
+    await _room(request)
+    subject, text = _template_fields(await json_body(request))
+    rendered = templates.render(subject, text, templates.SAMPLE, strict=True)
+    return JSONResponse({"subject": rendered.subject, "text": rendered.text})
+
+
+async def create_campaign(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/campaigns {name, segment, channel, template, send_ms?}."""
+    services, room_id = await _room(request)
+    body = await json_body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= 120:
+        raise InvalidInput("name must be 1 to 120 characters")
+    if body.get("segment") not in engine.SEGMENTS:
+        raise InvalidInput(f"segment must be one of {', '.join(engine.SEGMENTS)}")
+    if body.get("channel") not in (*rules.CHANNELS, "auto"):
+        raise InvalidInput("channel must be auto or one of " + ", ".join(rules.CHANNELS))
+    template = rules.clean_slug(body.get("template"), "template")
+    t = now_ms()
+    send_ms = body.get("send_ms") or t
+    if (
+        not isinstance(send_ms, int)
+        or isinstance(send_ms, bool)
+        or not t - 60_000 <= send_ms <= t + 90 * 86_400_000
+    ):
+        raise InvalidInput("send_ms must be a time from now to 90 days ahead (epoch ms)")
+    async with services.db.session() as session:
+        await engine.ensure_room(session, room_id)
+        known = (
+            await session.exec(
+                select(Template.id).where(Template.room_id == room_id, Template.key == template)
+            )
+        ).first()
+        if known is None:
+            raise InvalidInput(f"no template {template!r} in this room", code="unknown_template")
+        campaign = Campaign(
+            room_id=room_id,
+            name=name.strip(),
+            segment=body["segment"],
+            channel=body["channel"],
+            template=template,
+            send_ms=send_ms,
+            created_ms=t,
+        )
+        session.add(campaign)
+        await session.commit()
+    if services.followup is not None:
+        services.followup.wake()
+    await _tell_hosts(services, room_id)  # a campaign for later is listed at once too
+    return JSONResponse({"id": campaign.id, "status": campaign.status, "send_ms": send_ms})
+
+
+async def cancel_campaign(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/campaigns/{id}/cancel: nothing more of it goes out."""
+    services, room_id = await _room(request)
+    campaign_id = _int_param(request, "campaign_id")
+    async with services.db.session() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None or campaign.room_id != room_id:
+            raise NotFound("no such campaign")
+        if campaign.status in ("done", "cancelled"):
+            raise Conflict(f"the campaign is already {campaign.status}")
+        campaign.status = "cancelled"
+        session.add(campaign)
+        await session.exec(
+            update(Message)
+            .where(col(Message.campaign_id) == campaign_id, col(Message.status) == "scheduled")
+            .values(status="cancelled", reason="campaign cancelled")
+        )
+        await session.commit()
+    await _tell_hosts(services, room_id)
+    return JSONResponse({"id": campaign_id, "status": "cancelled"})
+
+
+async def _tell_hosts(services: Services, room_id: str) -> None:
+    if services.followup is not None:
+        await services.followup.changed(room_id)
+
+
+def _int_param(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"no such {name.removesuffix('_id')}")
+    return int(raw)
+
+
+def message_shape(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "journey_id": m.journey_id,
+        "step": m.step,
+        "campaign_id": m.campaign_id,
+        "channel": m.channel,
+        "template": m.template,
+        "transactional": m.transactional,
+        "status": m.status,
+        "reason": m.reason,
+        "attempts": m.attempts,
+        "next_ms": m.next_ms,
+        "created_ms": m.created_ms,
+        "sent_ms": m.sent_ms,
+        "subject": m.subject,
+    }
+
+
+async def messages(request: Request) -> JSONResponse:
+    """GET /api/rooms/{room}/followup/messages?status=dead: the latest messages (the log)."""
+    services, room_id = await _room(request)
+    status = request.query_params.get("status")
+    query = select(Message).where(Message.room_id == room_id)
+    if status:
+        query = query.where(Message.status == status)
+    async with services.db.session() as session:
+        rows = (await session.exec(query.order_by(col(Message.id).desc()).limit(MESSAGES_SHOWN))).all()
+    return JSONResponse({"messages": [message_shape(m) for m in rows]})
+
+
+async def retry(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/messages/{id}/retry: a dead or failed message goes again."""
+    services, room_id = await _room(request)
+    message_id = _int_param(request, "message_id")
+    async with services.db.session() as session:
+        result = await session.exec(
+            update(Message)
+            .where(
+                col(Message.id) == message_id,
+                col(Message.room_id) == room_id,
+                col(Message.status).in_(["dead", "failed"]),
+            )
+            .values(status="scheduled", attempts=0, next_ms=now_ms(), reason="retried by the host")
+        )
+        await session.commit()
+    if not result.rowcount:
+        raise Conflict("only a dead or failed message of this room can be retried")
+    await _tell_hosts(services, room_id)
+    if services.followup is not None:
+        services.followup.wake()
+    return JSONResponse({"id": message_id, "status": "scheduled"})
+
+
+async def do_not_contact(request: Request) -> JSONResponse:
+    """POST /api/rooms/{room}/followup/dnc {email | phone, channel, reason}: stop messaging a person
+    on a channel (or all of them), for a stated reason. Recorded in the consent history."""
+    services, room_id = await _room(request)
+    body = await json_body(request)
+    email = rules.clean_email(body.get("email"))
+    phone = rules.clean_phone(body.get("phone"))
+    if email is None and phone is None:
+        raise InvalidInput("give the email or the phone of the person")
+    channel = body.get("channel") or "all"
+    if channel not in (*contacts.CONSENT_CHANNELS, "all"):
+        raise InvalidInput("channel must be all or one of " + ", ".join(contacts.CONSENT_CHANNELS))
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not 0 < len(reason.strip()) <= 32:
+        raise InvalidInput("reason must be 1 to 32 characters (complaint, asked by phone, ...)")
+    async with services.db.session() as session:
+        where = Contact.email == email if email is not None else Contact.phone == phone
+        found = (await session.exec(select(Contact).where(where, col(Contact.merged_into).is_(None)))).all()
+    if not found:
+        raise NotFound("no contact with that address")
+    channels = contacts.CONSENT_CHANNELS if channel == "all" else (channel,)
+    for contact in found:
+        for ch in channels:
+            await contacts.say(
+                services.db,
+                contact.id,
+                contacts.Say(ch, "blocked", source="host console", reason=reason.strip(), room_id=room_id),
+            )
+    return JSONResponse({"ok": True, "contacts": len(found), "channels": list(channels)})
+
+
+routes = [
+    Route("/api/rooms/{room_id}/followup", overview),
+    Route("/api/rooms/{room_id}/followup/settings", save_settings, methods=["PUT"]),
+    Route("/api/rooms/{room_id}/followup/journeys", save_journey, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/journeys/{key}/status", journey_status, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/templates", save_template, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/preview", preview, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/campaigns", create_campaign, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/campaigns/{campaign_id}/cancel", cancel_campaign, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/messages", messages),
+    Route("/api/rooms/{room_id}/followup/messages/{message_id}/retry", retry, methods=["POST"]),
+    Route("/api/rooms/{room_id}/followup/dnc", do_not_contact, methods=["POST"]),
+]

@@ -1,0 +1,21 @@
+"""Events of follow-up messaging (hosts only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.realtime.protocol import Event, register_direct_type
+
+register_direct_type("inbox", "an in-app message for the viewer, sent while the room is open")
+
+
+@dataclass(frozen=True)
+class FollowupChanged(Event):
+    """Campaign progress (counts by status), the dead-letter count and alerts, whole."""
+
+    type = "followup"
+    audiences = ("host",)
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    dead: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)

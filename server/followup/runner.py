@@ -1,0 +1,195 @@
+"""The follow-up loop: route events, advance journeys, start campaigns, deliver; repeat.
+
+It runs inside the server process by default (``followup_embedded``) and in ``livewall worker``
+processes; any number of them share the work through the database. An event recorded in this
+process wakes the loop at once; otherwise it looks every ``followup_tick_secs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from server.config import Settings
+from server.followup import delivery, engine
+from server.followup.channels import Channel
+from server.followup.events import FollowupChanged
+from server.storage import Database
+from server.storage.followup import Alert, Campaign, Message
+
+if TYPE_CHECKING:
+    from server.realtime.hub import Hub
+
+log = logging.getLogger("livewall.followup")
+
+ALERTS_SHOWN = 20
+CAMPAIGNS_SHOWN = 20
+
+
+async def summary(db: Database, room_id: str) -> dict[str, Any]:
+    """What the host console shows live: campaigns with counts by status, dead letters, alerts."""
+    async with db.session() as session:
+        campaigns = (
+            await session.exec(
+                select(Campaign)
+                .where(Campaign.room_id == room_id)
+                .order_by(col(Campaign.id).desc())
+                .limit(CAMPAIGNS_SHOWN)
+            )
+        ).all()
+        counts: dict[int, dict[str, int]] = {}
+        if campaigns:
+            rows = await session.exec(
+                select(Message.campaign_id, Message.status, func.count())
+                .where(col(Message.campaign_id).in_([c.id for c in campaigns]))
+                .group_by(col(Message.campaign_id), col(Message.status))
+            )
+            for campaign_id, status, n in rows.all():
+                if campaign_id is not None:
+                    counts.setdefault(campaign_id, {})[status] = int(n)
+        dead = (
+            await session.exec(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.room_id == room_id, Message.status == "dead")
+            )
+        ).one()
+        alerts = (
+            await session.exec(
+                select(Alert)
+                .where(Alert.room_id == room_id)
+                .order_by(col(Alert.id).desc())
+                .limit(ALERTS_SHOWN)
+            )
+        ).all()
+    return {
+        "campaigns": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "segment": c.segment,
+                "channel": c.channel,
+                "template": c.template,
+                "status": c.status,
+                "send_ms": c.send_ms,
+                "total": c.total,
+                "counts": counts.get(c.id or 0, {}),
+            }
+            for c in campaigns
+        ],
+        "dead": int(dead),
+        "alerts": [{"id": a.id, "kind": a.kind, "text": a.text, "created_ms": a.created_ms} for a in alerts],
+    }
+
+
+def host_notifier(db: Database, hub: Hub) -> Callable[[str], Awaitable[None]]:
+    """The ``on_change`` that sends a room's hosts the summary when it differs from the last sent.
+
+    One at a time: two passes reading concurrently could otherwise publish an older read after a
+    newer one, and the dedup would then keep the hosts on the old figures (a campaign stuck at
+    "sending")."""
+    seen: dict[str, dict[str, Any]] = {}
+    lock = asyncio.Lock()
+
+    async def on_change(room_id: str) -> None:
+        async with lock:
+            current = await summary(db, room_id)
+            if seen.get(room_id) != current:
+                seen[room_id] = current
+                await hub.publish(room_id, FollowupChanged(**current))
+
+    return on_change
+
+
+class Runner:
+    """Owns the loop; ``wake()`` after recording an event makes it look at once."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        channels: dict[str, Channel],
+        *,
+        on_change: Callable[[str], Awaitable[None]] | None = None,
+        on_inapp: Callable[[str, list[str], dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        assert settings.secret_key is not None
+        self.db = db
+        self.settings = settings
+        self.channels = channels
+        self.on_change = on_change
+        self.links = delivery.Links(settings.secret_key, settings.base_url)
+        self.deliverer = delivery.Deliverer(
+            db,
+            channels,
+            self.links,
+            time_scale=settings.followup_time_scale,
+            lease_ms=int(settings.followup_lease_secs * 1000),
+            on_alert=self._alert,
+            on_inapp=on_inapp,
+        )
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0  # completed passes, for tests that wait for the loop to go round
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _alert(self, room_id: str, _text: str) -> None:
+        await self.changed(room_id)
+
+    async def run_once(self) -> int:
+        """One pass; the number of things done (0 = idle)."""
+        done = await engine.route_events(self.db)
+        done += await engine.advance_instances(self.db, time_scale=self.settings.followup_time_scale)
+        started = await engine.start_campaigns(self.db)
+        handled = await self.deliverer.run_once()
+        if started or handled:
+            await engine.finish_campaigns(self.db)
+            # Campaign progress, dead letters and alerts of the rooms touched reach their hosts.
+            for room_id in {m.room_id for m in handled} | await self._rooms_with_campaigns():
+                await self.changed(room_id)
+        self.rounds += 1
+        return done + started + len(handled)
+
+    async def changed(self, room_id: str) -> None:
+        """Tell the room's hosts (if anything they see changed; the callback compares)."""
+        if self.on_change is not None:
+            await self.on_change(room_id)
+
+    async def _rooms_with_campaigns(self) -> set[str]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Campaign.room_id).where(col(Campaign.status).in_(["scheduled", "sending"])).distinct()
+            )
+            return set(rows.all())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="livewall-followup")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("follow-up pass failed")
+                busy = 0
+            if busy:
+                await asyncio.sleep(0)  # more may be due: go again, letting others run first
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.followup_tick_secs)
+            self._wake.clear()
