@@ -1,6 +1,6 @@
 // The host console: run the show (go live, end, announce), work the question queue, moderate,
-// steer the big screen, watch the live numbers, sell (the Selling tab: selling.js) and run lucky
-// draws (the Draws tab: draws.js).
+// steer the big screen, watch the live numbers, sell (the Selling tab: selling.js), run lucky
+// draws (the Draws tab: draws.js) and follow up with the audience (the Follow-up tab: followup.js).
 import { initLangSwitch, onLangChange, setText, t } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
@@ -8,6 +8,7 @@ import { errorKey, pageData, renderStatus, toast } from "/static/js/ui.js";
 import { SidePanels } from "/console-assets/moderation.js";
 import { QueueView } from "/console-assets/queue.js";
 import { DrawsView } from "/console-assets/draws.js";
+import { FollowupView } from "/console-assets/followup.js";
 import { SellingView } from "/console-assets/selling.js";
 import { Tabs } from "/console-assets/tabs.js";
 
@@ -61,6 +62,7 @@ function render(type = null) {
   panels.update(state);
   selling.update(state, type);
   draws.update(state, type);
+  followup.update(state, type);
 }
 
 // --- queue actions ----------------------------------------------------------------------------------
@@ -116,6 +118,7 @@ const tabOptions = {
 };
 const selling = new SellingView(tabOptions);
 const draws = new DrawsView(tabOptions);
+const followup = new FollowupView(tabOptions);
 const tabs = new Tabs();
 
 // --- connection -------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-// The console's tabs (Questions | Selling | Draws): one panel at a time, the choice kept in the
-// address (#selling, #draws) so a reload stays on it; arrow keys move along the tab bar.
+// The console's tabs (Questions | Selling | Draws | Follow-up): one panel at a time, the choice kept in
+// the address (#selling, #draws, #followup) so a reload stays on it; arrow keys move along the tab bar.
 const $ = (sel) => document.querySelector(sel);
-const TABS = ["questions", "selling", "draws"];
+const TABS = ["questions", "selling", "draws", "followup"];
 
 function fromHash() {
   const tab = location.hash.slice(1);

@@ -1,8 +1,8 @@
 // The browser's copy of the room state: a snapshot, then events applied in seq order.
 // Mirrors server/rooms/snapshot.py apply_event, server/questions/snapshot.py,
-// server/discounts/snapshot.py and server/draws/snapshot.py (tests check the server's reducer against
-// snapshots, and this one against the server's: tests/browser/test_selling.py,
-// tests/browser/test_console_draws.py).
+// server/discounts/snapshot.py, server/draws/snapshot.py and server/followup/snapshot.py (tests check
+// the server's reducer against snapshots, and this one against the server's: tests/browser/test_selling.py,
+// tests/browser/test_console_draws.py, tests/browser/test_console_followup.py).
 
 const HOST_ANNOUNCEMENTS = 20;
 const WALL_ITEMS = 50;
@@ -160,6 +160,9 @@ export function applyEvent(snap, type, data) {
       break;
     case "draw.entrants":
       reduceEntrants(next, data);
+      break;
+    case "followup":
+      next.followup = structuredClone(data); // campaigns, dead letters and alerts, whole (reduce_followup)
       break;
     case "sales":
       next.sales = {
