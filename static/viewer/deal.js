@@ -242,6 +242,7 @@ export function initDeal({ client, tracker, intents, askedAbout, onAsk }) {
       const result = await client.request("discount.claim", { id: d.id });
       claims.set(result.id, result);
       toast("shop.mine.claimed");
+      document.dispatchEvent(new CustomEvent("lw:claimed", { detail: result })); // the opt-in box offers itself
     } catch (err) {
       const code = err && err.code;
       const key = SELLING_ERRORS.has(code) ? `shop.err.${code}` : errorKey(err);

@@ -8,8 +8,10 @@ import { Audience } from "/static/viewer/audience.js";
 import { initComposer } from "/static/viewer/composer.js";
 import { initDeal } from "/static/viewer/deal.js";
 import { initLucky } from "/static/viewer/draw.js";
+import { initInbox } from "/static/viewer/inbox.js";
 import { Intents } from "/static/viewer/intents.js";
 import { renderComments, renderQuestions, renderSpotlight } from "/static/viewer/lists.js";
+import { initOptin } from "/static/viewer/optin.js";
 import { initReactions } from "/static/viewer/reactions.js";
 import { initShelf } from "/static/viewer/shelf.js";
 
@@ -116,6 +118,7 @@ if (!page.joined) {
       if (type === "mine") audience.applyMine(data);
       else if (type === "claim") deal.applyClaim(data);
       else if (type === "draw.entry" && lucky) lucky.learnEntry(data);
+      else if (type === "inbox") inbox.receive(data);
       else return;
       scheduleRender();
     },
@@ -126,6 +129,8 @@ if (!page.joined) {
         audience.loadPersonal(client.lastWelcome.personal);
         deal.loadPersonal(client.lastWelcome.personal);
         lucky.loadPersonal(client.lastWelcome.personal, state);
+        optin.loadPersonal(client.lastWelcome.personal);
+        inbox.loadPersonal(client.lastWelcome.personal);
         intents.flush();
         scheduleRender();
       }
@@ -133,6 +138,9 @@ if (!page.joined) {
     onNotice: (key) => toast(key),
   });
   const showConn = connectionBadge(setText);
+  // Follow-up: the opt-in box (offered after a claim or a buy link) and the in-app messages.
+  const optin = initOptin({ roomId: page.room_id });
+  const inbox = initInbox();
   composer = initComposer({
     client,
     onSent: (item) => {
