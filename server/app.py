@@ -41,6 +41,7 @@ from server.products import http as products_http
 from server.questions.feed import Feed
 from server.realtime.backends import backend_from_url
 from server.realtime.endpoint import RealtimeEndpoint
+from server.realtime.gcpolicy import GC_LOOK_SECS, GcPolicy
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
 from server.realtime.protocol import Close, direct_frame
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services.limiter = Limiter(hub.backend)
     engine = services.discounts = Engine(db, hub, make_stock(db, hub.backend))
     board = services.board = SalesBoard(db, hub)
+    engine.board = board
     draws = services.draws = DrawEngine(db, hub)
     channels = make_channels(settings)
 
@@ -118,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await hub.send_private(room_id, viewer_id, frame)
 
     followup = services.followup = Runner(
-        db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp
+        db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp, rushing=engine.rushing
     )
     board.on_record = followup.wake
 
@@ -127,9 +129,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     hub.on_presence = on_presence
 
+    async def gc_loop() -> None:
+        policy = GcPolicy()
+        while True:
+            await asyncio.sleep(GC_LOOK_SECS)
+            policy.look(hub.opened, hub.closed)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate)
+        gc_task = asyncio.create_task(gc_loop(), name="livewall-gc") if settings.gc_freeze else None
         await hub.start()
         await feed.start()
         await engine.start()
@@ -140,6 +149,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            if gc_task is not None:
+                gc_task.cancel()
             await followup.stop()
             await close_all(channels)
             await draws.stop()

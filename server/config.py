@@ -64,6 +64,8 @@ class Settings:
     presence_tick_secs: float = PRESENCE_TICK_SECS
     heartbeat_secs: int = HEARTBEAT_SECS
     secure_cookies: bool = False
+    # Move settled connections' objects out of the cycle collector's way (server/realtime/gcpolicy.py).
+    gc_freeze: bool = True
     # Follow-up messaging (docs/followup.md). Channels without settings are off: their messages are
     # recorded as skipped, never lost silently.
     smtp_url: str | None = None  # smtp://user:pass@host:587?tls=starttls | smtps://...:465 | ?tls=none

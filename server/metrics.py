@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
@@ -38,3 +40,21 @@ class Metrics:
         self.resumes = Counter(
             "livewall_resumes_total", "Resume attempts by result", ["result"], registry=self.registry
         )
+        # Labelled children, looked up once (``labels()`` costs more than the increment; the
+        # message types and error codes are a small fixed set).
+        self._in: dict[str, Any] = {}
+        self._err: dict[str, Any] = {}
+
+    def received(self, type_: str) -> None:
+        """Count one client message of this type (a known type or "_other")."""
+        child = self._in.get(type_)
+        if child is None:
+            child = self._in[type_] = self.events_in.labels(type_)
+        child.inc()
+
+    def error_sent(self, code: str) -> None:
+        """Count one error frame with this code."""
+        child = self._err.get(code)
+        if child is None:
+            child = self._err[code] = self.errors_out.labels(code)
+        child.inc()

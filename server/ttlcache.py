@@ -24,7 +24,10 @@ class TtlCache(Generic[K, V]):
         now = time.monotonic()
         hit = self._entries.get(key)
         if hit is not None and now - hit[0] < self.ttl_secs:
-            return await asyncio.shield(hit[1])
+            loaded = hit[1]
+            if loaded.done() and not loaded.cancelled() and loaded.exception() is None:
+                return loaded.result()  # the hot path: no task, no shield
+            return await asyncio.shield(loaded)
         future: asyncio.Future[V] = asyncio.ensure_future(load())
         entry = self._store(key, now, future)
         try:

@@ -29,7 +29,7 @@ from server.products.rules import currency_digits
 from server.realtime.dispatch import ActionContext, action
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame, register_direct_type
-from server.rooms.actions import display_name_cached
+from server.rooms.actions import display_names
 from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
@@ -54,6 +54,9 @@ RECENT_DISCOUNTS = 20
 HOST_CLAIMS = 200
 MY_CLAIMS = 50
 EXPIRE_BATCH = 500
+TOLD_KEPT = 10_000
+# A rush is over once no claim came for this long.
+RUSH_QUIET_SECS = 0.5
 
 _discounts: TtlCache[tuple[str, int], Discount] = TtlCache(DISCOUNT_CACHE_SECS, max_entries=10_000)
 
@@ -184,8 +187,14 @@ class Engine(Ticker):
         self.stock = stock
         self._batches: dict[int, _Batch] = {}
         self._counts: dict[str, dict[int, Counts]] = {}
+        # discount id -> the version of the figures last published (here or, with Redis, by any
+        # process): a tick carries only figures that changed since, and after a sell-out, when
+        # every batch is refusals only, there are none.
+        self._told: dict[int, int] = {}
         self._claims: dict[str, dict[int, dict[str, Any]]] = {}
         self._clock_task: asyncio.Task[None] | None = None
+        self.board: intents.SalesBoard | None = None  # told when claims' intent events are stored
+        self._last_claim = -RUSH_QUIET_SECS  # monotonic time of the last claim received
 
     # claims
 
@@ -194,7 +203,9 @@ class Engine(Ticker):
         batch = self._batches.get(d.id)
         if batch is None:
             batch = self._batches[d.id] = _Batch()
-        future: asyncio.Future[Claim | Outcome] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._last_claim = loop.time()
+        future: asyncio.Future[Claim | Outcome] = loop.create_future()
         batch.waiting.append((viewer_id, t_ms, future))
         if batch.task is None or batch.task.done():
             batch.task = asyncio.create_task(self._drain(d, batch))
@@ -213,29 +224,60 @@ class Engine(Ticker):
                 expires_ms=t_ms + d.hold_secs * 1000,
             )
 
+        def alongside(claims: list[Claim]) -> list[Any]:
+            # Each claim's intent event, in the claims' transaction: no second write per winner.
+            return [
+                intents.event_row(
+                    room_id=c.room_id,
+                    viewer_id=c.viewer_id,
+                    kind="discount.claim",
+                    product_id=d.product_id,
+                    discount_id=c.discount_id,
+                    claim_id=c.id,
+                )
+                for c in claims
+            ]
+
         while batch.waiting:
             taken, batch.waiting = batch.waiting[:MAX_CLAIM_BATCH], batch.waiting[MAX_CLAIM_BATCH:]
+
+            def decided(verdicts: list[Outcome | None], taken: list[Any] = taken) -> None:
+                # Refusals are answered as soon as the atomic step gives them, not after the
+                # winners' claims are stored (with Redis most of a rush is refusals).
+                for (_, _, future), verdict in zip(taken, verdicts, strict=True):
+                    if verdict is not None and not future.done():
+                        future.set_result(verdict)
+
+            requests = [(v, t) for v, t, _ in taken]
             try:
                 try:
-                    results, counts = await self.stock.claim(d, [(v, t) for v, t, _ in taken], build)
+                    results, counts = await self.stock.claim(d, requests, build, decided, alongside)
                 except IntegrityError:  # two codes collided (40 random bits): the batch is redone
-                    results, counts = await self.stock.claim(d, [(v, t) for v, t, _ in taken], build)
+                    results, counts = await self.stock.claim(d, requests, build, decided, alongside)
             except Exception as exc:
                 for _, _, future in taken:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             self.counts_changed(d, counts)
+            if any(isinstance(r, Claim) for r in results):
+                intents.recorded(self.board, d.room_id, {"discount.claim"})
             for (_, _, future), result in zip(taken, results, strict=True):
                 if not future.done():
                     future.set_result(result)
         if self._batches.get(d.id or 0) is batch:
             del self._batches[d.id or 0]  # nothing waits: a later claim starts a new batch
 
+    def rushing(self) -> bool:
+        """Claims are being served (some in the last moment): background work may wait."""
+        return bool(self._batches) or asyncio.get_running_loop().time() - self._last_claim < RUSH_QUIET_SECS
+
     # ticks
 
     def counts_changed(self, d: Discount, counts: Counts) -> None:
         assert d.id is not None
+        if counts.version <= self._told.get(d.id, -1):
+            return  # these figures (or newer) are out already
         room = self._counts.setdefault(d.room_id, {})
         old = room.get(d.id)
         if old is None or counts.version >= old.version:
@@ -243,6 +285,7 @@ class Engine(Ticker):
         self.wake()
 
     def claim_changed(self, room_id: str, claim: dict[str, Any]) -> None:
+        """Tell the hosts at the next tick (``host_claim`` shape; names are read then, all at once)."""
         self._claims.setdefault(room_id, {})[int(claim["id"])] = claim
         self.wake()
 
@@ -251,8 +294,16 @@ class Engine(Ticker):
         claims, self._claims = self._claims, {}
         t = now_ms()
         for room_id, by_id in counts.items():
+            fresh = {i: c.version for i, c in by_id.items() if c.version > self._told.get(i, -1)}
+            mine = await self.stock.first_to_tell(room_id, fresh) if fresh else set()
+            if len(self._told) > TOLD_KEPT:
+                self._told.clear()  # at worst one tick that repeats figures
+            for discount_id in fresh:
+                self._told[discount_id] = max(self._told.get(discount_id, -1), fresh[discount_id])
             payload: dict[str, dict[str, Any]] = {}
             for discount_id, c in by_id.items():
+                if discount_id not in mine:
+                    continue
                 status = rules.phase(
                     "ended" if c.stopped else "live", c.quantity, c.claimed, c.starts_ms, c.ends_ms, t
                 )
@@ -263,9 +314,13 @@ class Engine(Ticker):
                     "status": status,
                     "v": c.version,
                 }
-            await self.hub.publish(room_id, StockTick(counts=payload))
+            if payload:
+                await self.hub.publish(room_id, StockTick(counts=payload))
         for room_id, by_claim in claims.items():
             newest = [by_claim[k] for k in sorted(by_claim)][-HOST_CLAIMS:]  # what a console keeps
+            names = await display_names(self.db, {claim["viewer_id"] for claim in newest})
+            for claim in newest:
+                claim["name"] = names.get(claim["viewer_id"])
             await self.hub.publish(room_id, ClaimsTick(claims=newest))
 
     # clock
@@ -348,10 +403,7 @@ class Engine(Ticker):
         await self.hub.send_private(
             claim.room_id, claim.viewer_id, direct_frame("claim", claim_shape(claim, product))
         )
-        self.claim_changed(
-            claim.room_id,
-            host_claim(claim, await display_name_cached(self.db, claim.viewer_id), d.product_id),
-        )
+        self.claim_changed(claim.room_id, host_claim(claim, None, d.product_id))
 
     async def start(self) -> None:
         await super().start()
@@ -496,24 +548,13 @@ async def do_claim(
     result = await _engine(services).claim(d, principal.viewer_id, t)
     if isinstance(result, Outcome):
         raise Conflict(rules.OUTCOME_MESSAGES[result], code=result.value)
+    # Stored with its intent event (``discount.claim``) in the batch's transaction.
     product = await _product_of(services.db, d.product_id)
-    await intents.record(
-        services.db,
-        room_id=d.room_id,
-        viewer_id=principal.viewer_id,
-        kind="discount.claim",
-        product_id=d.product_id,
-        discount_id=d.id,
-        claim_id=result.id,
-        board=services.board,
-    )
-    _engine(services).claim_changed(
-        d.room_id,
-        host_claim(result, await display_name_cached(services.db, principal.viewer_id), d.product_id),
-    )
+    _engine(services).claim_changed(d.room_id, host_claim(result, None, d.product_id))
     shape = claim_shape(result, product)
-    # The viewer's other phones and tabs learn of the code too (this one has it in the ack).
-    await services.hub.send_private(d.room_id, principal.viewer_id, direct_frame("claim", shape))
+    # The viewer's other phones and tabs learn of the code too (this one has it in the ack, which
+    # does not wait for them).
+    services.hub.post_private(d.room_id, principal.viewer_id, direct_frame("claim", shape))
     return shape
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from server.discounts import rules
 from server.discounts.rules import Outcome
@@ -46,12 +46,25 @@ class Counts:
 
 ClaimResult = Outcome | Claim
 BuildClaim = Callable[[str, int], Claim]
+# Told the atomic step's verdicts before the winners' claims are stored: a refusal per request, or
+# None for a winner. Refusals are final at that point, so they can be answered at once.
+Decided = Callable[[list[Outcome | None]], None]
+# Rows stored in the same transaction as the granted claims, once these have their ids (the
+# claims' intent events: a claim and its event are stored together or not at all).
+Alongside = Callable[[list[Claim]], Sequence[SQLModel]]
 
 
 class Stock(Protocol):
     async def claim(
-        self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
+        self,
+        d: Discount,
+        requests: Sequence[tuple[str, int]],
+        build: BuildClaim,
+        decided: Decided | None = None,
+        alongside: Alongside | None = None,
     ) -> tuple[list[ClaimResult], Counts]: ...
+
+    async def first_to_tell(self, room_id: str, versions: dict[int, int]) -> set[int]: ...
 
     async def release(self, d: Discount, claim_id: int, status: str, t_ms: int) -> Counts | None: ...
 
@@ -97,18 +110,27 @@ class SqlStock:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def _locked(self, session: Any, discount_id: int, **values: Any) -> Discount:
-        """Lock the row (a write first) and read it back as the transaction sees it."""
-        await session.exec(_bump(**values).where(col(Discount.id) == discount_id))
+    async def _locked(self, session: Any, discount_id: int, *, bump: bool = True, **values: Any) -> Discount:
+        """Lock the row (a write first) and read it back as the transaction sees it. Without
+        ``bump`` the write changes nothing (a batch of refusals leaves the version alone)."""
+        write = _bump(**values) if bump else update(Discount).values(version=col(Discount.version))
+        await session.exec(write.where(col(Discount.id) == discount_id))
         row: Discount = (await session.exec(select(Discount).where(Discount.id == discount_id))).one()
         return row
 
     async def claim(
-        self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
+        self,
+        d: Discount,
+        requests: Sequence[tuple[str, int]],
+        build: BuildClaim,
+        decided: Decided | None = None,
+        alongside: Alongside | None = None,
     ) -> tuple[list[ClaimResult], Counts]:
+        """Decide and store in one transaction; ``decided`` is not called (nothing is final before
+        the commit)."""
         assert d.id is not None
         async with self.db.session() as session:
-            row = await self._locked(session, d.id)
+            row = await self._locked(session, d.id, bump=False)
             held = await _held(session, d.id, {viewer for viewer, _ in requests})
             outcomes, claimed = rules.allocate(_state(_counts(row), row.per_viewer_limit), held, requests)
             results: list[ClaimResult] = []
@@ -122,8 +144,11 @@ class SqlStock:
                     results.append(outcome)
             if rows:
                 session.add_all(rows)
-                await session.exec(update(Discount).where(col(Discount.id) == d.id).values(claimed=claimed))
-                row.claimed = claimed
+                if alongside is not None:
+                    await session.flush()
+                    session.add_all(alongside(rows))
+                await session.exec(_bump(claimed=claimed).where(col(Discount.id) == d.id))
+                row.claimed, row.version = claimed, row.version + 1
             await session.commit()
         return results, _counts(row)
 
@@ -172,6 +197,11 @@ class SqlStock:
     async def counts_many(self, ds: Sequence[Discount]) -> list[Counts]:
         """Figures of several discounts; ``ds`` are rows just read, which hold them here."""
         return [_counts(d) for d in ds]
+
+    async def first_to_tell(self, room_id: str, versions: dict[int, int]) -> set[int]:
+        """Of these discounts (id -> version of the figures this process holds), the ones whose
+        figures it should publish. One process owns the embedded store's rooms: all of them."""
+        return set(versions)
 
 
 # --- Redis ----------------------------------------------------------------------------------------
@@ -239,6 +269,17 @@ redis.call('PEXPIREAT', KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'e')) + gr
 return {0}
 """
 
+# Note that the figures of version ARGV[1] are being published, unless the same or newer ones were:
+# 1 = publish them, 0 = another process already did. The field is 't' in the discount's hash (none:
+# the counters are not in Redis, so tell anyway).
+_TELL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+local v = tonumber(ARGV[1])
+if v <= tonumber(redis.call('HGET', KEYS[1], 't') or '-1') then return 0 end
+redis.call('HSET', KEYS[1], 't', v)
+return 1
+"""
+
 # Load a discount's counters from the database unless Redis has them: ARGV = fields, then held
 # counts as viewer, n pairs after a '|' marker.
 _LOAD = """
@@ -267,13 +308,30 @@ class RedisStock(SqlStock):
         self._release = redis.register_script(_RELEASE)
         self._load = redis.register_script(_LOAD)
         self._change_script = redis.register_script(_CHANGE)
+        self._tell = redis.register_script(_TELL)
 
     @staticmethod
     def _keys(d: Discount) -> list[str]:
+        return RedisStock._keys_of(d.room_id, d.id or 0)
+
+    @staticmethod
+    def _keys_of(room_id: str, discount_id: int) -> list[str]:
         # The room id (random) keeps two databases sharing one Redis from mixing their discounts.
         # One hash tag for both keys: a Redis Cluster keeps them in one slot, as the scripts need.
-        base = f"lw:disc:{{{d.room_id}:{d.id}}}"
+        base = f"lw:disc:{{{room_id}:{discount_id}}}"
         return [base, f"{base}:held"]
+
+    async def first_to_tell(self, room_id: str, versions: dict[int, int]) -> set[int]:
+        """Every process sees the rush's figures; the first to publish a version wins the right,
+        so the room gets one tick per change, not one per process."""
+        pipe = self.redis.pipeline(transaction=False)
+        ids = list(versions)
+        for discount_id in ids:
+            await self._tell(
+                keys=self._keys_of(room_id, discount_id)[:1], args=[versions[discount_id]], client=pipe
+            )
+        told = await pipe.execute()
+        return {discount_id for discount_id, ok in zip(ids, told, strict=True) if int(ok) == 1}
 
     async def _ensure(self, d: Discount) -> None:
         """Put the counters in Redis from the database (after a launch, or if Redis lost them)."""
@@ -304,8 +362,15 @@ class RedisStock(SqlStock):
             await self.redis.pexpireat(keys[1], expire_at)
 
     async def claim(
-        self, d: Discount, requests: Sequence[tuple[str, int]], build: BuildClaim
+        self,
+        d: Discount,
+        requests: Sequence[tuple[str, int]],
+        build: BuildClaim,
+        decided: Decided | None = None,
+        alongside: Alongside | None = None,
     ) -> tuple[list[ClaimResult], Counts]:
+        """The Lua step decides; ``decided`` hears the verdicts at once (refusals are final); then
+        the winners' claims are stored, their units given back if that fails."""
         assert d.id is not None
         args: list[Any] = []
         for viewer_id, t_ms in requests:
@@ -316,6 +381,8 @@ class RedisStock(SqlStock):
             out = await self._claim(keys=self._keys(d), args=args)
         codes = [int(x) for x in out[2:]]
         order = (Outcome.OK, Outcome.NOT_STARTED, Outcome.ENDED, Outcome.SOLD_OUT, Outcome.LIMIT)
+        if decided is not None:
+            decided([order[code] if code else None for code in codes])
         results: list[ClaimResult] = []
         rows: list[Claim] = []
         for (viewer_id, t_ms), code in zip(requests, codes, strict=True):
@@ -329,6 +396,9 @@ class RedisStock(SqlStock):
             try:
                 async with self.db.session() as session:
                     session.add_all(rows)
+                    if alongside is not None:
+                        await session.flush()
+                        session.add_all(alongside(rows))
                     await session.commit()
             except BaseException:
                 for claim in rows:  # the units were never given: back to stock

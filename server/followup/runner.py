@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("livewall.followup")
 
 ALERTS_SHOWN = 20
+# After a pass, the next one woken by an event waits at least this long after the previous one ended.
+WAKE_GAP_SECS = 0.25
+# While a claim rush runs in this process, passes wait, up to this long.
+RUSH_DEFER_SECS = 5.0
 CAMPAIGNS_SHOWN = 20
 
 
@@ -118,8 +123,10 @@ class Runner:
         *,
         on_change: Callable[[str], Awaitable[None]] | None = None,
         on_inapp: Callable[[str, list[str], dict[str, Any]], Awaitable[None]] | None = None,
+        rushing: Callable[[], bool] | None = None,
     ) -> None:
         assert settings.secret_key is not None
+        self.rushing = rushing  # true while this process serves a claim rush
         self.db = db
         self.settings = settings
         self.channels = channels
@@ -190,6 +197,17 @@ class Runner:
             if busy:
                 await asyncio.sleep(0)  # more may be due: go again, letting others run first
                 continue
+            idle_since = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.followup_tick_secs)
+            # Woken by an event: during a burst (a claim rush records one per batch) the events
+            # of a short while are taken up together, not one pass each.
+            gap = WAKE_GAP_SECS - (time.monotonic() - idle_since)
+            if gap > 0 and self._wake.is_set():
+                await asyncio.sleep(gap)
+            # A claim rush has the CPU: follow-up (reminders minutes or hours later) waits it out.
+            waited = 0.0
+            while self.rushing is not None and self.rushing() and waited < RUSH_DEFER_SECS:
+                await asyncio.sleep(WAKE_GAP_SECS)
+                waited += WAKE_GAP_SECS
             self._wake.clear()

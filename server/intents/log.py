@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import orjson
 from sqlalchemy import func
@@ -42,35 +42,52 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
-async def record(
-    db: Database,
-    *,
-    room_id: str,
-    kind: str,
-    viewer_id: str | None = None,
-    product_id: int | None = None,
-    discount_id: int | None = None,
-    claim_id: int | None = None,
-    order_id: str | None = None,
-    data: dict[str, Any] | None = None,
-    event_id: str | None = None,
-    source: str = "room",
-    board: SalesBoard | None = None,
-) -> bool:
-    """Store one event; False if an event with this id was already stored (nothing changes)."""
-    row = IntentEvent(
-        event_id=event_id or new_event_id(),
-        room_id=room_id,
-        viewer_id=viewer_id,
-        kind=kind,
-        source=source,
-        product_id=product_id,
-        discount_id=discount_id,
-        claim_id=claim_id,
-        order_id=order_id,
+class EventFields(TypedDict, total=False):
+    """What an event says: ``room_id`` and ``kind`` always, the rest where it applies."""
+
+    room_id: Required[str]
+    kind: Required[str]
+    viewer_id: str | None
+    product_id: int | None
+    discount_id: int | None
+    claim_id: int | None
+    order_id: str | None
+    data: dict[str, Any] | None
+    event_id: str | None
+    source: str
+
+
+def event_row(**fields: Unpack[EventFields]) -> IntentEvent:
+    """One event as a row, for a caller that stores it in its own transaction (a claim's batch)."""
+    data = fields.get("data")
+    return IntentEvent(
+        event_id=fields.get("event_id") or new_event_id(),
+        room_id=fields["room_id"],
+        viewer_id=fields.get("viewer_id"),
+        kind=fields["kind"],
+        source=fields.get("source", "room"),
+        product_id=fields.get("product_id"),
+        discount_id=fields.get("discount_id"),
+        claim_id=fields.get("claim_id"),
+        order_id=fields.get("order_id"),
         data=orjson.dumps(data).decode() if data else None,
         created_ms=now_ms(),
     )
+
+
+def recorded(board: SalesBoard | None, room_id: str, kinds: set[str]) -> None:
+    """After events are stored: the funnel is recomputed, follow-up looks at once."""
+    if board is None:
+        return
+    if kinds & FUNNEL.keys():
+        board.touch(room_id)
+    if board.on_record is not None:
+        board.on_record()  # follow-up takes the event up at once, not at its next look
+
+
+async def record(db: Database, *, board: SalesBoard | None = None, **fields: Unpack[EventFields]) -> bool:
+    """Store one event; False if an event with this id was already stored (nothing changes)."""
+    row = event_row(**fields)
     try:
         await shared_writer(db, IntentEvent).add(row)
     except IntegrityError:
@@ -81,11 +98,7 @@ async def record(
         if found is None:
             raise
         return False
-    if board is not None:
-        if kind in FUNNEL:
-            board.touch(room_id)
-        if board.on_record is not None:
-            board.on_record()  # follow-up takes the event up at once, not at its next look
+    recorded(board, row.room_id, {row.kind})
     return True
 
 

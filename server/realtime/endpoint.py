@@ -147,7 +147,7 @@ class RealtimeEndpoint:
     async def _close_with(
         self, websocket: WebSocket, services: Services, code: str, message: str, close: int
     ) -> None:
-        services.metrics.errors_out.labels(code).inc()
+        services.metrics.error_sent(code)
         try:
             await websocket.send_text(error_frame(code, message).decode())
             await websocket.close(close, message[:120])
@@ -166,7 +166,7 @@ class RealtimeEndpoint:
                 return
             if not bucket.take(time.monotonic()):
                 strikes += 1
-                metrics.errors_out.labels("rate_limited").inc()
+                metrics.error_sent("rate_limited")
                 if strikes >= INBOUND_STRIKES_BEFORE_CLOSE:
                     conn.close(Close.FLOOD, "flooding")
                     return
@@ -180,7 +180,7 @@ class RealtimeEndpoint:
                     raise BadMessage("binary frames are not accepted; send JSON text")
                 msg = parse_client_frame(text, settings.max_frame_bytes)
                 msg_id = msg.id
-                metrics.events_in.labels(msg.type if msg.type in HANDLERS else "_other").inc()
+                metrics.received(msg.type if msg.type in HANDLERS else "_other")
                 if msg.type == "ping":
                     t = msg.data.get("t")
                     conn.send(
@@ -202,9 +202,9 @@ class RealtimeEndpoint:
                 result = await handler.fn(ctx, msg.data)
                 conn.send(direct_frame("ack", {"id": msg_id, "type": msg.type, "result": result}))
             except LivewallError as exc:
-                metrics.errors_out.labels(exc.code).inc()
+                metrics.error_sent(exc.code)
                 conn.send(error_frame(exc.code, exc.message, msg_id))
             except Exception:
                 log.exception("handler failed")
-                metrics.errors_out.labels("internal").inc()
+                metrics.error_sent("internal")
                 conn.send(error_frame("internal", "internal error", msg_id))

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,9 @@ from server.realtime.connection import Connection, frame
 from server.realtime.protocol import AUDIENCES, Event, direct_frame, dumps, envelope_parts
 
 log = logging.getLogger("livewall.hub")
+
+# A flush writes to at most this many connections before letting the loop run other work.
+FLUSH_CHUNK = 1000
 
 PresenceHook = Callable[[str, int], Awaitable[None]]
 SnapshotFn = Callable[[Connection], Awaitable[dict[str, Any]]]
@@ -43,10 +46,67 @@ class _LocalRoom:
         # dicts as insertion-ordered sets: iteration over values is the hot loop of fan-out
         self.conns: dict[str, dict[Connection, None]] = {a: {} for a in AUDIENCES}
         self.outbox: dict[str, list[tuple[int, bytes]]] = {a: [] for a in AUDIENCES}
-        self.viewers: Counter[str] = Counter()  # viewer id -> open connections (tabs)
+        # viewer id -> that viewer's open connections (tabs, devices): private frames go straight
+        # to them instead of scanning the room
+        self.viewers: dict[str, dict[Connection, None]] = {}
 
     def empty(self) -> bool:
         return not any(self.conns.values())
+
+
+class _FanOut:
+    """One batch of events for one room and audience, being written to its connections."""
+
+    __slots__ = ("audience", "conns", "envelopes", "framed", "hub", "items", "next", "room_id")
+
+    def __init__(
+        self,
+        hub: Hub,
+        room_id: str,
+        audience: str,
+        items: list[tuple[int, bytes]],
+        conns: tuple[Connection, ...],
+    ) -> None:
+        self.hub = hub
+        self.room_id = room_id
+        self.audience = audience
+        self.items = items
+        self.conns = conns
+        self.envelopes = [env for _seq, env in items]
+        self.framed = b"".join([frame(env) for env in self.envelopes])
+        self.next = 0
+
+    def run(self, budget: int) -> tuple[int, int, bool]:
+        """Go through up to ``budget`` more connections; returns (how many, events written, finished)."""
+        items, framed, envelopes = self.items, self.framed, self.envelopes
+        first_seq, last_seq = items[0][0], items[-1][0]
+        start = self.next
+        end = min(len(self.conns), start + budget)
+        written = 0
+        for conn in self.conns[start:end]:
+            pending = conn.pending
+            if pending is not None:
+                pending.extend(items)
+                continue
+            if last_seq <= conn.last_seq:
+                continue
+            if first_seq <= conn.last_seq:
+                # Partly seen already (resume overlap): send only the new ones.
+                fresh = [env for seq, env in items if seq > conn.last_seq]
+                conn.write_frames(b"".join([frame(e) for e in fresh]), fresh)
+                written += len(fresh)
+            else:
+                conn.write_frames(framed, envelopes)
+                written += len(envelopes)
+            conn.last_seq = last_seq
+        self.next = end
+        done = end >= len(self.conns)
+        if done:
+            self.hub._busy.discard((self.room_id, self.audience))
+            room = self.hub.rooms.get(self.room_id)
+            if room is not None and room.outbox[self.audience]:
+                self.hub._dirty.add(self.room_id)  # what arrived meanwhile goes next
+        return end - start, written, done
 
 
 class Hub:
@@ -59,7 +119,13 @@ class Hub:
         self.rooms: dict[str, _LocalRoom] = {}
         self._dirty: set[str] = set()
         self._flush_scheduled = False
+        self._jobs: deque[_FanOut] = deque()  # fan-outs in progress, oldest first
+        self._busy: set[tuple[str, str]] = set()  # (room, audience) with a fan-out in progress
         self._presence_task: asyncio.Task[None] | None = None
+        self._posted: list[tuple[str, str, bytes]] = []  # private frames waiting to go
+        self._posting: asyncio.Future[None] | None = None
+        self.opened = 0  # connections attached since start
+        self.closed = 0  # and detached
         self.on_presence: PresenceHook | None = None
         # The shared snapshot of each (room, audience), valid while the stream has not moved:
         # a join or reconnect storm reads storage once per event, not once per phone.
@@ -75,6 +141,8 @@ class Hub:
             self._presence_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._presence_task
+        if self._posting is not None:
+            await self._posting  # private frames already posted still go out
         await self.backend.stop()
 
     # --- publishing -----------------------------------------------------------------------------
@@ -108,40 +176,51 @@ class Hub:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what the rooms' outboxes hold, at most ``FLUSH_CHUNK`` connections per call.
+
+        A broadcast to 10,000 connections is ~10,000 writes (on loopback each also runs the
+        receiver's TCP path): done in one callback it holds the loop for 100 ms or more, and every
+        claim or message arriving meanwhile waits. So a large fan-out is written in chunks, with
+        the loop free in between. Order holds per connection: a fan-out in progress is finished
+        before anything newer for that room and audience is taken from the outbox.
+        """
         self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, set()
+        budget = FLUSH_CHUNK
         delivered = 0
-        for room_id in dirty:
-            room = self.rooms.get(room_id)
-            if room is None:
-                continue
-            for audience, items in room.outbox.items():
-                if not items:
+        while self._jobs and budget > 0:
+            job = self._jobs[0]
+            n, written, done = job.run(budget)
+            budget -= n
+            delivered += written
+            if done:
+                self._jobs.popleft()
+        if budget > 0:
+            dirty, self._dirty = self._dirty, set()
+            for room_id in dirty:
+                room = self.rooms.get(room_id)
+                if room is None:
                     continue
-                room.outbox[audience] = []
-                conns = room.conns[audience]
-                if not conns:
-                    continue
-                envelopes = [env for _seq, env in items]
-                framed = b"".join([frame(env) for env in envelopes])
-                last_seq = items[-1][0]
-                for conn in tuple(conns):
-                    pending = conn.pending
-                    if pending is not None:
-                        pending.extend(items)
+                for audience, items in room.outbox.items():
+                    if not items or (room_id, audience) in self._busy:
                         continue
-                    if last_seq <= conn.last_seq:
+                    room.outbox[audience] = []
+                    conns = room.conns[audience]
+                    if not conns:
                         continue
-                    if items[0][0] <= conn.last_seq:
-                        # Partly seen already (resume overlap): send only the new ones.
-                        fresh = [env for seq, env in items if seq > conn.last_seq]
-                        conn.write_frames(b"".join([frame(e) for e in fresh]), fresh)
-                    else:
-                        conn.write_frames(framed, envelopes)
-                    conn.last_seq = last_seq
-                    delivered += len(items)
+                    job = _FanOut(self, room_id, audience, items, tuple(conns))
+                    if budget > 0:
+                        n, written, done = job.run(budget)
+                        budget -= n
+                        delivered += written
+                        if done:
+                            continue
+                    self._jobs.append(job)
+                    self._busy.add((room_id, audience))
         if delivered:
             self.metrics.deliveries.inc(delivered)
+        if self._jobs or self._dirty:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     # --- connections ----------------------------------------------------------------------------
 
@@ -176,8 +255,9 @@ class Hub:
         if room is None:
             room = self.rooms[conn.room_id] = _LocalRoom()
         room.conns[conn.audience][conn] = None
-        if conn.principal.viewer_id is not None:
-            room.viewers[conn.principal.viewer_id] += 1
+        self.opened += 1
+        if conn.principal.viewer_id is not None and conn.audience == "viewer":
+            room.viewers.setdefault(conn.principal.viewer_id, {})[conn] = None
         self.metrics.connections.labels(conn.audience).inc()
         conn.on_slow = self.metrics.slow_disconnects.inc
         await self.backend.watch(conn.room_id)
@@ -223,11 +303,13 @@ class Hub:
         if room is None or conn not in room.conns[conn.audience]:
             return
         del room.conns[conn.audience][conn]
+        self.closed += 1
         self.metrics.connections.labels(conn.audience).dec()
         viewer_id = conn.principal.viewer_id
-        if viewer_id is not None:
-            room.viewers[viewer_id] -= 1
-            if room.viewers[viewer_id] <= 0:
+        mine = room.viewers.get(viewer_id) if viewer_id is not None else None
+        if mine is not None and viewer_id is not None:
+            mine.pop(conn, None)
+            if not mine:
                 del room.viewers[viewer_id]
 
     def connections(self, room_id: str, audience: str | None = None) -> list[Connection]:
@@ -239,17 +321,33 @@ class Hub:
 
     def send_to_viewer(self, room_id: str, viewer_id: str, envelope: bytes) -> int:
         """A direct frame to every connection of one viewer in this process; returns how many."""
-        sent = 0
-        for conn in self.connections(room_id, "viewer"):
-            if conn.principal.viewer_id == viewer_id:
-                conn.send(envelope)
-                sent += 1
-        return sent
+        room = self.rooms.get(room_id)
+        mine = room.viewers.get(viewer_id) if room is not None else None
+        if not mine:
+            return 0
+        for conn in tuple(mine):
+            conn.send(envelope)
+        return len(mine)
 
     async def send_private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
         """A direct frame (no seq) to one viewer's connections in every process. Private state is
         also in each welcome, so a viewer who was offline loses nothing."""
         await self.backend.private(room_id, viewer_id, envelope)
+
+    def post_private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
+        """``send_private`` without waiting (an answer need not wait for the viewer's other devices).
+        Frames posted meanwhile go out together: with Redis, one pipelined round trip."""
+        self._posted.append((room_id, viewer_id, envelope))
+        if self._posting is None or self._posting.done():
+            self._posting = asyncio.ensure_future(self._post())
+
+    async def _post(self) -> None:
+        while self._posted:
+            frames, self._posted = self._posted, []
+            try:
+                await self.backend.private_many(frames)
+            except Exception:
+                log.warning("%d private frames were not sent", len(frames), exc_info=True)
 
     def _deliver_private(self, room_id: str, viewer_id: str, envelope: bytes) -> None:
         self.send_to_viewer(room_id, viewer_id, envelope)

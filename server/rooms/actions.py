@@ -168,6 +168,17 @@ async def display_name_cached(db: Database, viewer_id: str) -> str | None:
     return await _names.get(viewer_id, load)
 
 
+async def display_names(db: Database, viewer_ids: set[str]) -> dict[str, str | None]:
+    """Several viewers' display names in one read."""
+    if not viewer_ids:
+        return {}
+    async with db.session() as session:
+        rows = await session.exec(
+            select(Viewer.id, Viewer.display_name).where(col(Viewer.id).in_(sorted(viewer_ids)))
+        )
+        return dict(rows.all())
+
+
 async def load_viewer(db: Database, viewer_id: str) -> Viewer:
     async with db.session() as session:
         viewer = await session.get(Viewer, viewer_id)

@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
+from server.storage.models import IntentEvent
 from tests.helpers import Client, Running, setup_room
 
 PRODUCT = {
@@ -61,6 +63,30 @@ async def test_launch_claim_until_sold_out(running: Running) -> None:
     assert counts["status"] == "sold_out" and counts["claimed"] == 2
     claims = await host.recv_type("claims")
     assert {c["viewer_id"] for c in claims["data"]["claims"]} <= {j["viewer_id"] for j in joined}
+
+    # Each granted claim was stored with its intent event (follow-up and the funnel read them).
+    async with running.app.state.services.db.session() as session:
+        events = (await session.exec(select(IntentEvent).where(IntentEvent.kind == "discount.claim"))).all()
+    assert sorted((e.claim_id, e.viewer_id, e.product_id) for e in events) == sorted(
+        (c["data"]["result"]["id"], j["viewer_id"], product["id"])
+        for c, j in ((first, joined[0]), (second, joined[1]))
+    )
+
+    # After the sell-out, refusals change no figure: no further stock tick goes out for them.
+    services = running.app.state.services
+    engine = services.discounts
+    await engine.flush()  # whatever the sell-out left pending
+    published = services.metrics.registry.get_sample_value(
+        "livewall_events_published_total", {"type": "stock"}
+    )
+    for phone in phones:
+        refused = await phone.request("discount.claim", {"id": deal["id"]})
+        assert refused["data"]["code"] in ("sold_out", "limit_reached")
+    await engine.flush()
+    assert (
+        services.metrics.registry.get_sample_value("livewall_events_published_total", {"type": "stock"})
+        == published
+    )
 
 
 async def test_limit_per_viewer_and_restock(running: Running) -> None:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from server.discounts import rules
@@ -20,7 +21,7 @@ from server.discounts.rules import Outcome
 from server.discounts.stock import ACTIVE_CLAIMS, RedisStock, SqlStock, Stock
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
-from server.storage.models import Claim, Discount, Product, Viewer
+from server.storage.models import Claim, Discount, IntentEvent, Product, Viewer
 
 VIEWERS = [f"viewer{i}" for i in range(6)]
 T0 = now_ms()  # real times: Redis keys expire after the end
@@ -203,3 +204,132 @@ async def test_claim_times_are_the_receipt_times(world: World) -> None:
     results, _ = await stock.claim(d, [("viewer0", end - 1), ("viewer1", end)], world.build(d))
     assert isinstance(results[0], Claim) and results[1] is Outcome.ENDED
     assert now_ms() > 0
+
+
+async def _stocks(world: World, redis_url: str | None) -> tuple[Stock, Any]:
+    if redis_url is None:
+        return SqlStock(world.db), None
+    client = aioredis.Redis.from_url(redis_url)
+    return RedisStock(world.db, client), client
+
+
+@pytest.mark.parametrize("backend", ["sql", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_refusals_leave_the_version_alone(
+    world: World, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """A batch of refusals changes nothing, so the version (what ticks are published on) stays."""
+    stock, client = await _stocks(world, request.getfixturevalue("redis_url") if backend == "redis" else None)
+    try:
+        d = await world.discount(1, 1)
+        _, counts = await stock.claim(d, [("viewer0", T0)], world.build(d))
+        sold_out = counts.version
+        results, counts = await stock.claim(d, [("viewer1", T0), ("viewer0", T0)], world.build(d))
+        assert results == [Outcome.SOLD_OUT, Outcome.SOLD_OUT]
+        assert counts.version == sold_out and counts.claimed == 1
+        await stock.add(d, 1)
+        _, counts = await stock.claim(d, [("viewer1", T0)], world.build(d))
+        assert counts.version > sold_out and counts.claimed == 2
+    finally:
+        if client is not None:
+            await client.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_refusals_are_told_before_the_claims_are_stored(world: World, redis_url: str) -> None:
+    """With Redis the Lua step's verdicts are final: refusals are told before the winners' claims are
+    built and stored; the embedded store tells nothing before its commit."""
+    steps: list[Any] = []
+
+    def build(d: Discount) -> Any:
+        make = world.build(d)
+
+        def record(viewer_id: str, t_ms: int) -> Claim:
+            steps.append(("build", viewer_id))
+            return make(viewer_id, t_ms)
+
+        return record
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        d = await world.discount(1, 1)
+        requests = [("viewer0", T0), ("viewer1", T0), ("viewer2", d.ends_ms)]
+        results, _ = await RedisStock(world.db, client).claim(d, requests, build(d), steps.append)
+        assert steps == [[None, Outcome.SOLD_OUT, Outcome.ENDED], ("build", "viewer0")]
+        assert isinstance(results[0], Claim) and results[1:] == [Outcome.SOLD_OUT, Outcome.ENDED]
+    finally:
+        await client.aclose()
+    steps.clear()
+    d = await world.discount(1, 1)
+    await SqlStock(world.db).claim(d, requests[:2], build(d), steps.append)
+    assert steps == [("build", "viewer0")]
+
+
+@pytest.mark.redis
+async def test_each_version_is_told_by_one_process(world: World, redis_url: str) -> None:
+    """Two processes' engines see the same figures: the first to publish a version wins, an older
+    or equal one is not published again, a newer one is."""
+    clients = [aioredis.Redis.from_url(redis_url) for _ in range(2)]
+    try:
+        one, two = (RedisStock(world.db, c) for c in clients)
+        d = await world.discount(5, 1)
+        assert d.id is not None
+        _, counts = await one.claim(d, [("viewer0", T0)], world.build(d))
+        v = counts.version
+        assert await one.first_to_tell(d.room_id, {d.id: v}) == {d.id}
+        assert await two.first_to_tell(d.room_id, {d.id: v}) == set()
+        assert await two.first_to_tell(d.room_id, {d.id: v - 1}) == set()
+        assert await two.first_to_tell(d.room_id, {d.id: v + 1}) == {d.id}
+        # Counters Redis does not hold (evicted): tell anyway, and create nothing.
+        assert await one.first_to_tell(d.room_id, {999_999: 1}) == {999_999}
+        assert not await clients[0].exists(RedisStock._keys_of(d.room_id, 999_999)[0])
+        # The claim script still works on a hash that carries the told version.
+        results, counts = await two.claim(d, [("viewer1", T0)], world.build(d))
+        assert isinstance(results[0], Claim) and counts.claimed == 2
+    finally:
+        for c in clients:
+            await c.aclose()
+    assert await SqlStock(world.db).first_to_tell(d.room_id, {d.id: 1, 7: 3}) == {d.id, 7}
+
+
+@pytest.mark.parametrize("backend", ["sql", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_rows_alongside_are_stored_with_the_claims(
+    world: World, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The claims' intent events go in the claims' transaction, with the claims' ids; if that
+    transaction fails, neither is stored and (Redis) the units go back."""
+    stock, client = await _stocks(world, request.getfixturevalue("redis_url") if backend == "redis" else None)
+    try:
+        d = await world.discount(3, 1)
+
+        def events(claims: list[Claim], clash: bool = False) -> list[Any]:
+            return [
+                IntentEvent(
+                    # a clash reuses the first claim's event id: the transaction cannot commit
+                    event_id=f"{d.id}:{'viewer0' if clash else c.viewer_id}",
+                    room_id=c.room_id,
+                    viewer_id=c.viewer_id,
+                    kind="discount.claim",
+                    claim_id=c.id,
+                    created_ms=0,
+                )
+                for c in claims
+            ]
+
+        results, _ = await stock.claim(d, [("viewer0", T0), ("viewer1", T0)], world.build(d), None, events)
+        granted = [r.id for r in results if isinstance(r, Claim)]
+        async with world.db.session() as session:
+            stored = (
+                await session.exec(select(IntentEvent).where(col(IntentEvent.claim_id).in_(granted)))
+            ).all()
+        assert sorted((e.viewer_id, e.claim_id) for e in stored) == [
+            ("viewer0", granted[0]),
+            ("viewer1", granted[1]),
+        ]
+
+        with pytest.raises(IntegrityError):  # the event id is taken: the whole batch fails
+            await stock.claim(d, [("viewer2", T0)], world.build(d), None, lambda cs: events(cs, clash=True))
+        assert await world.active(d) == {"viewer0": 1, "viewer1": 1}
+        assert (await stock.counts(d)).claimed == 2
+    finally:
+        if client is not None:
+            await client.aclose()

@@ -36,6 +36,11 @@ class Backend(abc.ABC):
         if self.deliver_private is not None:
             self.deliver_private(room_id, viewer_id, envelope)
 
+    async def private_many(self, frames: Sequence[tuple[str, str, bytes]]) -> None:
+        """Several direct frames (room id, viewer id, envelope) at once."""
+        for room_id, viewer_id, envelope in frames:
+            await self.private(room_id, viewer_id, envelope)
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections; called once from the app's lifespan."""
 
