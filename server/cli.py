@@ -191,6 +191,8 @@ def _uvicorn_config(app: Any, settings: Settings) -> Any:
         ws_max_size=settings.max_frame_bytes,
         # Small JSON frames gain little from deflate and each compressor costs ~64 KiB per connection.
         ws_per_message_deflate=False,
+        # A peer that went away is found by a ping left unanswered (20 s) after at most this long.
+        ws_ping_interval=settings.ws_ping_secs,
         log_config=None,
         access_log=False,
         proxy_headers=True,

@@ -13,6 +13,9 @@ from pathlib import Path
 # Client heartbeat: phones on mobile networks lose idle TCP flows after ~30-60 s of silence, so the
 # browser pings the server well inside that window and treats a missing pong as a dead connection.
 HEARTBEAT_SECS = 25
+# The server's own WebSocket pings only find dead peers (the clients' heartbeat keeps NATs and
+# proxies open): one every minute, not uvicorn's 20 s, as each costs CPU times the audience.
+WS_PING_SECS = 60.0
 # Frames from clients are small JSON commands; anything bigger is abuse or a bug (issue: 16 KiB default).
 MAX_FRAME_BYTES = 16 * 1024
 # Events held per room and audience for resume. At 10 broadcasts/s this covers ~100 s of disconnection,
@@ -63,6 +66,7 @@ class Settings:
     inbound_rate_per_sec: float = INBOUND_RATE_PER_SEC
     presence_tick_secs: float = PRESENCE_TICK_SECS
     heartbeat_secs: int = HEARTBEAT_SECS
+    ws_ping_secs: float = WS_PING_SECS
     secure_cookies: bool = False
     # Move settled connections' objects out of the cycle collector's way (server/realtime/gcpolicy.py).
     gc_freeze: bool = True
