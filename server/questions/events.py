@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from server.realtime.protocol import Event
 
@@ -14,12 +14,20 @@ class WallBatch(Event):
     vote counts, aggregated reactions, and the top questions when they changed."""
 
     type = "wall"  # hosts get it too: their console shows the same wall, top list and spotlight
+    audiences: ClassVar[tuple[str, ...]] = ("screen", "host")
     items: list[dict[str, Any]] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     votes: dict[str, int] = field(default_factory=dict)
     reactions: dict[str, int] = field(default_factory=dict)
     top: list[dict[str, Any]] | None = None
     dropped: int = 0
+
+
+@dataclass(frozen=True)
+class PhoneWall(WallBatch):
+    """The phones' ``wall``: the same shape, a smaller sample at a slower tick (questions.feed)."""
+
+    audiences: ClassVar[tuple[str, ...]] = ("viewer",)
 
 
 @dataclass(frozen=True)
