@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from server.rooms.actions import display_name_cached, load_room
 from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.batch import shared_writer
+from server.storage.batch import shared_inserter
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
 from server.ttlcache import TtlCache
 
@@ -41,7 +42,32 @@ REACTION_MAX_PER_MESSAGE = 50
 # --- shapes -----------------------------------------------------------------------------------------
 
 
-def public_item(item: Item) -> dict[str, Any]:
+@dataclass(slots=True)
+class NewItem:
+    """An item just stored by a viewer, with the columns of ``Item``: the comment path builds and
+    inserts it without the ORM (storage.batch.BatchInserter), and it is read like an ``Item``."""
+
+    id: int
+    room_id: str
+    viewer_id: str
+    author: str | None
+    kind: str
+    text: str
+    product_id: int | None
+    status: str
+    blocked_word: str | None
+    created_ms: int
+    votes: int = 0
+    answer: str | None = None
+    reply: str | None = None
+    claimed_by: str | None = None
+    answered_ms: int | None = None
+
+
+AnyItem = Item | NewItem
+
+
+def public_item(item: AnyItem) -> dict[str, Any]:
     """What viewers and the big screen see of an item."""
     return {
         "id": item.id,
@@ -57,7 +83,7 @@ def public_item(item: Item) -> dict[str, Any]:
     }
 
 
-def host_item(item: Item) -> dict[str, Any]:
+def host_item(item: AnyItem) -> dict[str, Any]:
     """What hosts see: everything, including who posted it and who is handling it."""
     return {
         **public_item(item),
@@ -68,12 +94,12 @@ def host_item(item: Item) -> dict[str, Any]:
     }
 
 
-def mine_item(item: Item) -> dict[str, Any]:
+def mine_item(item: AnyItem) -> dict[str, Any]:
     """What the asker sees of their own item: its status, the public answer and the private reply."""
     return {**public_item(item), "reply": item.reply}
 
 
-def _shown(item: Item) -> bool:
+def _shown(item: AnyItem) -> bool:
     return item.status in ("visible", "answered")
 
 
@@ -169,7 +195,7 @@ def _blocklist(settings: RoomSettings) -> rules.Blocklist:
     return compiled
 
 
-def _announce_item(services: Services, item: Item, *, new: bool) -> None:
+def _announce_item(services: Services, item: AnyItem, *, new: bool) -> None:
     _feed(services).item(item.room_id, public_item(item) if _shown(item) else None, host_item(item), new=new)
 
 
@@ -230,7 +256,7 @@ async def check_can_post(services: Services, principal: Principal, settings: Roo
             raise RateLimited(f"slow mode: wait {wait:.0f} s before posting again", code="slow_mode")
 
 
-async def do_submit(services: Services, principal: Principal, data: dict[str, Any]) -> Item:
+async def do_submit(services: Services, principal: Principal, data: dict[str, Any]) -> NewItem:
     """Store a viewer's comment or question; show it now (post-moderation) or hold it for review.
 
     This is the hot path of a comment storm: settings, sanctions and names come from short caches
@@ -248,18 +274,19 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
             raise InvalidInput("product_id is not a product of this room")
     await check_can_post(services, principal, settings)
     blocked = _blocklist(settings).match(text)
-    item = Item(
-        room_id=principal.room_id,
-        viewer_id=principal.viewer_id,
-        author=await display_name_cached(services.db, principal.viewer_id),
-        kind=kind,
-        text=text,
-        product_id=product_id,
-        status=rules.initial_status(settings.moderation, blocked),
-        blocked_word=blocked,
-        created_ms=now_ms(),
-    )
-    item = await shared_writer(services.db, Item).add(item)
+    values: dict[str, Any] = {
+        "room_id": principal.room_id,
+        "viewer_id": principal.viewer_id,
+        "author": await display_name_cached(services.db, principal.viewer_id),
+        "kind": kind,
+        "text": text,
+        "product_id": product_id,
+        "status": rules.initial_status(settings.moderation, blocked),
+        "blocked_word": blocked,
+        "created_ms": now_ms(),
+        "votes": 0,
+    }
+    item = NewItem(id=await shared_inserter(services.db, Item).add(values), **values)
     _announce_item(services, item, new=True)
     if item.blocked_word is None:  # a held item with a blocked word enters no draw
         for hook in ITEM_HOOKS:

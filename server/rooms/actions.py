@@ -16,6 +16,7 @@ from server.rooms import rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
+from server.storage.batch import BatchGetter
 from server.storage.models import Announcement, Product, Room, RoomViewer, Viewer
 from server.ttlcache import TtlCache
 
@@ -157,13 +158,23 @@ NAME_CACHE_SECS = 30.0
 _names: TtlCache[str, str | None] = TtlCache(NAME_CACHE_SECS, max_entries=200_000)
 
 
+_name_readers: dict[int, tuple[Database, BatchGetter[str, str | None]]] = {}
+
+
 async def display_name_cached(db: Database, viewer_id: str) -> str | None:
-    """A viewer's display name from a short cache (the hot path of a comment storm)."""
+    """A viewer's display name from a short cache (the hot path of a comment storm); misses of the
+    same moment are read together."""
+    entry = _name_readers.get(id(db))
+    if entry is None or entry[0] is not db:
+
+        async def fetch(ids: set[str]) -> dict[str, str | None]:
+            return await display_names(db, ids)
+
+        entry = _name_readers[id(db)] = (db, BatchGetter(fetch, None))
+    reader = entry[1]
 
     async def load() -> str | None:
-        async with db.session() as session:
-            viewer = await session.get(Viewer, viewer_id)
-        return viewer.display_name if viewer is not None else None
+        return await reader.get(viewer_id)
 
     return await _names.get(viewer_id, load)
 
