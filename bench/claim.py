@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from bench.run import (
     default_clients,
     loadgens,
     merge_pct,
+    profile_servers,
     redis_server,
     start_follower,
     start_server,
@@ -175,7 +175,9 @@ def one_run(
             },
         )
         start_at = time.time() * 1000 + LEAD_SECS * 1000
-        profilers = _profile(servers, config, viewers, run, LEAD_SECS + args.spread_ms / 1000 + 8)
+        profilers = profile_servers(
+            servers, f"claim-{config}-{viewers}-r{run}", LEAD_SECS + args.spread_ms / 1000 + 8
+        )
         for g in crowd:
             g.send(
                 cmd="claim",
@@ -326,29 +328,6 @@ def _row(
         "other_cpu_pct": round(100 * other_cpu / wall, 1),
         **_source(),
     }
-
-
-def _profile(
-    servers: list[Server], config: str, viewers: int, run: int, secs: float
-) -> list[subprocess.Popen[bytes]]:
-    """``BENCH_PYSPY=DIR``: sample each server process with py-spy over the rush, as collapsed
-    stacks in ``DIR/claim-CONFIG-VIEWERS-rRUN-pI.txt`` (per thread, idle included, unless
-    ``BENCH_PYSPY_ARGS`` says otherwise, e.g. ``--gil``); py-spy from PATH or ``BENCH_PYSPY_BIN``."""
-    out = os.environ.get("BENCH_PYSPY")
-    if not out:
-        return []
-    binary = os.environ.get("BENCH_PYSPY_BIN") or shutil.which("py-spy")
-    if binary is None:
-        raise SystemExit("BENCH_PYSPY is set but py-spy is not installed (pip install py-spy)")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    extra = os.environ.get("BENCH_PYSPY_ARGS", "--threads --idle").split()
-    procs = []
-    for i, s in enumerate(servers):
-        path = f"{out}/claim-{config}-{viewers}-r{run}-p{i}.txt"
-        argv = [binary, "record", "--pid", str(s.pid), "--rate", "200", "--format", "raw", *extra]
-        argv += ["--duration", str(int(secs) + 1), "--output", path]
-        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    return procs
 
 
 def _machine_busy_secs() -> float:

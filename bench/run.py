@@ -473,6 +473,27 @@ def connect_all(gens: list[Loadgen], servers: list[Server], timeout: float) -> d
     }
 
 
+def profile_servers(servers: list[Server], label: str, secs: float) -> list[subprocess.Popen[bytes]]:
+    """``BENCH_PYSPY=DIR``: sample each server process with py-spy for ``secs``, as collapsed stacks
+    in ``DIR/LABEL-pI.txt`` (per thread, idle included, unless ``BENCH_PYSPY_ARGS`` says otherwise,
+    e.g. ``--gil``); py-spy from PATH or ``BENCH_PYSPY_BIN``."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not out:
+        return []
+    binary = os.environ.get("BENCH_PYSPY_BIN") or shutil.which("py-spy")
+    if binary is None:
+        raise SystemExit("BENCH_PYSPY is set but py-spy is not installed (pip install py-spy)")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    extra = os.environ.get("BENCH_PYSPY_ARGS", "--threads --idle").split()
+    procs = []
+    for i, s in enumerate(servers):
+        path = f"{out}/{label}-p{i}.txt"
+        argv = [binary, "record", "--pid", str(s.pid), "--rate", "200", "--format", "raw", *extra]
+        argv += ["--duration", str(int(secs) + 1), "--output", path]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
 def measure(
     gens: list[Loadgen],
     servers: list[Server],
@@ -489,6 +510,9 @@ def measure(
     """One measurement window: publish, drain, and collect latency, loss, gaps, CPU."""
     cpu0 = {s.pid: cpu_secs(s.pid) for s in servers}
     lg0 = [cpu_secs(g.proc.pid) for g in gens]
+    kind = servers[0].kind if servers else "none"
+    viewers = sum(g.cfg["viewers"] for g in gens)
+    profilers = profile_servers(servers, f"{kind}-{viewers}-r{run_id}", duration)
     t0 = time.monotonic()
     for g in gens:
         g.send(
@@ -503,6 +527,8 @@ def measure(
             senders=senders,
         )
     pub = gens[0].expect("published", duration + 60)
+    if os.environ.get("BENCH_VERBOSE"):
+        print(f"[bench] publishing started at={pub['t0']:.0f}", file=sys.stderr, flush=True)
     for g in gens[1:]:
         g.expect("published", 30)
     # Viewers first (they know how many items were acknowledged), then the host, which waits for
@@ -514,6 +540,8 @@ def measure(
     gens[0].send(cmd="drain", sent=pub["sent"], timeout=15, await_items=acked_items)
     drained.insert(0, gens[0].expect("drained", 60))
     wall = time.monotonic() - t0
+    for proc in profilers:
+        proc.wait(60)
     cpu = sum(cpu_secs(s.pid) - cpu0[s.pid] for s in servers)
     lg_each = [cpu_secs(g.proc.pid) - c for g, c in zip(gens, lg0, strict=True)]
     lg_cpu = sum(lg_each)
@@ -573,6 +601,7 @@ def _items(drained: list[dict[str, Any]], publish_s: float) -> dict[str, Any]:
         "host_items_lost": max(0, acked - host["host_items"]),
         "items_unanswered": sum(d["comments_sent"] for d in drained) - acked - sum(errors.values()),
         "host_item_ms": merge_pct([host["item"]]),
+        "host_item_max_ms_per_s": host.get("item_max_per_s", []),
         "screen_frames_per_s": round(host["screen_frames"] / max(0.001, publish_s), 1),
         "screen_items": host["screen_items"],
         "screen_dropped": host["screen_dropped"],

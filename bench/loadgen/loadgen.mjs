@@ -167,7 +167,13 @@ class Viewer {
     if (msg.seq !== undefined) return this.onSeq(msg.seq);
     if (type === "welcome") return this.welcome(msg.data);
     if (this.claim !== null && (type === "ack" || type === "error") && msg.data && msg.data.id === this.claim.id) return this.onClaimAnswer(msg);
-    if (type === "ack") { counters.submit_acked++; return; }
+    if (type === "ack") {
+      counters.submit_acked++;
+      // The submit's round trip: read, checked, stored (committed), answered.
+      const sentAt = this.submits && msg.data && this.submits.get(msg.data.id);
+      if (sentAt !== undefined && sentAt !== null) { rtt.add(now() - sentAt); this.submits.delete(msg.data.id); }
+      return;
+    }
     if (type === "error") { const c = msg.data && msg.data.code; counters.submit_errors[c] = (counters.submit_errors[c] ?? 0) + 1; return; }
     if (type === "pong") { counters.pongs++; const t = msg.data && msg.data.t; if (typeof t === "number") rtt.add(now() - t); }
   }
@@ -224,7 +230,9 @@ class Viewer {
       this.nSent = (this.nSent ?? 0) + 1;
       const kind = this.nSent % 5 === 0 ? "question" : "comment";
       if (kind === "question") counters.questions_sent++;
-      const text = `b${this.idx}.${this.nSent} ${now().toFixed(1)}`;
+      const sentAt = now();
+      const text = `b${this.idx}.${this.nSent} ${sentAt.toFixed(1)}`;
+      (this.submits ??= new Map()).set(this.nSent, sentAt);
       ws.send(JSON.stringify({ type: "item.submit", id: this.nSent, data: { kind, text } }));
     } else if (SIO) ws.send("42" + JSON.stringify(["ping", { t: now() }]));
     else ws.send(JSON.stringify({ type: "ping", data: { t: now() } }));
@@ -324,8 +332,8 @@ class HostConn {
 // What the host's queue and the screen's wall show of the viewers' submitted items.
 const TAG_RE = /^b(\d+\.\d+) ([\d.]+)$/;
 const itemWatch = {
-  seen: new Set(), hist: new Hist(), lastItem: 0,
-  reset() { this.seen = new Set(); this.hist = new Hist(); },
+  seen: new Set(), hist: new Hist(), lastItem: 0, start: 0, perSecond: [],
+  reset() { this.seen = new Set(); this.hist = new Hist(); this.start = now(); this.perSecond = []; },
   queue(data) {
     const t = now();
     for (const item of data.items ?? []) {
@@ -335,6 +343,9 @@ const itemWatch = {
       this.seen.add(m[1]); this.lastItem = t;
       counters.host_items++; if (item.kind === "question") counters.host_questions++;
       this.hist.add(t - Number(m[2]));
+      // The worst receipt latency of each second of the run, to see whether a delay builds up.
+      const second = Math.floor((t - this.start) / 1000);
+      this.perSecond[second] = Math.max(this.perSecond[second] ?? 0, Math.round(t - Number(m[2])));
     }
   },
   wall(s) {
@@ -516,7 +527,8 @@ async function cmdDrain(c) {
   emit({ ev: "drained", sent: expect, viewers: viewers.length, not_open: notOpen,
          loss: counters.lost + tailLoss, ...counters, lat: { n: lat.n, max: lat.max, sparse: lat.sparse() },
          rtt: { n: rtt.n, max: rtt.max, sparse: rtt.sparse() }, lat_pct: pct(lat), rtt_pct: pct(rtt),
-         item: { n: itemWatch.hist.n, max: itemWatch.hist.max, sparse: itemWatch.hist.sparse() } });
+         item: { n: itemWatch.hist.n, max: itemWatch.hist.max, sparse: itemWatch.hist.sparse() },
+         item_max_per_s: Array.from(itemWatch.perSecond, (v) => v ?? 0) });
 }
 
 // Counts per 100 ms since the start of the rush: how fast claims went out and answers came back.
