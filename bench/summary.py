@@ -3,8 +3,9 @@
     python -m bench.summary [--md FILE]
 
 Reads the scenario files that ``python -m bench.run`` wrote in bench/results (fanout, blast, idle,
-reconnect, redis2, comments; missing ones are skipped) and keeps their medians, the ratios to the
-peers, and for each target whether it was met.
+reconnect, redis2, comments) and keeps their medians, the ratios to the peers, and for each target
+whether it was met. A scenario without a file keeps its entry from the previous summary.json (each
+entry says when it was measured), so re-running one scenario updates only its figures.
 """
 
 from __future__ import annotations
@@ -145,10 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.summary", description=__doc__)
     p.add_argument("--md", type=Path, help="also write the markdown table here")
     args = p.parse_args(argv)
-    docs = {name: _load(name) for name in SCENARIOS}
+    previous = _load("summary") or {}
+    docs = {name: _load(name) or previous.get("scenarios", {}).get(name) for name in SCENARIOS}
     doc = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": next((d["machine"] for d in docs.values() if d), {}),
+        "machine": next(
+            (d["machine"] for d in docs.values() if d and "machine" in d), previous.get("machine", {})
+        ),
         "targets": targets(docs),
         "scenarios": {
             name: {"args": d["args"], "summary": d["summary"], "created": d["created"]}
