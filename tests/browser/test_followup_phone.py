@@ -322,6 +322,9 @@ async def test_service_worker_shows_the_push_payload(browser: Browser, running: 
     await cdp.send("ServiceWorker.enable")
     await page.evaluate("navigator.serviceWorker.register('/sw.js')")
     registration_id = await asyncio.wait_for(registered, 10)
+    # The registration is reported while its worker installs; a push delivered before the worker is
+    # active is dropped (seen failing CI). ``ready`` resolves once it is active.
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     # Polled each frame: the predicate starts a read and answers from the last one that finished.
     shown = """(tag) => {
       navigator.serviceWorker.ready.then((r) => r.getNotifications({ tag })).then((ns) => {
