@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Select
+from sqlmodel import col, select
+
 from server.auth import Principal, Role
 from server.discounts import actions
 from server.intents import log as intents
 from server.intents.webhook import shop_secret, webhook_path
 from server.products.actions import is_following, pinned
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
 from server.storage import now_ms
-from server.storage.models import RoomViewer
+from server.storage.models import Claim, Follow, RoomViewer
 
 
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
@@ -42,6 +45,17 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
         seen = await session.get(RoomViewer, (principal.room_id, principal.viewer_id))
     out["joined_ms"] = seen.joined_ms if seen is not None else None
     out["my_claims"] = await actions.my_claims(db, principal.room_id, principal.viewer_id)
+
+
+def has_state(room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+    return [
+        select(Follow.viewer_id).where(Follow.room_id == room_id, col(Follow.viewer_id).in_(viewer_ids)),
+        select(Claim.viewer_id).where(Claim.room_id == room_id, col(Claim.viewer_id).in_(viewer_ids)),
+    ]
+
+
+def empty(joined_ms: int | None) -> dict[str, Any]:
+    return {"following": False, "joined_ms": joined_ms, "my_claims": []}
 
 
 def merge_discount(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +114,7 @@ def reduce_pinned(snap: dict[str, Any], data: dict[str, Any]) -> None:
 
 
 CONTRIBUTORS.append(contribute)
-PERSONAL.append(personal)
+PERSONAL.append(PersonalPart(personal, has_state, empty))
 REDUCERS.update(
     {
         "products": reduce_products,

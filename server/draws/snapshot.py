@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Select
+from sqlmodel import col, select
+
 from server.auth import Principal, Role
 from server.draws import actions
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
+from server.storage.models import Draw, DrawEntry, DrawWinner
 
 
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
@@ -21,6 +25,21 @@ async def contribute(services: Services, principal: Principal, snap: dict[str, A
 async def personal(services: Services, principal: Principal, out: dict[str, Any]) -> None:
     assert principal.viewer_id is not None
     out["my_draws"] = await actions.my_draws(services.db, principal.room_id, principal.viewer_id)
+
+
+def has_state(room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+    return [
+        select(DrawEntry.viewer_id)
+        .join(Draw, col(Draw.id) == col(DrawEntry.draw_id))
+        .where(Draw.room_id == room_id, col(DrawEntry.viewer_id).in_(viewer_ids)),
+        select(DrawWinner.viewer_id)
+        .join(Draw, col(Draw.id) == col(DrawWinner.draw_id))
+        .where(Draw.room_id == room_id, col(DrawWinner.viewer_id).in_(viewer_ids)),
+    ]
+
+
+def empty(_joined_ms: int | None) -> dict[str, Any]:
+    return {"my_draws": {}}
 
 
 def reduce_draw(snap: dict[str, Any], data: dict[str, Any]) -> None:
@@ -40,5 +59,5 @@ def reduce_entrants(snap: dict[str, Any], data: dict[str, Any]) -> None:
 
 
 CONTRIBUTORS.append(contribute)
-PERSONAL.append(personal)
+PERSONAL.append(PersonalPart(personal, has_state, empty))
 REDUCERS.update({"draw": reduce_draw, "draw.entrants": reduce_entrants})

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Select
+from sqlmodel import col, select
+
 from server.auth import Principal, Role
 from server.followup import http, runner
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
+from server.storage.followup import ContactViewer, Message
 
 
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
@@ -21,10 +25,23 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
     out["inbox"] = await http.inbox(services, principal.viewer_id)
 
 
+def has_state(_room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+    # A contact (any room) or an in-app message addressed to this viewer id; messages reaching them
+    # through their contact need the contact link, so the first statement covers those.
+    return [
+        select(ContactViewer.viewer_id).where(col(ContactViewer.viewer_id).in_(viewer_ids)),
+        select(Message.viewer_id).where(col(Message.viewer_id).in_(viewer_ids), Message.channel == "inapp"),
+    ]
+
+
+def empty(_joined_ms: int | None) -> dict[str, Any]:
+    return {"contact": None, "inbox": []}
+
+
 def reduce_followup(snap: dict[str, Any], data: dict[str, Any]) -> None:
     snap["followup"] = dict(data)
 
 
 CONTRIBUTORS.append(contribute)
-PERSONAL.append(personal)
+PERSONAL.append(PersonalPart(personal, has_state, empty))
 REDUCERS.update({"followup": reduce_followup})

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Select
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
 from server.questions import actions
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS
+from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
 from server.storage.models import Item, Vote
 
@@ -77,6 +78,19 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
         out["my_votes"] = sorted(votes.all())
 
 
+def has_state(room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+    return [
+        select(Item.viewer_id).where(Item.room_id == room_id, col(Item.viewer_id).in_(viewer_ids)),
+        select(Vote.viewer_id)
+        .join(Item, col(Item.id) == col(Vote.item_id))
+        .where(Item.room_id == room_id, col(Vote.viewer_id).in_(viewer_ids)),
+    ]
+
+
+def empty(_joined_ms: int | None) -> dict[str, Any]:
+    return {"mine": [], "my_votes": []}
+
+
 def _apply_votes(items: list[dict[str, Any]], votes: dict[str, int]) -> None:
     for item in items:
         count = votes.get(str(item["id"]))
@@ -122,7 +136,7 @@ def _set(key: str, field: str | None = None) -> Any:
 
 
 CONTRIBUTORS.append(contribute)
-PERSONAL.append(personal)
+PERSONAL.append(PersonalPart(personal, has_state, empty))
 REDUCERS.update(
     {
         "wall": reduce_wall,

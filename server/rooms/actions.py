@@ -16,7 +16,7 @@ from server.rooms import rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.batch import BatchGetter
+from server.storage.batch import MISSING, BatchGetter, Missing, per_database
 from server.storage.models import Announcement, Product, Room, RoomViewer, Viewer
 from server.ttlcache import TtlCache
 
@@ -158,25 +158,32 @@ NAME_CACHE_SECS = 30.0
 _names: TtlCache[str, str | None] = TtlCache(NAME_CACHE_SECS, max_entries=200_000)
 
 
-_name_readers: dict[int, tuple[Database, BatchGetter[str, str | None]]] = {}
-
-
 async def display_name_cached(db: Database, viewer_id: str) -> str | None:
     """A viewer's display name from a short cache (the hot path of a comment storm); misses of the
     same moment are read together."""
-    entry = _name_readers.get(id(db))
-    if entry is None or entry[0] is not db:
-
-        async def fetch(ids: set[str]) -> dict[str, str | None]:
-            return await display_names(db, ids)
-
-        entry = _name_readers[id(db)] = (db, BatchGetter(fetch, None))
-    reader = entry[1]
+    reader = _name_reader(db)
 
     async def load() -> str | None:
-        return await reader.get(viewer_id)
+        name = await reader.get(viewer_id)
+        return None if isinstance(name, Missing) else name
 
     return await _names.get(viewer_id, load)
+
+
+def _name_reader(db: Database) -> BatchGetter[str, str | Missing | None]:
+    async def fetch(ids: set[str]) -> dict[str, str | Missing | None]:
+        return dict(await display_names(db, ids))
+
+    return per_database(db, "viewer-names", lambda: BatchGetter(fetch, MISSING))
+
+
+async def viewer_name(db: Database, viewer_id: str) -> str | None:
+    """A stored viewer's display name, read now (reads of the same moment go together); raises
+    Unauthorized if no such viewer exists (a token outliving its viewer)."""
+    name = await _name_reader(db).get(viewer_id)
+    if isinstance(name, Missing):
+        raise Unauthorized("unknown viewer; join again")
+    return name
 
 
 async def display_names(db: Database, viewer_ids: set[str]) -> dict[str, str | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Table, insert
 from sqlmodel import SQLModel
@@ -95,6 +95,18 @@ class BatchInserter(_Batcher[dict[str, Any], int]):
             return [int(key) for key in result.scalars()]
 
 
+class Missing:
+    """What a read gives for a key it did not find, where None is a value a key can have."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = Missing()
+
+
 class BatchGetter(Generic[K, V]):
     """Reads by key, gathered: the keys asked for in the same loop turn (and while a read is running)
     are read together by ``fetch`` (one ``IN`` query), so a storm's first wave of cache misses is a
@@ -135,23 +147,30 @@ class BatchGetter(Generic[K, V]):
                     future.set_result(found.get(key, self.missing))
 
 
-_shared: dict[tuple[int, str], BatchWriter[SQLModel]] = {}
-_inserters: dict[tuple[int, str], BatchInserter] = {}
+T = TypeVar("T")
+
+_per_database: dict[tuple[int, str], tuple[Database, Any]] = {}
+
+
+def per_database(db: Database, name: str, make: Callable[[], T]) -> T:
+    """The process's one ``name`` object for ``db`` (a writer, a reader), made on first use. Keyed by
+    the database object itself: a test's new database never gets an earlier one's batcher."""
+    key = (id(db), name)
+    entry = _per_database.get(key)
+    if entry is None or entry[0] is not db:
+        entry = _per_database[key] = (db, make())
+    return cast(T, entry[1])
 
 
 def shared_writer(db: Database, table: type[Row]) -> BatchWriter[Row]:
     """The process's writer for one table of one database (all its callers share transactions)."""
-    key = (id(db), table.__name__)
-    writer = _shared.get(key)
-    if writer is None or writer.db is not db:
-        writer = _shared[key] = BatchWriter(db)
-    return writer  # type: ignore[return-value]
+    return per_database(db, f"writer:{table.__name__}", lambda: BatchWriter(db))
 
 
 def shared_inserter(db: Database, table: type[SQLModel]) -> BatchInserter:
     """The process's Core inserter for one table of one database."""
-    key = (id(db), table.__name__)
-    inserter = _inserters.get(key)
-    if inserter is None or inserter.db is not db:
-        inserter = _inserters[key] = BatchInserter(db, table.__table__)  # type: ignore[attr-defined]
-    return inserter
+    return per_database(
+        db,
+        f"inserter:{table.__name__}",
+        lambda: BatchInserter(db, table.__table__),  # type: ignore[attr-defined]
+    )

@@ -101,7 +101,8 @@ class Vote(SQLModel, table=True):
     """One viewer's upvote of one item (a viewer votes once; withdrawing deletes the row)."""
 
     item_id: int = Field(primary_key=True, foreign_key="item.id")
-    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
+    # Indexed alone too: a welcome storm asks which of 500 viewers voted in a room.
+    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", index=True, max_length=32)
     created_ms: int = Field(sa_type=BigInteger)
 
 
@@ -244,7 +245,7 @@ class DrawEntry(SQLModel, table=True):
     """One viewer in one draw; ``entrant`` is the pseudonym the public record uses."""
 
     draw_id: int = Field(primary_key=True, foreign_key="draw.id")
-    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
+    viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", index=True, max_length=32)
     entrant: str = Field(max_length=16, index=True)
     name: str | None = Field(default=None, max_length=40)  # display name when entering
     weight: int = 1
