@@ -364,3 +364,71 @@ async def test_foreign_message_on_the_channel_is_ignored(make: Make, admin: aior
     await admin.publish(redis_backend._channel(ROOM), b"not an event")
     await append_n(b, 2)
     assert await rec_a.wait_seq(2) == [1, 2]
+
+
+class _NoStream:
+    """Stands in for the stream read: fails the test if replay goes to Redis for it."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.calls = 0
+
+    async def __call__(self, *args: object, **kwargs: object) -> object:
+        self.calls += 1
+        return await self.real(*args, **kwargs)  # type: ignore[operator]
+
+
+async def test_a_resume_storm_replays_from_memory_what_the_process_delivered(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events this process delivered are replayed from memory, exactly as the stream holds them."""
+    a, rec_a = await make()
+    b, _rec_b = await make()
+    await append_n(b, 2, tag="before")  # before the watch: only the stream has them
+    await a.watch(ROOM)
+    await append_n(b, 6)
+    await rec_a.wait_seq(8)
+    from_stream = await b.replay(ROOM, "viewer", 0)
+    assert from_stream is not None and [s for s, _e in from_stream] == list(range(1, 9))
+    assert isinstance(a, RedisBackend)
+    xrange = _NoStream(a.redis.xrange)
+    monkeypatch.setattr(a.redis, "xrange", xrange)
+    for after in range(2, 8):
+        assert await a.replay(ROOM, "viewer", after) == from_stream[after:]
+    assert xrange.calls == 0
+    # Further back than it delivered: read from the stream once, which extends the run backwards.
+    assert await a.replay(ROOM, "viewer", 0) == from_stream
+    assert xrange.calls == 1
+    assert await a.replay(ROOM, "viewer", 1) == from_stream[1:]
+    assert await a.replay(ROOM, "viewer", 0) == from_stream
+    assert xrange.calls == 1
+    # At the head, and beyond it, the answer is Redis's as before.
+    assert await a.replay(ROOM, "viewer", 8) == []
+    assert await a.replay(ROOM, "viewer", 9) is None
+
+
+async def test_the_replay_run_follows_new_events_and_keeps_only_the_history(make: Make) -> None:
+    """The run grows with every delivered event, never holds more than the history, stays gap-free."""
+    a, rec_a = await make(history=5)
+    await a.watch(ROOM)
+    await append_n(a, 9)
+    await rec_a.wait_seq(9)
+    assert [s for s, _e in await a.replay(ROOM, "viewer", 4) or []] == [5, 6, 7, 8, 9]
+    assert await a.replay(ROOM, "viewer", 3) is None  # seq 4 is beyond the history, in memory and in Redis
+    await append_n(a, 1, tag="new")
+    await rec_a.wait_seq(10)
+    assert await a.replay(ROOM, "viewer", 8) == rec_a.seen()[8:]
+
+
+async def test_replay_after_a_pubsub_gap_matches_the_stream(make: Make, admin: aioredis.Redis) -> None:
+    """A subscription cut and caught up from the stream leaves a run that replays like the stream."""
+    a, rec_a = await make()
+    b, _rec_b = await make()
+    await a.watch(ROOM)
+    await append_n(b, 2)
+    await rec_a.wait_seq(2)
+    await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    await append_n(b, 4, tag="meanwhile")
+    await rec_a.wait_seq(6)
+    for after in range(6):
+        assert await a.replay(ROOM, "viewer", after) == await b.replay(ROOM, "viewer", after)

@@ -7,6 +7,9 @@
   handles everything the subscription brings, so delivery is in order: a subscription confirmation
   reads the room's heads (first watch) or catches up from the streams (after a reconnect), and a
   message whose seq skips ahead is preceded by the missing ones, read from the stream.
+- Resume: each process keeps the newest events it delivered per (room, audience) in memory (a
+  contiguous run ending at its head), so a reconnect storm replays from memory; only a client
+  further back than that run reads the stream (and what it reads extends the run backwards).
 - Presence: each process reports its local viewer count under a key that expires if the process dies.
 """
 
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import secrets
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -115,6 +120,8 @@ class RedisBackend(Backend):
         self._watched: dict[str, asyncio.Future[None]] = {}
         # The last seq delivered per (room, audience); only the reader task advances it.
         self._heads: dict[tuple[str, str], int] = {}
+        # The newest delivered events per (room, audience): contiguous, ending at its head.
+        self._recent: dict[tuple[str, str], deque[tuple[int, bytes]]] = {}
         # Watched rooms whose SUBSCRIBE could not be sent; the reader retries them.
         self._unsent: set[str] = set()
         self._pubsub: Any = None  # redis.asyncio.client.PubSub, whose methods are partly untyped
@@ -158,6 +165,12 @@ class RedisBackend(Backend):
         return [int(x) for x in result]
 
     async def replay(self, room_id: str, audience: str, after: int) -> list[tuple[int, bytes]] | None:
+        key = (room_id, audience)
+        recent = self._recent.get(key)
+        if recent and recent[0][0] <= after + 1 <= recent[-1][0]:
+            # Up to this process's head: what Redis holds beyond it is on its way to the hub, and the
+            # connection (registered before this call) gets it from there.
+            return list(itertools.islice(recent, after + 1 - recent[0][0], None))
         seq_raw = await self.redis.get(_k(room_id, "seq", audience))
         last = int(seq_raw or 0)
         if after >= last:
@@ -169,7 +182,24 @@ class RedisBackend(Backend):
         out = [(int(entry_id.split(b"-")[0]), fields[b"e"]) for entry_id, fields in entries]
         if not out or out[0][0] != after + 1:
             return None
+        self._remember_older(key, out)
         return out
+
+    def _remember_older(self, key: tuple[str, str], events: list[tuple[int, bytes]]) -> None:
+        """Extend the in-memory run backwards with ``events`` (contiguous, read from the stream) where
+        they join it: the next resume from as far back is answered from memory."""
+        head = self._heads.get(key)
+        if head is None:
+            return
+        recent = self._recent.get(key)
+        end = recent[0][0] if recent else head + 1  # the run must stay contiguous up to the head
+        older = [e for e in events if e[0] < end]
+        if not older or older[-1][0] != end - 1:
+            return
+        joined: deque[tuple[int, bytes]] = deque(older, maxlen=self.history)
+        if recent:
+            joined.extend(recent)
+        self._recent[key] = joined
 
     async def head(self, room_id: str, audience: str) -> Head:
         pipe = self.redis.pipeline(transaction=False)
@@ -205,6 +235,7 @@ class RedisBackend(Backend):
         self._unsent.discard(room_id)
         for audience in AUDIENCES:
             self._heads.pop((room_id, audience), None)
+            self._recent.pop((room_id, audience), None)
         # If the connection is down, the reader's reconnect subscribes watched rooms only.
         with contextlib.suppress(*_NET_ERRORS):
             async with self._lock:
@@ -341,6 +372,7 @@ class RedisBackend(Backend):
                 # Redis lost the room (restart without persistence): follow the new numbering.
                 log.error("redis stream restarted below our head", extra={"room": room_id, "head": head})
                 self._heads[(room_id, audience)] = last
+                self._recent.pop((room_id, audience), None)
             else:
                 log.error("redis history no longer holds a gap; clients will resync", extra={"room": room_id})
             return
@@ -364,9 +396,15 @@ class RedisBackend(Backend):
 
     async def _deliver(self, room_id: str, audience: str, seq: int, envelope: bytes) -> None:
         key = (room_id, audience)
-        if key not in self._heads or seq <= self._heads[key]:
+        head = self._heads.get(key)
+        if head is None or seq <= head:
             return
         self._heads[key] = seq
+        recent = self._recent.get(key)
+        if recent is None or seq != head + 1:
+            # Not contiguous with the run (first event, or a gap the stream no longer held): start anew.
+            recent = self._recent[key] = deque(maxlen=self.history)
+        recent.append((seq, envelope))
         if self.deliver is not None:
             try:
                 await self.deliver(room_id, audience, seq, envelope)
