@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
-from websockets.frames import Frame, Opcode
 
 from server.auth import Principal
 from server.realtime.protocol import Close
@@ -17,8 +17,22 @@ log = logging.getLogger("livewall.realtime")
 
 
 def frame(envelope: bytes) -> bytes:
-    """One unmasked WebSocket text frame holding ``envelope`` (valid for any recipient)."""
-    return Frame(Opcode.TEXT, envelope).serialize(mask=False)
+    """One unmasked WebSocket text frame holding ``envelope`` (valid for any recipient).
+
+    The header is built here rather than by ``websockets.frames.Frame.serialize`` (~1 us a frame,
+    7x this: checks and objects): a resume storm frames ~100 missed events for each of thousands
+    of phones. RFC 6455 5.2: FIN + text opcode, then the length in 7 bits, or 126 + 16 bits, or
+    127 + 64 bits."""
+    n = len(envelope)
+    if n < 126:
+        return bytes((0x81, n)) + envelope
+    if n < 65536:
+        return _HEADER16.pack(0x81, 126, n) + envelope
+    return _HEADER64.pack(0x81, 127, n) + envelope
+
+
+_HEADER16 = struct.Struct("!BBH")
+_HEADER64 = struct.Struct("!BBQ")
 
 
 class Connection:

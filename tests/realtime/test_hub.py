@@ -104,3 +104,13 @@ async def test_a_large_fan_out_is_written_in_chunks_in_order(monkeypatch: pytest
         assert not hub._jobs and not hub._busy
     finally:
         await hub.backend.stop()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_frame_matches_the_websockets_library_at_every_length_boundary(size: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    from server.realtime.connection import frame
+
+    envelope = b"x" * size
+    assert frame(envelope) == Frame(Opcode.TEXT, envelope).serialize(mask=False)
