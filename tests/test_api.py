@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,38 @@ async def test_join_without_name(http: httpx.AsyncClient, room: dict[str, str], 
     assert body["name"] is None and body["room"] == room["id"]
     assert shared.app.state.services.tokens.check_viewer(body["token"]) == body["viewer_id"]
     assert await attendees(shared, room["id"]) == 1
+
+
+async def test_a_storm_of_new_phones_joins_in_shared_transactions(
+    room: dict[str, str], shared: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 phones new to the server join at once: 60 viewers, each attending the room once, stored
+    in a few transactions; each token names its own viewer."""
+    inserter = actions._new_viewers(shared.app.state.services.db)
+    batches: list[int] = []
+    write = inserter._write
+
+    async def counting(rows: Any) -> Any:
+        batches.append(len(rows))
+        return await write(rows)
+
+    monkeypatch.setattr(inserter, "_write", counting)
+
+    async def phone(i: int) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=shared.base) as client:  # a cookie jar of its own
+            r = await client.post(f"/api/rooms/{room['id']}/join", json={"name": f"p{i}"})
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            return body
+
+    joined = await asyncio.gather(*(phone(i) for i in range(60)))
+    assert len({j["viewer_id"] for j in joined}) == 60
+    assert await attendees(shared, room["id"]) == 60
+    assert sum(batches) == 60 and len(batches) < 60
+    tokens = shared.app.state.services.tokens
+    assert all(tokens.check_viewer(j["token"]) == j["viewer_id"] for j in joined)
+    names = await actions.display_names(shared.app.state.services.db, {j["viewer_id"] for j in joined})
+    assert sorted(names.values()) == sorted(f"p{i}" for i in range(60))
 
 
 async def test_join_with_cjk_name(http: httpx.AsyncClient, room: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from server.rooms import rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.batch import MISSING, BatchGetter, Missing, per_database
+from server.storage.batch import MISSING, BatchGetter, BatchLinkedInserter, Missing, per_database
 from server.storage.models import Announcement, Product, Room, RoomViewer, Viewer
 from server.ttlcache import TtlCache
 
@@ -133,11 +133,18 @@ async def do_announce(services: Services, room_id: str, text: object) -> Announc
 
 async def do_join(services: Services, room_id: str, viewer_id: str | None, name: object) -> Viewer:
     """Record a viewer's attendance; creates the viewer identity if it is new (or unknown)."""
-    await load_room(services.db, room_id)
+    await load_room_cached(services.db, room_id)
     clean = rules.clean_display_name(name)
     now = now_ms()
+    if not viewer_id:
+        # A phone new to us (a QR-code scan storm is thousands a minute): its identity and attendance
+        # go in with those of the same moment, in one transaction.
+        fresh = Viewer(id=secrets.token_hex(8), display_name=clean, created_ms=now)
+        attendance = {"room_id": room_id, "viewer_id": fresh.id, "joined_ms": now}
+        await _new_viewers(services.db).add((fresh.model_dump(), attendance))
+        return fresh
     async with services.db.session() as session:
-        viewer = await session.get(Viewer, viewer_id) if viewer_id else None
+        viewer = await session.get(Viewer, viewer_id)
         if viewer is None:
             viewer = Viewer(id=secrets.token_hex(8), display_name=clean, created_ms=now)
             session.add(viewer)
@@ -150,6 +157,11 @@ async def do_join(services: Services, room_id: str, viewer_id: str | None, name:
         await session.commit()
         await session.refresh(viewer)
     return viewer
+
+
+def _new_viewers(db: Database) -> BatchLinkedInserter:
+    tables = (Viewer.__table__, RoomViewer.__table__)  # type: ignore[attr-defined]
+    return per_database(db, "new-viewers", lambda: BatchLinkedInserter(db, tables))
 
 
 # Display names for new posts come from here. A rename in this process updates it at once; in another

@@ -95,6 +95,21 @@ class BatchInserter(_Batcher[dict[str, Any], int]):
             return [int(key) for key in result.scalars()]
 
 
+class BatchLinkedInserter(_Batcher[tuple[dict[str, Any], ...], None]):
+    """Rows of several tables that belong together (a new viewer and their attendance): one tuple of
+    column dicts per ``add``, in ``tables`` order (parents first), each table one executemany."""
+
+    def __init__(self, db: Database, tables: tuple[Table, ...]) -> None:
+        super().__init__(db)
+        self.statements = [insert(table) for table in tables]
+
+    async def _write(self, rows: list[tuple[dict[str, Any], ...]]) -> list[None]:
+        async with self.db.engine.begin() as conn:
+            for i, statement in enumerate(self.statements):
+                await conn.execute(statement, [row[i] for row in rows])
+        return [None] * len(rows)
+
+
 class Missing:
     """What a read gives for a key it did not find, where None is a value a key can have."""
 
