@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         backend_from_url(settings.redis_url, history=settings.history_events),
         metrics_,
         presence_tick_secs=settings.presence_tick_secs,
+        coalesce_secs=settings.fanout_coalesce_secs,
+        coalesce_min_conns=settings.fanout_coalesce_min_conns,
     )
     services = Services(settings, db, hub, Tokens(settings.secret_key), metrics_)
     feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))

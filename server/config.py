@@ -31,6 +31,12 @@ INBOUND_RATE_PER_SEC = 10.0
 INBOUND_STRIKES_BEFORE_CLOSE = 20
 # Presence (viewer count) is published at most this often, so a join storm is one frame per tick.
 PRESENCE_TICK_SECS = 1.0
+# Fan-out to a large audience is written at most once per tick, several events sharing each
+# connection's write (server/realtime/hub.py): at 10 events a second to 10,000 phones the writes,
+# each a few microseconds of system time, are most of the server's CPU. Smaller audiences (a host
+# console, a few screens, a small show) are written at once.
+FANOUT_COALESCE_SECS = 0.2
+FANOUT_COALESCE_MIN_CONNS = 2000
 # How long an unauthenticated socket may stay silent before sending hello.
 HELLO_TIMEOUT_SECS = 10.0
 # Follow-up workers look for due journey steps and messages this often (and at once when woken).
@@ -65,6 +71,8 @@ class Settings:
     inbound_burst: int = INBOUND_BURST
     inbound_rate_per_sec: float = INBOUND_RATE_PER_SEC
     presence_tick_secs: float = PRESENCE_TICK_SECS
+    fanout_coalesce_secs: float = FANOUT_COALESCE_SECS
+    fanout_coalesce_min_conns: int = FANOUT_COALESCE_MIN_CONNS
     heartbeat_secs: int = HEARTBEAT_SECS
     ws_ping_secs: float = WS_PING_SECS
     secure_cookies: bool = False

@@ -112,10 +112,25 @@ class _FanOut:
 class Hub:
     """Routes sequenced room events from the backend to this process's connections."""
 
-    def __init__(self, backend: Backend, metrics: Metrics, *, presence_tick_secs: float = 1.0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: Metrics,
+        *,
+        presence_tick_secs: float = 1.0,
+        coalesce_secs: float = 0.0,
+        coalesce_min_conns: int = 0,
+    ) -> None:
         self.backend = backend
         self.metrics = metrics
         self.presence_tick_secs = presence_tick_secs
+        # An audience of at least coalesce_min_conns connections is written at most once per
+        # coalesce_secs: events of the same tick share each connection's write (see _flush).
+        self.coalesce_secs = coalesce_secs
+        self.coalesce_min_conns = coalesce_min_conns
+        self._next_write: dict[tuple[str, str], float] = {}  # loop time a held audience waits for
+        self._held: set[str] = set()  # rooms whose outbox waits for its tick
+        self._wake: asyncio.TimerHandle | None = None
         self.rooms: dict[str, _LocalRoom] = {}
         self._dirty: set[str] = set()
         self._flush_scheduled = False
@@ -137,6 +152,9 @@ class Hub:
         self._presence_task = asyncio.create_task(self._presence_loop(), name="livewall-presence")
 
     async def stop(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         if self._presence_task is not None:
             self._presence_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -183,10 +201,17 @@ class Hub:
         claim or message arriving meanwhile waits. So a large fan-out is written in chunks, with
         the loop free in between. Order holds per connection: a fan-out in progress is finished
         before anything newer for that room and audience is taken from the outbox.
+
+        A large audience is written at most once per ``coalesce_secs``: what arrives sooner waits for
+        the tick and goes in the same write as whatever else arrives by then. Each write costs the
+        same few microseconds of system time however many events it carries, so at 10 events a second
+        to 10,000 phones a 200 ms tick halves the server's writes (and the phones' reads) for at
+        most that much more latency. The first event after a quiet tick goes at once.
         """
         self._flush_scheduled = False
         budget = FLUSH_CHUNK
         delivered = 0
+        now = asyncio.get_running_loop().time()
         while self._jobs and budget > 0:
             job = self._jobs[0]
             n, written, done = job.run(budget)
@@ -203,8 +228,14 @@ class Hub:
                 for audience, items in room.outbox.items():
                     if not items or (room_id, audience) in self._busy:
                         continue
-                    room.outbox[audience] = []
                     conns = room.conns[audience]
+                    if self.coalesce_secs > 0 and len(conns) >= self.coalesce_min_conns:
+                        due = self._next_write.get((room_id, audience), 0.0)
+                        if now < due:
+                            self._hold(room_id, due)
+                            continue
+                        self._next_write[(room_id, audience)] = now + self.coalesce_secs
+                    room.outbox[audience] = []
                     if not conns:
                         continue
                     job = _FanOut(self, room_id, audience, items, tuple(conns))
@@ -219,6 +250,23 @@ class Hub:
         if delivered:
             self.metrics.deliveries.inc(delivered)
         if self._jobs or self._dirty:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _hold(self, room_id: str, due: float) -> None:
+        self._held.add(room_id)
+        wake = self._wake
+        if wake is None or due < wake.when():
+            if wake is not None:
+                wake.cancel()
+            self._wake = asyncio.get_running_loop().call_at(due, self._release)
+
+    def _release(self) -> None:
+        """A held tick is due: its rooms are flushed (any not yet due are held again)."""
+        self._wake = None
+        self._dirty |= self._held
+        self._held.clear()
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -372,8 +420,10 @@ class Hub:
                     await self.on_presence(room_id, total)
                 if room.empty() and self.rooms.get(room_id) is room:
                     del self.rooms[room_id]
+                    self._held.discard(room_id)
                     for audience in AUDIENCES:
                         self._snapshots.pop((room_id, audience), None)
+                        self._next_write.pop((room_id, audience), None)
                     await self.backend.unwatch(room_id)
             except Exception:
                 log.exception("presence tick failed", extra={"room": room_id})

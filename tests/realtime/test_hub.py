@@ -19,6 +19,9 @@ from server.realtime.hub import Hub
 ROOM = "room1"
 
 
+_written = asyncio.Event()  # set by every Stub write
+
+
 class Stub:
     """What the hub uses of a connection."""
 
@@ -30,12 +33,15 @@ class Stub:
         self.last_seq = 0
         self.on_slow: Any = None
         self.frames: list[bytes] = []
+        self.writes: list[int] = []  # events per write
 
     def send(self, envelope: bytes) -> None:
         self.frames.append(envelope)
 
     def write_frames(self, _framed: bytes, envelopes: list[bytes]) -> None:
         self.frames.extend(envelopes)
+        self.writes.append(len(envelopes))
+        _written.set()
 
     def stop(self) -> None:
         pass
@@ -104,6 +110,47 @@ async def test_a_large_fan_out_is_written_in_chunks_in_order(monkeypatch: pytest
         assert not hub._jobs and not hub._busy
     finally:
         await hub.backend.stop()
+
+
+async def _until(condition: Any) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            _written.clear()
+            await _written.wait()
+
+
+async def test_a_large_audience_gets_the_events_of_a_tick_in_one_write() -> None:
+    """Coalescing: for an audience at or over the threshold, the first event after a quiet tick goes
+    at once, the next ones wait for the tick and share one write per connection; a smaller audience
+    (the host here) gets every event at once. Nothing is lost or reordered."""
+    hub = Hub(MemoryBackend(history=50), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3)
+    await hub.backend.start()
+    try:
+        viewers = [Stub(f"v{i}") for i in range(3)]
+        host = Stub(None, "host")
+        for conn in (*viewers, host):
+            await hub.attach(conn, None, _snapshot, welcome={})  # type: ignore[arg-type]
+            conn.frames.clear()
+            conn.writes.clear()
+        loop = asyncio.get_running_loop()
+        await hub.publish(ROOM, StockTick(counts={"1": {"v": 1}}))
+        first = loop.time()
+        await _until(lambda: all(v.frames for v in viewers) and host.frames)
+        assert loop.time() - first < 0.1  # at once, not after the tick
+        for v in (2, 3, 4):
+            await hub.publish(ROOM, StockTick(counts={"1": {"v": v}}))
+        await _until(lambda: len(host.frames) == 4)
+        assert host.writes == [1, 3]  # at once (events of one loop turn always share a write)
+        assert all(len(v.frames) == 1 for v in viewers)  # the viewers' tick has not come yet
+        await _until(lambda: all(len(v.frames) == 4 for v in viewers))
+        assert loop.time() - first >= 0.15
+        for conn in viewers:
+            assert conn.writes == [1, 3]
+            assert [orjson.loads(f)["data"]["counts"]["1"]["v"] for f in conn.frames] == [1, 2, 3, 4]
+            assert [orjson.loads(f)["seq"] for f in conn.frames] == [1, 2, 3, 4]
+        assert not hub._held and hub._wake is None
+    finally:
+        await hub.stop()
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
