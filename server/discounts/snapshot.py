@@ -47,7 +47,7 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
     out["my_claims"] = await actions.my_claims(db, principal.room_id, principal.viewer_id)
 
 
-def has_state(room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+def has_state(room_id: Any, viewer_ids: Any) -> list[Select[Any]]:
     return [
         select(Follow.viewer_id).where(Follow.room_id == room_id, col(Follow.viewer_id).in_(viewer_ids)),
         select(Claim.viewer_id).where(Claim.room_id == room_id, col(Claim.viewer_id).in_(viewer_ids)),

@@ -27,7 +27,7 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
     out["my_draws"] = await actions.my_draws(services.db, principal.room_id, principal.viewer_id)
 
 
-def has_state(room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+def has_state(room_id: Any, viewer_ids: Any) -> list[Select[Any]]:
     return [
         select(DrawEntry.viewer_id)
         .join(Draw, col(Draw.id) == col(DrawEntry.draw_id))

@@ -25,7 +25,7 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
     out["inbox"] = await http.inbox(services, principal.viewer_id)
 
 
-def has_state(_room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+def has_state(_room_id: Any, viewer_ids: Any) -> list[Select[Any]]:
     # A contact (any room) or an in-app message addressed to this viewer id; messages reaching them
     # through their contact need the contact link, so the first statement covers those.
     return [

@@ -78,7 +78,7 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
         out["my_votes"] = sorted(votes.all())
 
 
-def has_state(room_id: str, viewer_ids: list[str]) -> list[Select[Any]]:
+def has_state(room_id: Any, viewer_ids: Any) -> list[Select[Any]]:
     return [
         select(Item.viewer_id).where(Item.room_id == room_id, col(Item.viewer_id).in_(viewer_ids)),
         select(Vote.viewer_id)

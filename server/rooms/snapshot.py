@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, union
+from sqlalchemy import Select, bindparam, union
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
@@ -34,12 +34,13 @@ class PersonalPart:
     """A domain's part of a viewer's private state, sent in every welcome.
 
     Most viewers of a storm have none: ``has_state(room_id, viewer_ids)`` gives statements selecting
-    the ids (a superset is fine) of those who may have some in this part, and ``empty(joined_ms)``
+    the ids (a superset is fine) of those who may have some in this part (both arguments are bind
+    parameters: the statement is built once), and ``empty(joined_ms)``
     what ``read`` would give for anyone else. A welcome then costs a share of two gathered queries
     instead of a dozen of its own; ``read`` still serves those the statements name."""
 
     read: Contributor
-    has_state: Callable[[str, list[str]], list[Select[Any]]]
+    has_state: Callable[[Any, Any], list[Select[Any]]]
     empty: Callable[[int | None], dict[str, Any]]
 
 
@@ -136,34 +137,36 @@ class _Quick:
     joined_ms: int | None
 
 
+def _quick_statement() -> Any:
+    """Attendance of the viewers (``:ids``) of a room (``:room``) that no part names: built once, so
+    a welcome costs no statement construction (SQLAlchemy's cache key included)."""
+    room: Any = bindparam("room")
+    ids: Any = bindparam("ids", expanding=True)
+    busy = union(*[s for part in PERSONAL for s in part.has_state(room, ids)]).subquery()
+    return select(RoomViewer.viewer_id, RoomViewer.joined_ms).where(
+        RoomViewer.room_id == room,
+        col(RoomViewer.viewer_id).in_(ids),
+        col(RoomViewer.viewer_id).not_in(select(busy.c[0])),
+    )
+
+
 def _quick_reader(db: Database) -> BatchGetter[tuple[str, str], _Quick | None]:
     """Which viewers of a moment have no private state at all (answered from their attendance row
     alone); ``None`` for the others, read part by part."""
+    statement: list[Any] = []  # built on first use: every part has registered
 
     async def fetch(keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Quick | None]:
+        if not statement:
+            statement.append(_quick_statement())
         rooms: dict[str, list[str]] = {}
         for room_id, viewer_id in keys:
             rooms.setdefault(room_id, []).append(viewer_id)
         out: dict[tuple[str, str], _Quick | None] = {}
-        async with db.session() as session:
+        async with db.engine.connect() as conn:
             for room_id, ids in rooms.items():
-                joined = dict(
-                    (
-                        await session.exec(
-                            select(RoomViewer.viewer_id, RoomViewer.joined_ms).where(
-                                RoomViewer.room_id == room_id, col(RoomViewer.viewer_id).in_(ids)
-                            )
-                        )
-                    ).all()
-                )
-                statements = [s for part in PERSONAL for s in part.has_state(room_id, ids)]
-                busy: set[str] = set()
-                if statements:
-                    either = union(*statements).subquery()
-                    busy.update((await session.exec(select(either.c[0]))).all())
-                for viewer_id, joined_ms in joined.items():
-                    if viewer_id not in busy:
-                        out[(room_id, viewer_id)] = _Quick(joined_ms)
+                rows = await conn.execute(statement[0], {"room": room_id, "ids": ids})
+                for row in rows:
+                    out[(room_id, row[0])] = _Quick(row[1])
         return out
 
     return per_database(db, "personal-quick", lambda: BatchGetter(fetch, None))
