@@ -16,7 +16,14 @@ from server.rooms import rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.batch import MISSING, BatchGetter, BatchLinkedInserter, Missing, per_database
+from server.storage.batch import (
+    MISSING,
+    BatchGetter,
+    BatchLinkedInserter,
+    Missing,
+    per_database,
+    shared_inserter,
+)
 from server.storage.models import Announcement, Product, Room, RoomViewer, Viewer
 from server.ttlcache import TtlCache
 
@@ -118,16 +125,14 @@ async def do_end(services: Services, room_id: str) -> Room:
 async def do_announce(services: Services, room_id: str, text: object) -> Announcement:
     """Store an announcement and show it on every surface."""
     clean = rules.clean_announcement(text)
-    await load_room(services.db, room_id)
-    item = Announcement(room_id=room_id, text=clean, created_ms=now_ms())
-    async with services.db.session() as session:
-        session.add(item)
-        await session.commit()
-        await session.refresh(item)
-    assert item.id is not None
-    await services.hub.publish(
-        room_id, AnnouncementPosted(id=item.id, text=item.text, created_ms=item.created_ms)
-    )
+    await load_room_cached(services.db, room_id)
+    created = now_ms()
+    values: dict[str, Any] = {"room_id": room_id, "text": clean, "created_ms": created}
+    # One INSERT ... RETURNING, shared with announcements of the same moment: a host announcing ten
+    # times a second must not wait on four statements a time behind the database's single thread.
+    new_id = await shared_inserter(services.db, Announcement).add(values)
+    item = Announcement(id=new_id, room_id=room_id, text=clean, created_ms=created)
+    await services.hub.publish(room_id, AnnouncementPosted(id=new_id, text=clean, created_ms=created))
     return item
 
 
