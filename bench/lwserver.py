@@ -9,6 +9,8 @@
 - ``BENCH_LOOP_LAG=1``: print every 100 ms window in which the event loop ran a callback more than
   50 ms late (a thread schedules one every 10 ms), with its wall-clock time, to see when the loop
   stalls and for how long.
+- ``BENCH_FANOUT_LOG=1``: print, for every fan-out to 1,000 connections or more, how long it took from
+  start to the last connection (wall) and inside its own chunks (writing), with the events it carried.
 
 Without any of them it is exactly ``python -m server``.
 """
@@ -75,6 +77,36 @@ def _probe(loop: asyncio.AbstractEventLoop) -> None:
             worst[0], window_start = 0.0, time.perf_counter()
 
 
+def _log_fanouts() -> None:
+    from server.realtime import hub
+
+    init, run = hub._FanOut.__init__, hub._FanOut.run
+    stats: dict[int, list[float]] = {}
+
+    def logged_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        stats[id(self)] = [time.perf_counter(), 0.0]
+
+    def logged_run(self: Any, budget: int) -> tuple[int, int, bool]:
+        t0 = time.perf_counter()
+        result = run(self, budget)
+        entry = stats.get(id(self))
+        if entry is not None:
+            entry[1] += time.perf_counter() - t0
+            if result[2]:
+                del stats[id(self)]
+                if len(self.conns) >= 1000:
+                    sys.stderr.write(
+                        f"fanout conns={len(self.conns)} events={len(self.items)} "
+                        f"wall_ms={(time.perf_counter() - entry[0]) * 1000:.1f} "
+                        f"writing_ms={entry[1] * 1000:.1f} at={time.time() * 1000:.0f}\n"
+                    )
+        return result
+
+    hub._FanOut.__init__ = logged_init  # type: ignore[method-assign]
+    hub._FanOut.run = logged_run  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     if os.environ.get("BENCH_UVLOOP"):
         import uvloop
@@ -84,4 +116,6 @@ if __name__ == "__main__":
         _log_gc_pauses()
     if os.environ.get("BENCH_LOOP_LAG"):
         _watch_loop_lag()
+    if os.environ.get("BENCH_FANOUT_LOG"):
+        _log_fanouts()
     raise SystemExit(main())

@@ -33,9 +33,9 @@ INBOUND_STRIKES_BEFORE_CLOSE = 20
 PRESENCE_TICK_SECS = 1.0
 # Fan-out to a large audience is written at most once per tick, several events sharing each
 # connection's write (server/realtime/hub.py): at 10 events a second to 10,000 phones the writes,
-# each a few microseconds of system time, are most of the server's CPU. Smaller audiences (a host
-# console, a few screens, a small show) are written at once.
-FANOUT_COALESCE_SECS = 0.2
+# each ~9 us of system time here, are most of the server's CPU. 0.15 s measured best at 10/s
+# (bench/README.md); smaller audiences (host consoles, screens, a small show) are written at once.
+FANOUT_COALESCE_SECS = 0.15
 FANOUT_COALESCE_MIN_CONNS = 2000
 # How long an unauthenticated socket may stay silent before sending hello.
 HELLO_TIMEOUT_SECS = 10.0

@@ -149,6 +149,12 @@ async def test_a_large_audience_gets_the_events_of_a_tick_in_one_write() -> None
             assert [orjson.loads(f)["data"]["counts"]["1"]["v"] for f in conn.frames] == [1, 2, 3, 4]
             assert [orjson.loads(f)["seq"] for f in conn.frames] == [1, 2, 3, 4]
         assert not hub._held and hub._wake is None
+        # Once the tick has passed (here: made to look a second old) the next event goes at once.
+        hub._next_write[(ROOM, "viewer")] = loop.time() - 1.0
+        sent = loop.time()
+        await hub.publish(ROOM, StockTick(counts={"1": {"v": 5}}))
+        await _until(lambda: all(len(v.frames) == 5 for v in viewers))
+        assert loop.time() - sent < 0.1 and all(v.writes == [1, 3, 1] for v in viewers)
     finally:
         await hub.stop()
 
