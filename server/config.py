@@ -31,12 +31,15 @@ INBOUND_RATE_PER_SEC = 10.0
 INBOUND_STRIKES_BEFORE_CLOSE = 20
 # Presence (viewer count) is published at most this often, so a join storm is one frame per tick.
 PRESENCE_TICK_SECS = 1.0
-# Fan-out to a large audience is written at most once per tick, several events sharing each
-# connection's write (server/realtime/hub.py): at 10 events a second to 10,000 phones the writes,
-# each ~9 us of system time here, are most of the server's CPU. 0.15 s measured best at 10/s
-# (bench/README.md); smaller audiences (host consoles, screens, a small show) are written at once.
+# Fan-out ticks (server/realtime/hub.py): while writing fan-outs takes at least FANOUT_COALESCE_BUSY of
+# the loop's time, an audience of FANOUT_COALESCE_MIN_CONNS or more is written at most once per
+# FANOUT_COALESCE_SECS, several events sharing each connection's write. Each write is ~9 us of system
+# time here whatever it carries: 10 events a second to 10,000 phones saturate the core written one by
+# one; 0.15 s measured best there (bench/README.md). 5,000 phones at 10/s (~45 % writing) and
+# small audiences (host consoles, screens) are written at once.
 FANOUT_COALESCE_SECS = 0.15
-FANOUT_COALESCE_MIN_CONNS = 2000
+FANOUT_COALESCE_MIN_CONNS = 1000
+FANOUT_COALESCE_BUSY = 0.6
 # How long an unauthenticated socket may stay silent before sending hello.
 HELLO_TIMEOUT_SECS = 10.0
 # Follow-up workers look for due journey steps and messages this often (and at once when woken).
@@ -73,6 +76,7 @@ class Settings:
     presence_tick_secs: float = PRESENCE_TICK_SECS
     fanout_coalesce_secs: float = FANOUT_COALESCE_SECS
     fanout_coalesce_min_conns: int = FANOUT_COALESCE_MIN_CONNS
+    fanout_coalesce_busy: float = FANOUT_COALESCE_BUSY
     heartbeat_secs: int = HEARTBEAT_SECS
     ws_ping_secs: float = WS_PING_SECS
     secure_cookies: bool = False

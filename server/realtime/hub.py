@@ -120,14 +120,20 @@ class Hub:
         presence_tick_secs: float = 1.0,
         coalesce_secs: float = 0.0,
         coalesce_min_conns: int = 0,
+        coalesce_busy: float = 0.0,
     ) -> None:
         self.backend = backend
         self.metrics = metrics
         self.presence_tick_secs = presence_tick_secs
-        # An audience of at least coalesce_min_conns connections is written at most once per
+        # While writing fan-outs takes at least coalesce_busy of the loop's time (0: always), an
+        # audience of at least coalesce_min_conns connections is written at most once per
         # coalesce_secs: events of the same tick share each connection's write (see _flush).
         self.coalesce_secs = coalesce_secs
         self.coalesce_min_conns = coalesce_min_conns
+        self.coalesce_busy = coalesce_busy
+        self._coalescing = coalesce_busy <= 0
+        self._window_start = 0.0  # loop time the current measuring window began
+        self._window_writing = 0.0  # seconds spent in _flush during it
         self._next_write: dict[tuple[str, str], float] = {}  # loop time a held audience waits for
         self._held: set[str] = set()  # rooms whose outbox waits for its tick
         self._wake: asyncio.TimerHandle | None = None
@@ -202,16 +208,19 @@ class Hub:
         the loop free in between. Order holds per connection: a fan-out in progress is finished
         before anything newer for that room and audience is taken from the outbox.
 
-        A large audience is written at most once per ``coalesce_secs``: what arrives sooner waits for
-        the tick and goes in the same write as whatever else arrives by then. Each write costs the
-        same few microseconds of system time however many events it carries, so at 10 events a second
-        to 10,000 phones a 150 ms tick cuts the server's writes (and the phones' reads) by about a
-        third for at most that much more latency. The first event after a quiet tick goes at once.
+        Ticks: each write costs the same few microseconds of system time however many events it
+        carries. While writing takes ``coalesce_busy`` of the loop's time or more (measured each
+        second; ticks stop below half of it), a large audience is written at most once per
+        ``coalesce_secs``: what arrives sooner waits for the tick and goes in the same write as
+        whatever else arrives by then; the first event after a quiet tick goes at once. At 10 events
+        a second to 10,000 phones a 150 ms tick cuts the writes (and the phones' reads) by about a
+        third for at most that much more latency; a server with time to spare writes at once.
         """
         self._flush_scheduled = False
         budget = FLUSH_CHUNK
         delivered = 0
         now = asyncio.get_running_loop().time()
+        started = time.perf_counter()
         while self._jobs and budget > 0:
             job = self._jobs[0]
             n, written, done = job.run(budget)
@@ -229,7 +238,7 @@ class Hub:
                     if not items or (room_id, audience) in self._busy:
                         continue
                     conns = room.conns[audience]
-                    if self.coalesce_secs > 0 and len(conns) >= self.coalesce_min_conns:
+                    if self._coalescing and self.coalesce_secs > 0 and len(conns) >= self.coalesce_min_conns:
                         due = self._next_write.get((room_id, audience), 0.0)
                         if now < due:
                             self._hold(room_id, due)
@@ -252,6 +261,16 @@ class Hub:
         if self._jobs or self._dirty:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+        self._window_writing += time.perf_counter() - started
+        if now - self._window_start >= 1.0:
+            self._measure(now)
+
+    def _measure(self, now: float) -> None:
+        """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking)."""
+        share = self._window_writing / max(now - self._window_start, 1e-9)
+        if self.coalesce_busy > 0:
+            self._coalescing = share >= (self.coalesce_busy / 2 if self._coalescing else self.coalesce_busy)
+        self._window_start, self._window_writing = now, 0.0
 
     def _hold(self, room_id: str, due: float) -> None:
         self._held.add(room_id)

@@ -123,7 +123,7 @@ async def test_a_large_audience_gets_the_events_of_a_tick_in_one_write() -> None
     """Coalescing: for an audience at or over the threshold, the first event after a quiet tick goes
     at once, the next ones wait for the tick and share one write per connection; a smaller audience
     (the host here) gets every event at once. Nothing is lost or reordered."""
-    hub = Hub(MemoryBackend(history=50), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3)
+    hub = Hub(MemoryBackend(history=50), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0)
     await hub.backend.start()
     try:
         viewers = [Stub(f"v{i}") for i in range(3)]
@@ -157,6 +157,21 @@ async def test_a_large_audience_gets_the_events_of_a_tick_in_one_write() -> None
         assert loop.time() - sent < 0.1 and all(v.writes == [1, 3, 1] for v in viewers)
     finally:
         await hub.stop()
+
+
+def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it() -> None:
+    hub = Hub(
+        MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
+    )
+    seen = []
+    now = 0.0
+    for share in (0.5, 0.7, 0.4, 0.31, 0.29, 0.5, 0.6):
+        now += 1.0
+        hub._window_writing = share
+        hub._measure(now)
+        seen.append(hub._coalescing)
+    assert seen == [False, True, True, True, False, False, True]
+    assert hub._window_writing == 0.0 and hub._window_start == now
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
