@@ -38,7 +38,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated party in one room."""
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from server.services import Services
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActionContext:
     """What a handler gets besides the message data."""
 

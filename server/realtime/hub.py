@@ -48,7 +48,8 @@ class _LocalRoom:
         self.outbox: dict[str, list[tuple[int, bytes]]] = {a: [] for a in AUDIENCES}
         # viewer id -> that viewer's open connections (tabs, devices): private frames go straight
         # to them instead of scanning the room
-        self.viewers: dict[str, dict[Connection, None]] = {}
+        # (most viewers have one: then the connection itself, not a dict of ~220 bytes)
+        self.viewers: dict[str, Connection | dict[Connection, None]] = {}
 
     def empty(self) -> bool:
         return not any(self.conns.values())
@@ -323,8 +324,15 @@ class Hub:
             room = self.rooms[conn.room_id] = _LocalRoom()
         room.conns[conn.audience][conn] = None
         self.opened += 1
-        if conn.principal.viewer_id is not None and conn.audience == "viewer":
-            room.viewers.setdefault(conn.principal.viewer_id, {})[conn] = None
+        viewer_id = conn.principal.viewer_id
+        if viewer_id is not None and conn.audience == "viewer":
+            held = room.viewers.get(viewer_id)
+            if held is None:
+                room.viewers[viewer_id] = conn
+            elif isinstance(held, dict):
+                held[conn] = None
+            else:
+                room.viewers[viewer_id] = {held: None, conn: None}
         self.metrics.connections.labels(conn.audience).inc()
         conn.on_slow = self.metrics.slow_disconnects.inc
         await self.backend.watch(conn.room_id)
@@ -377,10 +385,16 @@ class Hub:
         self.closed += 1
         self.metrics.connections.labels(conn.audience).dec()
         viewer_id = conn.principal.viewer_id
-        mine = room.viewers.get(viewer_id) if viewer_id is not None else None
-        if mine is not None and viewer_id is not None:
-            mine.pop(conn, None)
-            if not mine:
+        held = room.viewers.get(viewer_id) if viewer_id is not None else None
+        if held is None or viewer_id is None:
+            return
+        if held is conn:
+            del room.viewers[viewer_id]
+        elif isinstance(held, dict):
+            held.pop(conn, None)
+            if len(held) == 1:
+                room.viewers[viewer_id] = next(iter(held))
+            elif not held:
                 del room.viewers[viewer_id]
 
     def connections(self, room_id: str, audience: str | None = None) -> list[Connection]:
@@ -393,10 +407,11 @@ class Hub:
     def send_to_viewer(self, room_id: str, viewer_id: str, envelope: bytes) -> int:
         """A direct frame to every connection of one viewer in this process; returns how many."""
         room = self.rooms.get(room_id)
-        mine = room.viewers.get(viewer_id) if room is not None else None
-        if not mine:
+        held = room.viewers.get(viewer_id) if room is not None else None
+        if held is None:
             return 0
-        for conn in tuple(mine):
+        mine = tuple(held) if isinstance(held, dict) else (held,)
+        for conn in mine:
             conn.send(envelope)
         return len(mine)
 
