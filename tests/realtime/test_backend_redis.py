@@ -432,3 +432,16 @@ async def test_replay_after_a_pubsub_gap_matches_the_stream(make: Make, admin: a
     await rec_a.wait_seq(6)
     for after in range(6):
         assert await a.replay(ROOM, "viewer", after) == await b.replay(ROOM, "viewer", after)
+
+
+async def test_a_connect_storm_waits_for_pooled_connections_instead_of_failing(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hundreds of concurrent head reads with a pool of 4 connections all succeed (they queue)."""
+    monkeypatch.setattr(redis_backend, "REDIS_POOL_SIZE", 4)
+    backend, _rec = await make()
+    await append_n(backend, 3)
+    heads = await asyncio.gather(*(backend.head(ROOM, "viewer") for _ in range(300)))
+    assert {h.seq for h in heads} == {3}
+    assert isinstance(backend, RedisBackend)
+    assert backend.redis.connection_pool.max_connections == 4
