@@ -445,3 +445,36 @@ async def test_a_connect_storm_waits_for_pooled_connections_instead_of_failing(
     assert {h.seq for h in heads} == {3}
     assert isinstance(backend, RedisBackend)
     assert backend.redis.connection_pool.max_connections == 4
+
+
+async def test_a_watched_room_answers_head_from_memory(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once watching, head() is the process's delivered seq with the epoch read at most once a
+    second: a connect storm does not ask Redis once per connection. Unwatched rooms ask Redis."""
+    a, rec_a = await make()
+    b, _rec_b = await make()
+    assert isinstance(a, RedisBackend)
+    await a.watch(ROOM)
+    first = await a.head(ROOM, "viewer")  # reads the epoch
+    await append_n(b, 3)
+    await rec_a.wait_seq(3)
+
+    def no_pipeline(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("head() went to Redis")
+
+    monkeypatch.setattr(a.redis, "pipeline", no_pipeline)
+    assert await a.head(ROOM, "viewer") == redis_backend.Head(first.epoch, 3)
+    assert await a.head(ROOM, "host") == redis_backend.Head(first.epoch, 0)
+    monkeypatch.undo()
+    monkeypatch.setattr(redis_backend, "EPOCH_CACHE_SECS", 0.0)
+    await a._read_head(ROOM, "viewer")  # the epoch cached with no time left: the next head() asks
+    calls: list[int] = []
+    pipeline = a.redis.pipeline
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(a.redis, "pipeline", counted)
+    assert await a.head(ROOM, "viewer") == redis_backend.Head(first.epoch, 3)
+    assert calls == [1]
+    assert (await a.head("elsewhere", "viewer")).seq == 0 and calls == [1, 1]

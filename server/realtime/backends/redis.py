@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import secrets
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
@@ -44,6 +45,8 @@ RECONNECT_DELAY_SECS = 0.5
 READ_IDLE_SECS = 1.0
 # A joining connection waits this long for its room's subscription (Redis unreachable: it fails).
 WATCH_TIMEOUT_SECS = 10.0
+# A connect storm reads each room's epoch from Redis at most this often (heads come from memory).
+EPOCH_CACHE_SECS = 1.0
 # Connections to Redis per process (the subscription holds one of them); callers beyond it wait.
 REDIS_POOL_SIZE = 64
 
@@ -128,6 +131,8 @@ class RedisBackend(Backend):
         self._watched: dict[str, asyncio.Future[None]] = {}
         # The last seq delivered per (room, audience); only the reader task advances it.
         self._heads: dict[tuple[str, str], int] = {}
+        # Each room's epoch as last read, and until when (monotonic) it may be used without asking.
+        self._epochs: dict[str, tuple[str, float]] = {}
         # The newest delivered events per (room, audience): contiguous, ending at its head.
         self._recent: dict[tuple[str, str], deque[tuple[int, bytes]]] = {}
         # Watched rooms whose SUBSCRIBE could not be sent; the reader retries them.
@@ -210,13 +215,25 @@ class RedisBackend(Backend):
         self._recent[key] = joined
 
     async def head(self, room_id: str, audience: str) -> Head:
+        seq = self._heads.get((room_id, audience))
+        known = self._epochs.get(room_id)
+        if seq is not None and known is not None and known[1] > time.monotonic():
+            # A watched room: this process's own head. Events Redis holds beyond it are on their way
+            # through the subscription and reach the connection (registered before this call) from
+            # there; what the snapshot already shows of them is overlap, which events tolerate.
+            return Head(known[0], seq)
+        return await self._read_head(room_id, audience)
+
+    async def _read_head(self, room_id: str, audience: str) -> Head:
         pipe = self.redis.pipeline(transaction=False)
         epoch_key = _k(room_id, "epoch")
         pipe.set(epoch_key, secrets.token_hex(4), nx=True, ex=KEY_TTL_SECS)
         pipe.get(epoch_key)
         pipe.get(_k(room_id, "seq", audience))
-        _set, epoch, seq = await pipe.execute()
-        return Head(epoch.decode(), int(seq or 0))
+        _set, epoch_raw, seq = await pipe.execute()
+        epoch = epoch_raw.decode()
+        self._epochs[room_id] = (epoch, time.monotonic() + EPOCH_CACHE_SECS)
+        return Head(epoch, int(seq or 0))
 
     async def watch(self, room_id: str) -> None:
         # Concurrent joiners of one room wait for the same subscription: none may read the head
@@ -244,6 +261,7 @@ class RedisBackend(Backend):
         for audience in AUDIENCES:
             self._heads.pop((room_id, audience), None)
             self._recent.pop((room_id, audience), None)
+        self._epochs.pop(room_id, None)
         # If the connection is down, the reader's reconnect subscribes watched rooms only.
         with contextlib.suppress(*_NET_ERRORS):
             async with self._lock:
@@ -381,6 +399,7 @@ class RedisBackend(Backend):
                 log.error("redis stream restarted below our head", extra={"room": room_id, "head": head})
                 self._heads[(room_id, audience)] = last
                 self._recent.pop((room_id, audience), None)
+                self._epochs.pop(room_id, None)
             else:
                 log.error("redis history no longer holds a gap; clients will resync", extra={"room": room_id})
             return
