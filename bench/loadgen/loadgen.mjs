@@ -15,7 +15,8 @@
 
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
-import WebSocket from "ws";
+import WebSocket from "ws"; // the host's connections only; viewers and the screen use RawWS
+import { RawWS, utf8, latin1 } from "./rawws.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const KIND = cfg.kind; // livewall | naive | socketio
@@ -86,6 +87,65 @@ async function pool(items, concurrency, fn) {
 const SIO_SEQ_RE = /"seq": ?(\d+)/;
 const TEXT_RE = /\\"t\\":([-\d.e+]+),\\"r\\":(\d+),\\"i\\":(\d+)/;
 
+// The same fast path on the frame's bytes, before any string is made: `{"type":"T","seq":N,...}`
+// (also with a space after ':' and ',' as the peers' json.dumps writes it, which the string way
+// leaves to JSON.parse; Socket.IO's inside `42["announcement",...]`) and the announcement's
+// `\"t\":T,\"r\":R,\"i\":I`. It fills the f* variables below (no object per message); anything
+// it does not recognise goes the string way (onMessage), which decides as before.
+const bytesOf = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const B_TYPE = bytesOf('{"type":'), B_SEQ = bytesOf('"seq":'), B_SIO = bytesOf('42["announcement",');
+const B_ANNOUNCEMENT = bytesOf("announcement"), B_STOCK = bytesOf("stock");
+const B_T = bytesOf('\\"t\\":'), B_R = bytesOf(',\\"r\\":'), B_I = bytesOf(',\\"i\\":');
+const KIND_OTHER = 0, KIND_ANNOUNCEMENT = 1, KIND_STOCK = 2;
+let fKind = KIND_OTHER, fSeq = 0, fT = 0, fR = 0, fI = 0, fPos = 0;
+
+function bytesAt(buf, p, end, pat) {
+  if (end - p < pat.length) return false;
+  for (let i = 0; i < pat.length; i++) if (buf[p + i] !== pat[i]) return false;
+  return true;
+}
+
+// Digits at buf[p..] into fI, fPos after them; false if none or too many to be exact.
+function digitsAt(buf, p, end) {
+  let v = 0, q = p;
+  for (; q < end; q++) { const d = buf[q] - 48; if (d < 0 || d > 9) break; v = v * 10 + d; }
+  if (q === p || q - p > 15) return false;
+  fI = v; fPos = q;
+  return true;
+}
+
+// A sequenced event at buf[p, end): fKind, fSeq (and fT, fR, fI for an announcement) or false.
+function parseSeqEvent(buf, p, end) {
+  if (!bytesAt(buf, p, end, B_TYPE)) return false;
+  p += B_TYPE.length; if (buf[p] === 32) p++;
+  if (buf[p] !== 34) return false;
+  const t0 = ++p;
+  while (p < end && buf[p] !== 34) p++; // event types have no escapes
+  if (p >= end) return false;
+  const t1 = p++;
+  if (buf[p] !== 44) return false; // ,
+  if (buf[++p] === 32) p++;
+  if (!bytesAt(buf, p, end, B_SEQ)) return false;
+  p += B_SEQ.length; if (buf[p] === 32) p++;
+  if (!digitsAt(buf, p, end)) return false;
+  fSeq = fI; p = fPos;
+  if (t1 - t0 === B_STOCK.length && bytesAt(buf, t0, t1, B_STOCK)) { fKind = KIND_STOCK; return true; }
+  if (!(t1 - t0 === B_ANNOUNCEMENT.length && bytesAt(buf, t0, t1, B_ANNOUNCEMENT))) { fKind = KIND_OTHER; return true; }
+  // The first \"t\": is where TEXT_RE would match; the send time's characters as it takes them.
+  while (p < end && !(buf[p] === 92 && bytesAt(buf, p, end, B_T))) p++;
+  if (p === end) return false;
+  p += B_T.length;
+  const n0 = p;
+  for (; p < end; p++) { const c = buf[p]; if (!((c >= 48 && c <= 57) || c === 46 || c === 45 || c === 43 || c === 101)) break; }
+  const n1 = p;
+  if (n1 === n0 || !bytesAt(buf, p, end, B_R) || !digitsAt(buf, p + B_R.length, end)) return false;
+  fR = fI; p = fPos;
+  if (!bytesAt(buf, p, end, B_I) || !digitsAt(buf, p + B_I.length, end)) return false;
+  fT = +latin1(buf, n0, n1); // a string of the time's few characters: the same number as +m[1]
+  fKind = KIND_ANNOUNCEMENT;
+  return true;
+}
+
 // --- one viewer -----------------------------------------------------------------------------------
 class Viewer {
   constructor(idx) {
@@ -100,20 +160,20 @@ class Viewer {
     const addr = `127.0.0.${1 + (this.idx % N_ADDRS)}`;
     const url = SIO ? `${this.t.ws_base}/socket.io/?EIO=4&transport=websocket` : `${this.t.ws_base}/ws/viewer/${cfg.room}`;
     this.sessionStart = now();
-    const ws = new WebSocket(url, { localAddress: addr, perMessageDeflate: false, handshakeTimeout: 20000, skipUTF8Validation: true });
+    const ws = new RawWS(url, { localAddress: addr, handshakeTimeout: 20000 });
     this.ws = ws;
-    ws.on("open", () => {
+    ws.onopen = () => {
       sessionsOpen++;
       if (!SIO) ws.send(JSON.stringify({ type: "hello", data: this.helloData() }));
-    });
-    ws.on("message", (data) => this.onMessage(data));
-    ws.on("error", () => { counters.errors++; });
-    ws.on("close", (code) => {
+    };
+    ws.onmessage = (buf, start, end) => this.onFrame(buf, start, end);
+    ws.onerror = () => { counters.errors++; };
+    ws.onclose = (code) => {
       if (this.ws !== ws) return;
       this.ws = null; this.welcomed = false;
       counters.closes[code] = (counters.closes[code] ?? 0) + 1;
       if (this.wantOpen) this.scheduleReconnect();
-    });
+    };
   }
 
   helloData() {
@@ -132,10 +192,20 @@ class Viewer {
 
   close() { this.wantOpen = false; const ws = this.ws; this.ws = null; this.welcomed = false; if (ws) ws.terminate(); }
 
-  onMessage(data) {
+  onFrame(buf, start, end) {
+    const p = !SIO ? start : bytesAt(buf, start, end, B_SIO) ? start + B_SIO.length : -1;
+    if (p >= 0 && parseSeqEvent(buf, p, end) && (!SIO || fKind === KIND_ANNOUNCEMENT)) {
+      this.onSeq(fSeq);
+      if (fKind === KIND_ANNOUNCEMENT) this.countAnnouncement(fT, fR, fI);
+      else if (fKind === KIND_STOCK) stockEvents++;
+      return;
+    }
+    this.onMessage(utf8(buf, start, end));
+  }
+
+  onMessage(s) {
     let msg;
     if (SIO) {
-      const s = data.toString();
       const c = s.charCodeAt(0);
       if (c === 50 /* "2" ping */) { this.ws.send("3"); return; }
       if (c === 48 /* "0" open */) { this.ws.send("40" + JSON.stringify({ token: this.token })); return; }
@@ -148,9 +218,8 @@ class Viewer {
         msg = arr[1]; if (msg && !msg.type) msg.type = arr[0];
       } else return;
     } else {
-      const s = data.toString();
-      // Fast path: sequenced events are `{"type":"T","seq":N,...}` (Livewall and naive): read the
-      // type and seq by position, and an announcement's send time with one regex, no JSON.parse.
+      // Fast path (for what onFrame's byte path left): sequenced events are `{"type":"T","seq":N,...}`:
+      // read the type and seq by position, and an announcement's send time with one regex, no JSON.parse.
       if (s.startsWith('{"type":"')) {
         const end = s.indexOf('"', 9);
         if (s.startsWith(',"seq":', end + 1)) {
@@ -200,25 +269,27 @@ class Viewer {
     this.onSeq(seq);
     const m = TEXT_RE.exec(s);
     if (m === null) return this.onAnnouncement(JSON.parse(s), true);
-    this.countAnnouncement({ t: +m[1], r: +m[2], i: +m[3] });
+    this.countAnnouncement(+m[1], +m[2], +m[3]);
   }
 
   onAnnouncement(msg, seqDone = false) {
     if (!seqDone) this.onSeq(msg.seq);
-    this.countAnnouncement(JSON.parse(msg.data.text));
+    const p = JSON.parse(msg.data.text);
+    this.countAnnouncement(p.t, p.r, p.i);
   }
 
-  countAnnouncement(p) {
+  // The host's announcement text: send time, run id and index.
+  countAnnouncement(sentAt, run, index) {
     const t = now();
-    if (p.r !== runId) return;
+    if (run !== runId) return;
     counters.received++;
     if (counters.first_recv === 0) counters.first_recv = t;
     counters.last_recv = t;
-    if (p.t >= this.sessionStart) lat.add(t - p.t); else counters.replayed++;
-    if (this.run !== p.r) { this.run = p.r; this.got = 0; }
+    if (sentAt >= this.sessionStart) lat.add(t - sentAt); else counters.replayed++;
+    if (this.run !== run) { this.run = run; this.got = 0; }
     this.got++;
     // A peer viewer back from a reconnect (no resume) missed what was sent while it was away.
-    if (this.resync) { this.resync = false; this.skippedBase = p.i; }
+    if (this.resync) { this.resync = false; this.skippedBase = index; }
   }
 
   comment() {
@@ -360,10 +431,10 @@ const itemWatch = {
 
 function openScreen() {
   const t = cfg.targets[0];
-  const ws = new WebSocket(`${t.ws_base}/ws/screen/${cfg.room}`, { perMessageDeflate: false });
-  ws.on("open", () => ws.send(JSON.stringify({ type: "hello", data: { key: cfg.screen_key } })));
-  ws.on("message", (data) => { const s = data.toString(); if (s.startsWith('{"type":"wall"')) itemWatch.wall(s); });
-  ws.on("error", (e) => log("screen error", e.message));
+  const ws = new RawWS(`${t.ws_base}/ws/screen/${cfg.room}`);
+  ws.onopen = () => ws.send(JSON.stringify({ type: "hello", data: { key: cfg.screen_key } }));
+  ws.onmessage = (buf, start, end) => { const s = utf8(buf, start, end); if (s.startsWith('{"type":"wall"')) itemWatch.wall(s); };
+  ws.onerror = (e) => log("screen error", e.message);
   return ws;
 }
 

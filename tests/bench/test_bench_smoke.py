@@ -132,3 +132,15 @@ def test_claim_rush_two_processes_on_redis(tmp_path: Path) -> None:
     doc = _run(tmp_path, "claim", "--viewers", "200", "--units", "20", "--runs", "1", "--configs", "redis2")
     _assert_exact_claims(doc, 200, 20)
     assert doc["runs"][0]["processes"] == 2 and doc["runs"][0]["redis_matches_db"] is True
+
+
+@needs_node
+def test_the_load_generators_websocket_client(tmp_path: Path) -> None:
+    """bench/loadgen/rawws.test.mjs: the viewers' minimal WebSocket client against exact server bytes."""
+    import subprocess
+
+    loadgen = Path(run.__file__).parent / "loadgen"
+    done = subprocess.run(
+        ["node", "--test", "rawws.test.mjs"], cwd=loadgen, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
