@@ -254,6 +254,9 @@ async def test_resume_on_the_other_process_replays_exactly_the_missed(
         assert (await host.request("announce", {"text": f"while away {i}"}))["type"] == "ack"
     for _ in range(n):
         await stay_a.recv_type("announcement", WAIT_SECS)
+        # B replays what it has delivered (anything newer reaches a resumed viewer live, right after):
+        # wait until B has them all, so that the welcome counts all n as missed.
+        await stay_b.recv_type("announcement", WAIT_SECS)
 
     back = await Client.connect(cluster.ws(cluster.b), "viewer", room["id"], hello, resume=(epoch, seq))
     assert back.welcome["resumed"] is True
