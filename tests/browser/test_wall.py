@@ -319,20 +319,23 @@ async def test_burst_keeps_screen_current(browser: Browser, running: Running) ->
 
     sampler = asyncio.create_task(sample())
     await asyncio.gather(*(storm(i, c) for i, c in enumerate(viewers)))
-    # The server samples the wall (at most 20 new items a tick), so the screen sees a part of the 300.
-    await screen.wait_for_function(
-        "() => { const s = window.lwScreen.danmaku.stats(); return s.launched + s.dropped >= 20; }"
-    )
+    # The server samples the wall (at most 10 new items a stage tick), so the screen sees a part of
+    # the 300. The host's queue carries every item: once it has all 300, the burst's ticks are over,
+    # and the marker goes out in a tick of its own (in a tick with the burst it could be sampled out).
+    host: Client = room["host"]
+    queued: set[int] = set()
+    while len(queued) < 300:
+        event = await host.recv_type("queue", 10)
+        queued.update(item["id"] for item in event["data"].get("items", []) if item["kind"] == "comment")
     marker = "LAST ONE 最后一条 ✨"
     await viewers[0].request("item.submit", {"text": marker})
-    await screen.wait_for_function("t => window.__seen.dm.includes(t)", arg=marker, timeout=8_000)
+    # Shown once a lane frees (the burst's comments take a few seconds to cross the screen).
+    await screen.wait_for_function("t => window.__seen.dm.includes(t)", arg=marker, timeout=20_000)
     done.set()
     await sampler
     stats = await screen.evaluate("window.lwScreen.danmaku.stats()")
-    server_dropped = sum(
-        e["data"].get("dropped", 0) for c in viewers for e in c.events if e["type"] == "wall"
-    )
-    assert stats["dropped"] > 0 or server_dropped > 0  # sampled (screen or server), never queued it all
+    assert stats["launched"] >= 10  # at least a tick's worth of the burst, and the marker
+    assert stats["launched"] + stats["dropped"] < 301  # sampled (server or screen), never queued it all
     assert max(s["nodes"] for s in samples) <= 30
     assert max(s["waiting"] for s in samples) <= 20 and stats["maxWaiting"] <= 20
     assert max(lags) < 1.0, max(lags)
