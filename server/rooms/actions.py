@@ -214,14 +214,6 @@ async def display_names(db: Database, viewer_ids: set[str]) -> dict[str, str | N
         return dict(rows.all())
 
 
-async def load_viewer(db: Database, viewer_id: str) -> Viewer:
-    async with db.session() as session:
-        viewer = await session.get(Viewer, viewer_id)
-    if viewer is None:
-        raise Unauthorized("unknown viewer; join again")
-    return viewer
-
-
 async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
     """Change (or clear, for anonymous) a viewer's display name."""
     clean = rules.clean_display_name(name)

@@ -7,6 +7,7 @@ type, that snapshot + event == a snapshot taken after it.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,9 +36,9 @@ class PersonalPart:
 
     Most viewers of a storm have none: ``has_state(room_id, viewer_ids)`` gives statements selecting
     the ids (a superset is fine) of those who may have some in this part (both arguments are bind
-    parameters: the statement is built once), and ``empty(joined_ms)``
-    what ``read`` would give for anyone else. A welcome then costs a share of two gathered queries
-    instead of a dozen of its own; ``read`` still serves those the statements name."""
+    parameters: the statement is built once), and ``empty(joined_ms)`` what ``read`` would give for
+    anyone else. A welcome then costs a share of one gathered query instead of a dozen of its own;
+    ``read`` still serves those the statements name."""
 
     read: Contributor
     has_state: Callable[[Any, Any], list[Select[Any]]]
@@ -137,6 +138,7 @@ class _Quick:
     joined_ms: int | None
 
 
+@functools.cache  # built on first use, when every part has registered
 def _quick_statement() -> Any:
     """Attendance of the viewers (``:ids``) of a room (``:room``) that no part names: built once, so
     a welcome costs no statement construction (SQLAlchemy's cache key included)."""
@@ -153,18 +155,16 @@ def _quick_statement() -> Any:
 def _quick_reader(db: Database) -> BatchGetter[tuple[str, str], _Quick | None]:
     """Which viewers of a moment have no private state at all (answered from their attendance row
     alone); ``None`` for the others, read part by part."""
-    statement: list[Any] = []  # built on first use: every part has registered
 
     async def fetch(keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Quick | None]:
-        if not statement:
-            statement.append(_quick_statement())
+        statement = _quick_statement()
         rooms: dict[str, list[str]] = {}
         for room_id, viewer_id in keys:
             rooms.setdefault(room_id, []).append(viewer_id)
         out: dict[tuple[str, str], _Quick | None] = {}
         async with db.engine.connect() as conn:
             for room_id, ids in rooms.items():
-                rows = await conn.execute(statement[0], {"room": room_id, "ids": ids})
+                rows = await conn.execute(statement, {"room": room_id, "ids": ids})
                 for row in rows:
                     out[(room_id, row[0])] = _Quick(row[1])
         return out
