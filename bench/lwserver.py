@@ -11,6 +11,8 @@
   stalls and for how long.
 - ``BENCH_FANOUT_LOG=1``: print, for every fan-out to 1,000 connections or more, how long it took from
   start to the last connection (wall) and inside its own chunks (writing), with the events it carried.
+- ``BENCH_TASK_DUMP=PATH``: whenever the file PATH appears, delete it and print the stack of every
+  asyncio task to stderr, to see what a server that will not stop (or answer) is waiting for.
 
 Without any of them it is exactly ``python -m server``.
 """
@@ -107,6 +109,43 @@ def _log_fanouts() -> None:
     hub._FanOut.run = logged_run  # type: ignore[method-assign]
 
 
+def _dump_tasks_on_request(path: str) -> None:
+    import io
+
+    import uvloop
+
+    loops: list[asyncio.AbstractEventLoop] = []
+    new_loop = uvloop.new_event_loop
+
+    def recorded() -> uvloop.Loop:
+        loop = new_loop()
+        loops.append(loop)
+        return loop
+
+    uvloop.new_event_loop = recorded
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.2)
+            if not os.path.exists(path) or not loops:
+                continue
+            os.unlink(path)
+            out = io.StringIO()
+            tasks = list(asyncio.all_tasks(loops[-1]))
+            out.write(f"--- {len(tasks)} tasks at={time.time() * 1000:.0f}\n")
+            shown: dict[str, int] = {}
+            for task in tasks:
+                buf = io.StringIO()
+                task.print_stack(limit=6, file=buf)
+                text = buf.getvalue().split("\n", 1)[-1]  # without the task's own repr
+                shown[text] = shown.get(text, 0) + 1
+            for text, n in sorted(shown.items(), key=lambda kv: -kv[1]):
+                out.write(f"{n} task(s):\n{text}\n")
+            sys.stderr.write(out.getvalue())
+
+    threading.Thread(target=watch, daemon=True, name="bench-task-dump").start()
+
+
 if __name__ == "__main__":
     if os.environ.get("BENCH_UVLOOP"):
         import uvloop
@@ -118,4 +157,6 @@ if __name__ == "__main__":
         _watch_loop_lag()
     if os.environ.get("BENCH_FANOUT_LOG"):
         _log_fanouts()
+    if os.environ.get("BENCH_TASK_DUMP"):
+        _dump_tasks_on_request(os.environ["BENCH_TASK_DUMP"])
     raise SystemExit(main())

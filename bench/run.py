@@ -473,6 +473,30 @@ def connect_all(gens: list[Loadgen], servers: list[Server], timeout: float) -> d
     }
 
 
+class _CpuSeries:
+    """A process's CPU % (100 = one core) in each ``every`` seconds, sampled in a thread until stop()."""
+
+    def __init__(self, pid: int, every: float) -> None:
+        self.values: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pid, every), daemon=True)
+        self._thread.start()
+
+    def _run(self, pid: int, every: float) -> None:
+        last = cpu_secs(pid)
+        while not self._stop.wait(every):
+            try:
+                now = cpu_secs(pid)
+            except OSError:
+                return
+            self.values.append(round((now - last) / every * 100, 1))
+            last = now
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def profile_servers(servers: list[Server], label: str, secs: float) -> list[subprocess.Popen[bytes]]:
     """``BENCH_PYSPY=DIR``: sample each server process with py-spy for ``secs``, as collapsed stacks
     in ``DIR/LABEL-pI.txt`` (per thread, idle included, unless ``BENCH_PYSPY_ARGS`` says otherwise,
@@ -742,18 +766,31 @@ def scenario_reconnect(args: argparse.Namespace, node: str, work: Path) -> list[
                     duration = max(args.duration, 25.0)
                     cpu0 = cpu_secs(server.pid)
                     for g in gens:
-                        g.send(cmd="run", run_id=run + 1, rate=args.rate, duration=duration)
+                        g.send(
+                            cmd="run", run_id=run + 1, rate=args.rate, duration=duration, track_indices=True
+                        )
                     time.sleep(5)
                     killed = time.time() * 1000
                     up = restart(server)
+                    spies = profile_servers([server], f"reconnect-{viewers}-r{run + 1}", 20)
+                    cpu_series = _CpuSeries(server.pid, 0.5)
                     for g in gens:
                         # counted from the kill: a viewer may be welcomed before the HTTP probe sees
                         # the new process up; times are reported from `up`
                         g.send(cmd="await_resumed", since=killed, timeout=30 + (up - killed) / 1000)
                     back = [g.expect("resumed", 60) for g in gens]
+                    cpu_series.stop()
+                    for spy in spies:
+                        spy.wait()
+                    per_half = [
+                        sum(b["back_per_half_s"][i] for b in back if i < len(b["back_per_half_s"]))
+                        for i in range(max(len(b["back_per_half_s"]) for b in back))
+                    ]
                     pub = gens[0].expect("published", duration + 60)
+                    # Loss counts the announcements the server acknowledged: a restart refuses (closes
+                    # before answering) the few in flight, and the host does not send while it is away.
                     for g in gens:
-                        g.send(cmd="drain", sent=pub["sent"], timeout=15)
+                        g.send(cmd="drain", sent=pub["sent"], acked_idx=pub["acked_idx"], timeout=15)
                     drained = [g.expect("drained", 60) for g in gens]
                     row = {
                         "scenario": "reconnect",
@@ -771,11 +808,15 @@ def scenario_reconnect(args: argparse.Namespace, node: str, work: Path) -> list[
                             max(0, max((b["back_ms"]["p99"] or 0) for b in back) - (up - killed)), 1
                         ),
                         "not_back": sum(b["not_back"] for b in back),
+                        # from the kill: welcomes per 500 ms, and the new process's CPU % per 500 ms
+                        "back_per_half_s": per_half,
+                        "server_cpu_pct_per_half_s": cpu_series.values,
                         "resumed": sum(d["resumed"] for d in drained),
                         "resume_failed": sum(d["resume_failed"] for d in drained),
                         "gaps": sum(d["gaps"] for d in drained),
                         "loss": sum(d["loss"] for d in drained),
                         "sent": pub["sent"],
+                        "acked": pub["acked"],
                         "refused": pub["refused"],
                         "deliveries": sum(d["received"] for d in drained),
                         "lat_ms": merge_pct([d["lat"] for d in drained]),
@@ -836,7 +877,14 @@ def _progress(row: dict[str, Any]) -> None:
         f"  {row['scenario']:<9} {row['server']:<9} viewers={row['viewers']:<6} run={row['run']} "
         f"p50={lat.get('p50')} p99={lat.get('p99')} deliveries/s={row.get('deliveries_per_s')} "
         f"loss={row.get('loss')} gaps={row.get('gaps')} cpu%={row.get('server_cpu_pct')} "
-        f"KiB/conn={row.get('kib_per_conn')}\n"
+        f"KiB/conn={row.get('kib_per_conn')}"
+        + (
+            f" sent={row['sent']} acked={row.get('acked')} refused={row['refused']}"
+            f" back_s={row.get('all_back_s')}"
+            if "refused" in row
+            else ""
+        )
+        + "\n"
     )
 
 

@@ -153,6 +153,7 @@ class Viewer {
     this.epoch = null; this.seq = 0; this.welcomed = false; this.sessionStart = 0; this.welcomeAt = 0;
     this.run = -1; this.got = 0; this.skippedBase = -1; this.resync = false; this.wantOpen = false; this.attempt = 0;
     this.onWelcome = null; this.claim = null;
+    this.seenIdx = null; // with trackIndices: a bitmap of the run's announcement indices received
   }
 
   open() {
@@ -286,8 +287,17 @@ class Viewer {
     if (counters.first_recv === 0) counters.first_recv = t;
     counters.last_recv = t;
     if (sentAt >= this.sessionStart) lat.add(t - sentAt); else counters.replayed++;
-    if (this.run !== run) { this.run = run; this.got = 0; }
+    if (this.run !== run) { this.run = run; this.got = 0; this.seenIdx = null; }
     this.got++;
+    if (trackIndices) {
+      const need = (index >> 3) + 1;
+      if (this.seenIdx === null || this.seenIdx.length < need) {
+        const grown = new Uint8Array(Math.max(need, 64, (this.seenIdx?.length ?? 0) * 2));
+        if (this.seenIdx !== null) grown.set(this.seenIdx);
+        this.seenIdx = grown;
+      }
+      this.seenIdx[index >> 3] |= 1 << (index & 7);
+    }
     // A peer viewer back from a reconnect (no resume) missed what was sent while it was away.
     if (this.resync) { this.resync = false; this.skippedBase = index; }
   }
@@ -514,9 +524,14 @@ function startComments(perSec, senders) {
 }
 
 let sentThisRun = 0;
+// Set by a run's `track_indices`: viewers record which announcements they received, so that loss can
+// be counted against exactly the ones the server acknowledged (a restart refuses some in flight).
+let trackIndices = false;
+let ackedIdx = [];
 
 async function cmdRun(c) {
   runId = c.run_id; lat = new Hist(); rtt = new Hist(); counters = freshCounters(); sentThisRun = 0;
+  trackIndices = !!c.track_indices; ackedIdx = [];
   running = true;
   const churn = startChurn(c.churn_per_sec ?? 0);
   const comments = startComments(c.comments_per_sec ?? 0, c.senders ?? 0);
@@ -554,7 +569,9 @@ async function cmdRun(c) {
         const h = host[i % host.length];
         if (!h.ready) { skippedTicks++; continue; }
         const idx = sentThisRun++;
-        pending.push(h.announce(text(idx)).then((ok) => { ok ? acked++ : refused++; }));
+        pending.push(h.announce(text(idx)).then((ok) => {
+          if (ok) { acked++; if (trackIndices) ackedIdx.push(idx); } else refused++;
+        }));
       }
       await Promise.race([Promise.all(pending), sleep(30000)]);
       if (skippedTicks) log(`host not connected for ${skippedTicks} ticks`);
@@ -565,7 +582,8 @@ async function cmdRun(c) {
   if (churn) clearInterval(churn);
   if (comments) clearInterval(comments);
   running = false;
-  emit({ ev: "published", sent: sentThisRun, acked, refused, publish_s: (now() - t0) / 1000, t0 });
+  emit({ ev: "published", sent: sentThisRun, acked, refused, publish_s: (now() - t0) / 1000, t0,
+         ...(trackIndices ? { acked_idx: ackedIdx } : {}) });
 }
 
 async function cmdDrain(c) {
@@ -581,16 +599,26 @@ async function cmdDrain(c) {
     // The queue ticks every 200 ms: wait until every acknowledged item was seen or nothing new came for 2 s.
     while (now() < deadline && itemWatch.seen.size < c.await_items && now() - itemWatch.lastItem < 2000) await sleep(100);
   }
+  // With `acked_idx` (the indices the server acknowledged), a viewer's loss is exactly those it did not
+  // receive; otherwise the count sent minus the count received.
+  const acked = c.acked_idx ?? null;
+  const missingOf = (v) => {
+    if (v.run !== runId) return acked ? acked.length : expect;
+    if (!acked) return Math.max(0, expect - v.got);
+    let n = 0;
+    for (const i of acked) if (v.seenIdx === null || !((v.seenIdx[i >> 3] ?? 0) & (1 << (i & 7)))) n++;
+    return n;
+  };
   for (;;) {
     let behind = 0;
-    for (const v of viewers) if (!v.resync && v.skippedBase < 0 && (v.run !== runId ? expect > 0 : v.got < expect)) behind++;
+    for (const v of viewers) if (!v.resync && v.skippedBase < 0 && missingOf(v) > 0) behind++;
     if (behind === 0 || now() > deadline) break;
     await sleep(50);
   }
   let tailLoss = 0, notOpen = 0;
   for (const v of viewers) {
     if (!v.welcomed) notOpen++;
-    const missing = v.run !== runId ? expect : Math.max(0, expect - v.got);
+    const missing = missingOf(v);
     // Peers have no resume: a viewer that reconnected during the run missed what was sent meanwhile.
     if (v.resync || v.skippedBase >= 0) counters.skipped += missing; else tailLoss += missing;
     v.skippedBase = -1;
@@ -658,9 +686,14 @@ async function cmdAwaitResumed(c) {
     await sleep(50);
   }
   const h = new Hist();
+  const perHalfSec = []; // welcomes in each 500 ms since the kill
   let notBack = 0;
-  for (const v of viewers) { if (v.welcomed && v.welcomeAt >= since) h.add(v.welcomeAt - since); else notBack++; }
+  for (const v of viewers) {
+    if (v.welcomed && v.welcomeAt >= since) { h.add(v.welcomeAt - since); tick(perHalfSec, (v.welcomeAt - since) / 5); }
+    else notBack++;
+  }
   emit({ ev: "resumed", viewers: viewers.length, back: h.n, not_back: notBack, all_back_ms: h.n ? h.max : null,
+         back_per_half_s: perHalfSec,
          back_ms: pct(h), resumed: counters.resumed, resume_failed: counters.resume_failed, gaps: counters.gaps,
          closes: counters.closes });
 }
