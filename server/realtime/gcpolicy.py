@@ -9,6 +9,14 @@ Instagram published for forked servers). Reference counting still frees frozen o
 only cycles among them wait, until enough of the frozen connections have closed: then the policy
 gives everything back to the collector, collects once and freezes what is still alive (typically
 at the end of a stream, when the audience leaves).
+
+While a wave is still arriving (a join or reconnect storm) nothing is frozen yet, and CPython's rule
+(a full collection whenever the objects promoted since the last one reach a quarter of those it kept)
+sets off a full collection every second or so, each longer than the one before: 11 of them, 40 to
+520 ms, 2.4 s in all, while 10,000 phones reconnected (``BENCH_GC_LOG``). So while connections keep
+opening, full collections wait (the young generations are still collected, and most cycles die
+young); when the wave settles it is frozen as above. A wave that never settles (a large audience
+with steady churn) lets one look's worth of full collections through every ``HOLD_MAX_SECS``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ MIN_NEW = 1000
 SETTLED = 50
 # Collect and freeze again once this share of the connections frozen has closed since.
 CLOSED_SHARE = 0.5
+# Full collections wait at most this long in a row while a wave arrives.
+HOLD_MAX_SECS = 30.0
+# The oldest generation's threshold while they wait: never reached.
+HELD_THRESHOLD = 1 << 30
 
 
 @dataclass
@@ -40,11 +52,21 @@ class GcPolicy:
     last_opened: int = 0
     freezes: int = 0
     refreezes: int = 0
+    # monotonic time since which full collections wait (a wave is arriving); None: they run
+    holding_since: float | None = None
+    _saved: tuple[int, int, int] | None = None  # thresholds to restore after a hold
 
-    def decide(self, opened: int, closed: int) -> str | None:
-        """``opened``/``closed``: connections opened and closed since start. "freeze", "refreeze" or None."""
+    def decide(self, opened: int, closed: int, now: float = 0.0) -> str | None:
+        """``opened``/``closed``: connections opened and closed since start; ``now``: monotonic time.
+        Returns "freeze", "refreeze" or None, and sets ``holding_since`` while a wave arrives."""
         recent = opened - self.last_opened
         self.last_opened = opened
+        if recent <= SETTLED:
+            self.holding_since = None
+        elif self.holding_since is None:
+            self.holding_since = now
+        elif now - self.holding_since >= HOLD_MAX_SECS:
+            self.holding_since = None  # until the next look
         if self.frozen_conns and closed - self.closed_at_freeze >= max(1, self.frozen_conns * CLOSED_SHARE):
             self.frozen_conns = opened - closed
             self.opened_at_freeze, self.closed_at_freeze = opened, closed
@@ -58,7 +80,7 @@ class GcPolicy:
         return None
 
     def look(self, opened: int, closed: int) -> None:
-        what = self.decide(opened, closed)
+        what = self.decide(opened, closed, time.monotonic())
         if what == "freeze":
             gc.freeze()
             log.info("froze %d objects (%d connections open)", gc.get_freeze_count(), self.frozen_conns)
@@ -73,3 +95,13 @@ class GcPolicy:
                 gc.get_freeze_count(),
                 self.frozen_conns,
             )
+        self._hold(self.holding_since is not None)
+
+    def _hold(self, hold: bool) -> None:
+        """Make full collections wait (``hold``) or run again."""
+        if hold and self._saved is None:
+            self._saved = gc.get_threshold()
+            gc.set_threshold(self._saved[0], self._saved[1], HELD_THRESHOLD)
+        elif not hold and self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
