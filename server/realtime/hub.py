@@ -26,6 +26,10 @@ log = logging.getLogger("livewall.hub")
 
 # A flush writes to at most this many connections before letting the loop run other work.
 FLUSH_CHUNK = 1000
+# Share of a second the loop's thread spends on the CPU from which large audiences are written in
+# ticks whatever the writing's own share (see Hub._measure), and below which that stops.
+SATURATED = 0.9
+UNSATURATED = 0.7
 
 PresenceHook = Callable[[str, int], Awaitable[None]]
 SnapshotFn = Callable[[Connection], Awaitable[dict[str, Any]]]
@@ -135,6 +139,8 @@ class Hub:
         self._coalescing = coalesce_busy <= 0
         self._window_start = 0.0  # loop time the current measuring window began
         self._window_writing = 0.0  # seconds spent in _flush during it
+        self._window_cpu = 0.0  # the loop thread's CPU time when it began
+        self._cpu_clock: Callable[[], float] = time.thread_time  # the loop thread's CPU seconds
         self._next_write: dict[tuple[str, str], float] = {}  # loop time a held audience waits for
         self._held: set[str] = set()  # rooms whose outbox waits for its tick
         self._wake: asyncio.TimerHandle | None = None
@@ -267,11 +273,20 @@ class Hub:
             self._measure(now)
 
     def _measure(self, now: float) -> None:
-        """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking)."""
-        share = self._window_writing / max(now - self._window_start, 1e-9)
+        """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking),
+        or while the loop had no time to spare (``SATURATED`` of it on the CPU; ``UNSATURATED`` to
+        stop): during a reconnect storm welcomes, not writes, fill the loop, and every write saved
+        is a welcome sooner."""
+        elapsed = max(now - self._window_start, 1e-9)
+        share = self._window_writing / elapsed
+        cpu = self._cpu_clock()
+        loop_share = (cpu - self._window_cpu) / elapsed
         if self.coalesce_busy > 0:
-            self._coalescing = share >= (self.coalesce_busy / 2 if self._coalescing else self.coalesce_busy)
-        self._window_start, self._window_writing = now, 0.0
+            if self._coalescing:
+                self._coalescing = share >= self.coalesce_busy / 2 or loop_share >= UNSATURATED
+            else:
+                self._coalescing = share >= self.coalesce_busy or loop_share >= SATURATED
+        self._window_start, self._window_writing, self._window_cpu = now, 0.0, cpu
 
     def _hold(self, room_id: str, due: float) -> None:
         self._held.add(room_id)

@@ -163,6 +163,7 @@ def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it
     hub = Hub(
         MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
     )
+    hub._cpu_clock = lambda: 0.0  # the loop otherwise idle
     seen = []
     now = 0.0
     for share in (0.5, 0.7, 0.4, 0.31, 0.29, 0.5, 0.6):
@@ -172,6 +173,24 @@ def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it
         seen.append(hub._coalescing)
     assert seen == [False, True, True, True, False, False, True]
     assert hub._window_writing == 0.0 and hub._window_start == now
+
+
+def test_ticks_also_while_the_loop_is_saturated_by_other_work() -> None:
+    """A reconnect storm: welcomes fill the loop, writing alone stays under the busy share."""
+    hub = Hub(
+        MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
+    )
+    cpu = 0.0
+    hub._cpu_clock = lambda: cpu
+    seen = []
+    now = 0.0
+    for loop_share in (0.8, 0.95, 0.75, 0.65, 0.85, 0.95):
+        now += 1.0
+        cpu += loop_share
+        hub._window_writing = 0.2
+        hub._measure(now)
+        seen.append(hub._coalescing)
+    assert seen == [False, True, True, False, False, True]
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
