@@ -447,6 +447,19 @@ async def test_a_connect_storm_waits_for_pooled_connections_instead_of_failing(
     assert backend.redis.connection_pool.max_connections == 4
 
 
+def _count_pipelines(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, one entry per pipeline the backend opens."""
+    calls: list[int] = []
+    pipeline = backend.redis.pipeline
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend.redis, "pipeline", counted)
+    return calls
+
+
 async def test_a_watched_room_answers_head_from_memory(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once watching, head() is the process's delivered seq with the epoch read at most once a
     second: a connect storm does not ask Redis once per connection. Unwatched rooms ask Redis."""
@@ -467,14 +480,28 @@ async def test_a_watched_room_answers_head_from_memory(make: Make, monkeypatch: 
     monkeypatch.undo()
     monkeypatch.setattr(redis_backend, "EPOCH_CACHE_SECS", 0.0)
     await a._read_head(ROOM, "viewer")  # the epoch cached with no time left: the next head() asks
-    calls: list[int] = []
-    pipeline = a.redis.pipeline
-
-    def counted(*args: object, **kwargs: object) -> object:
-        calls.append(1)
-        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(a.redis, "pipeline", counted)
+    calls = _count_pipelines(a, monkeypatch)
     assert await a.head(ROOM, "viewer") == redis_backend.Head(first.epoch, 3)
     assert calls == [1]
     assert (await a.head("elsewhere", "viewer")).seq == 0 and calls == [1, 1]
+
+
+async def test_concurrent_heads_share_one_epoch_read(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconnect storm in a watched room whose epoch is due again: one read, shared by all."""
+    a, rec_a = await make()
+    assert isinstance(a, RedisBackend)
+    await a.watch(ROOM)
+    await append_n(a, 2)
+    await rec_a.wait_seq(2)
+    monkeypatch.setattr(redis_backend, "EPOCH_CACHE_SECS", 0.0)
+    epoch = (await a._read_head(ROOM, "viewer")).epoch  # cached with no time left
+    calls = _count_pipelines(a, monkeypatch)
+    heads = await asyncio.gather(*(a.head(ROOM, "viewer") for _ in range(200)))
+    assert set(heads) == {redis_backend.Head(epoch, 2)}
+    assert calls == [1]
+    # A caller giving up (a phone that left) does not cancel the read for the others.
+    waiting = [asyncio.ensure_future(a.head(ROOM, "viewer")) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()
+    assert [await w for w in waiting[1:]] == [redis_backend.Head(epoch, 2)] * 2
+    assert len(calls) == 2 and not a._epoch_reads

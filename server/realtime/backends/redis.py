@@ -133,6 +133,9 @@ class RedisBackend(Backend):
         self._heads: dict[tuple[str, str], int] = {}
         # Each room's epoch as last read, and until when (monotonic) it may be used without asking.
         self._epochs: dict[str, tuple[str, float]] = {}
+        # A read of a room's epoch in flight: a reconnect storm's welcomes wait for one read, not
+        # each for its own (and for a connection from the pool).
+        self._epoch_reads: dict[str, asyncio.Future[str]] = {}
         # The newest delivered events per (room, audience): contiguous, ending at its head.
         self._recent: dict[tuple[str, str], deque[tuple[int, bytes]]] = {}
         # Watched rooms whose SUBSCRIBE could not be sent; the reader retries them.
@@ -215,14 +218,43 @@ class RedisBackend(Backend):
         self._recent[key] = joined
 
     async def head(self, room_id: str, audience: str) -> Head:
-        seq = self._heads.get((room_id, audience))
-        known = self._epochs.get(room_id)
-        if seq is not None and known is not None and known[1] > time.monotonic():
+        if (room_id, audience) in self._heads:
             # A watched room: this process's own head. Events Redis holds beyond it are on their way
             # through the subscription and reach the connection (registered before this call) from
             # there; what the snapshot already shows of them is overlap, which events tolerate.
-            return Head(known[0], seq)
+            known = self._epochs.get(room_id)
+            epoch = (
+                known[0] if known is not None and known[1] > time.monotonic() else await self._epoch(room_id)
+            )
+            seq = self._heads.get((room_id, audience))
+            if seq is not None:
+                return Head(epoch, seq)
         return await self._read_head(room_id, audience)
+
+    async def _epoch(self, room_id: str) -> str:
+        """The room's epoch from Redis, one read at a time per room (callers share it)."""
+        reading = self._epoch_reads.get(room_id)
+        if reading is None:
+            reading = self._epoch_reads[room_id] = asyncio.ensure_future(self._read_epoch(room_id))
+            reading.add_done_callback(lambda done: self._forget_epoch_read(room_id, done))
+        # Shielded: one caller giving up must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    def _forget_epoch_read(self, room_id: str, done: asyncio.Future[str]) -> None:
+        if self._epoch_reads.get(room_id) is done:
+            del self._epoch_reads[room_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: each waiter has it raised already
+
+    async def _read_epoch(self, room_id: str) -> str:
+        pipe = self.redis.pipeline(transaction=False)
+        epoch_key = _k(room_id, "epoch")
+        pipe.set(epoch_key, secrets.token_hex(4), nx=True, ex=KEY_TTL_SECS)
+        pipe.get(epoch_key)
+        _set, epoch_raw = await pipe.execute()
+        epoch: str = epoch_raw.decode()
+        self._epochs[room_id] = (epoch, time.monotonic() + EPOCH_CACHE_SECS)
+        return epoch
 
     async def _read_head(self, room_id: str, audience: str) -> Head:
         pipe = self.redis.pipeline(transaction=False)
