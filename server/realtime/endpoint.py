@@ -48,6 +48,14 @@ def _resume_point(data: dict[str, Any]) -> Resume | None:
     return Resume(epoch, seq)
 
 
+def _forget_headers(websocket: WebSocket) -> None:
+    """Authenticated: nothing reads the handshake's headers or cookies again, and 10,000 open
+    connections need not keep them (~0.7 KiB each in the scope, more once Starlette parsed them)."""
+    websocket.scope["headers"] = []
+    for parsed in ("_headers", "_cookies"):
+        websocket.__dict__.pop(parsed, None)
+
+
 class RealtimeEndpoint:
     """ASGI-facing logic of one connection's life: authenticate, attach, read, dispatch, detach."""
 
@@ -72,30 +80,22 @@ class RealtimeEndpoint:
             return
         await websocket.accept()
         try:
-            hello = await self._hello(websocket, services)
-            if hello is None:
-                return
-            principal = await self.authenticate(services, websocket, role, room_id, hello.data)
-            resume = _resume_point(hello.data)
+            greeted = await self._greet(websocket, services, role, room_id)
         except LivewallError as exc:
             await self._refuse(websocket, services, exc)
             return
         except WebSocketDisconnect:
             return
+        if greeted is None:
+            return
+        principal, resume = greeted
+        del greeted
 
         conn = Connection(websocket, principal, buffer_limit=services.settings.send_buffer_limit_bytes)
         try:
             try:
-                welcome = await self.welcome(services, principal)
-                welcome["heartbeat_secs"] = services.settings.heartbeat_secs
-                private = self.private
-                await services.hub.attach(
-                    conn,
-                    resume,
-                    lambda c: self.snapshot(services, c.principal),
-                    welcome=welcome,
-                    private=(lambda c: private(services, c.principal)) if private is not None else None,
-                )
+                await self._attach(services, conn, resume)
+                resume = None
             except LivewallError as exc:  # e.g. the viewer behind a token no longer exists
                 conn.stop()
                 await self._refuse(websocket, services, exc)
@@ -118,6 +118,32 @@ class RealtimeEndpoint:
             pass
         finally:
             services.hub.detach(conn)
+
+    # The handshake's steps run in frames of their own, so that what they read (the hello, the
+    # welcome with its snapshot) is freed once the connection is open, not kept by the read loop's.
+
+    async def _greet(
+        self, websocket: WebSocket, services: Services, role: Role, room_id: str
+    ) -> tuple[Principal, Resume | None] | None:
+        hello = await self._hello(websocket, services)
+        if hello is None:
+            return None
+        principal = await self.authenticate(services, websocket, role, room_id, hello.data)
+        resume = _resume_point(hello.data)
+        _forget_headers(websocket)
+        return principal, resume
+
+    async def _attach(self, services: Services, conn: Connection, resume: Resume | None) -> None:
+        welcome = await self.welcome(services, conn.principal)
+        welcome["heartbeat_secs"] = services.settings.heartbeat_secs
+        private = self.private
+        await services.hub.attach(
+            conn,
+            resume,
+            lambda c: self.snapshot(services, c.principal),
+            welcome=welcome,
+            private=(lambda c: private(services, c.principal)) if private is not None else None,
+        )
 
     async def _hello(self, websocket: WebSocket, services: Services) -> ClientMessage | None:
         try:

@@ -7,8 +7,10 @@ class only adds that write path (scope extension ``livewall.direct``); handshake
 closing stay uvicorn's. Under any other server the hub falls back to ASGI sends.
 
 It also keeps an idle connection small (10,000 of them sit in one process): the handshake's request
-and response are dropped once accepted, and the receive queue and write gate are slot objects
-instead of asyncio's Queue and Event (four deques of ~600 bytes each, almost always empty).
+and response are dropped once accepted (also from the parser: ``websockets``' handshake parser is a
+generator that goes on parsing frames with the request still among its locals, so it is swapped for
+the bare frame parser), and the receive queue and write gate are slot objects instead of asyncio's
+Queue and Event (four deques of ~600 bytes each, almost always empty).
 ``websocket_fast_path`` serves WebSocket routes without Starlette's middleware and router layers,
 whose coroutine frames would otherwise live as long as each connection.
 """
@@ -24,6 +26,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+from websockets.protocol import Protocol
 
 DIRECT_EXTENSION = "livewall.direct"
 
@@ -105,6 +108,14 @@ class DirectWriteProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        conn = self.conn
+        if not conn.reader.buffer and not conn.reader.eof:
+            # Nothing read past the request (a client sends no frame before the 101 response), so the
+            # frame parser can start afresh: the handshake parser's frame, holding the request and
+            # its headers (~1.5 KiB), is freed instead of living as long as the connection.
+            parser = Protocol.parse(conn)
+            next(parser)
+            conn.parser = parser
         scope: Any = getattr(self, "scope", None)
         if scope is not None:
             # The ASGI task is created but has not run yet, so it sees this extension.
