@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import select
@@ -24,7 +25,7 @@ import server.questions.snapshot
 import server.rooms.actions
 from server import api, pages, sessions
 from server.auth import Role, Tokens
-from server.config import Settings
+from server.config import SHUTDOWN_STEP_SECS, Settings
 from server.discounts.actions import Engine
 from server.discounts.stock import make_stock
 from server.draws import http as draws_http
@@ -93,6 +94,22 @@ async def realtime(websocket: WebSocket) -> None:
     await _endpoint(websocket)
 
 
+log = logging.getLogger("livewall.app")
+
+
+async def _bounded_step(name: str, step: Awaitable[None], secs: float) -> None:
+    """One step of shutting down, given ``secs`` at most: a step that hangs (a library that swallows
+    its cancellation, a peer that never answers) must not keep a restarting process, and the port
+    its replacement waits for, from exiting. It is said in the log, with what failed."""
+    task = asyncio.ensure_future(step)
+    done, _pending = await asyncio.wait({task}, timeout=secs)
+    if not done:
+        task.cancel()
+        log.error("shutdown: %s did not stop within %.0f s; going on without it", name, secs)
+    elif not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("shutdown: %s failed", name, exc_info=exc)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The Livewall ASGI app. Storage is migrated and the hub started in the lifespan."""
     settings = (settings or Settings.from_env()).resolved()
@@ -154,14 +171,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if gc_task is not None:
                 gc_task.cancel()
-            await followup.stop()
-            await close_all(channels)
-            await draws.stop()
-            await board.stop()
-            await engine.stop()
-            await feed.stop()
-            await hub.stop()
-            await db.dispose()
+            steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                ("follow-up runner", followup.stop),
+                ("channels", lambda: close_all(channels)),
+                ("draws", draws.stop),
+                ("sales board", board.stop),
+                ("discount engine", engine.stop),
+                ("feed", feed.stop),
+                ("hub", hub.stop),
+                ("database", db.dispose),
+            ]
+            for name, stop in steps:
+                await _bounded_step(name, stop(), SHUTDOWN_STEP_SECS)
 
     root = web_root()
     routes = [
