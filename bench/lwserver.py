@@ -10,7 +10,9 @@
   50 ms late (a thread schedules one every 10 ms), with its wall-clock time, to see when the loop
   stalls and for how long.
 - ``BENCH_FANOUT_LOG=1``: print, for every fan-out to 1,000 connections or more, how long it took from
-  start to the last connection (wall) and inside its own chunks (writing), with the events it carried.
+  start to the last connection (wall) and inside its own chunks (writing), with the events it carried;
+  and at the end of each measuring window (~1 s) the share of it spent writing, the loop thread's CPU
+  share and whether the hub ticks.
 - ``BENCH_TASK_DUMP=PATH``: whenever the file PATH appears, delete it and print the stack of every
   asyncio task to stderr, to see what a server that will not stop (or answer) is waiting for.
 
@@ -107,6 +109,19 @@ def _log_fanouts() -> None:
 
     hub._FanOut.__init__ = logged_init  # type: ignore[method-assign]
     hub._FanOut.run = logged_run  # type: ignore[method-assign]
+
+    measure = hub.Hub._measure
+
+    def logged_measure(self: Any, now: float) -> None:
+        elapsed = max(now - self._window_start, 1e-9)
+        writing, cpu = self._window_writing / elapsed, (self._cpu_clock() - self._window_cpu) / elapsed
+        measure(self, now)
+        sys.stderr.write(
+            f"window writing={writing:.2f} loop_cpu={cpu:.2f} ticking={self._coalescing} "
+            f"at={time.time() * 1000:.0f}\n"
+        )
+
+    hub.Hub._measure = logged_measure  # type: ignore[method-assign]
 
 
 def _dump_tasks_on_request(path: str) -> None:
