@@ -840,9 +840,10 @@ def scenario_redis2(args: argparse.Namespace, node: str, work: Path) -> list[dic
             data = Path(tempfile.mkdtemp(prefix="livewall-", dir=work))
             a = start_server("livewall", data, redis_url=redis_url)
             b = start_follower(a, redis_url)
-            gens = loadgens(
-                node, "livewall", [a, b], viewers, clients=max(2, args.clients or default_clients(viewers))
-            )
+            # Viewer processes alternate between the servers: an even number of them splits the
+            # viewers evenly (3 of them put two thirds on the first server).
+            clients = max(2, args.clients or default_clients(viewers))
+            gens = loadgens(node, "livewall", [a, b], viewers, clients=clients + clients % 2)
             try:
                 conn = connect_all(gens, [a, b], timeout=180 + viewers / 50)
                 for run in range(args.runs):
