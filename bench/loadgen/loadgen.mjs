@@ -533,6 +533,7 @@ async function cmdRun(c) {
   runId = c.run_id; lat = new Hist(); rtt = new Hist(); counters = freshCounters(); sentThisRun = 0;
   trackIndices = !!c.track_indices; ackedIdx = [];
   running = true;
+  emit({ ev: "running", run_id: runId }); // the orchestrator starts the host only after every viewer process
   const churn = startChurn(c.churn_per_sec ?? 0);
   const comments = startComments(c.comments_per_sec ?? 0, c.senders ?? 0);
   itemWatch.reset();
