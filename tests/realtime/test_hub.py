@@ -201,3 +201,18 @@ def test_frame_matches_the_websockets_library_at_every_length_boundary(size: int
 
     envelope = b"x" * size
     assert frame(envelope) == Frame(Opcode.TEXT, envelope).serialize(mask=False)
+
+
+async def test_ticks_begin_early_in_a_window_that_is_already_busy() -> None:
+    """A flash sale's first broadcasts: writing took nearly all of the first quarter second, so
+    ticks begin without waiting for the whole second (stopping still takes a window). The busy share
+    alone (0.6) is not enough this early."""
+    hub = Hub(
+        MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
+    )
+    now = asyncio.get_running_loop().time()
+    for into_window, writing, ticks in ((0.1, 0.1, False), (0.3, 0.2, False), (0.3, 0.28, True)):
+        hub._coalescing = False
+        hub._window_start, hub._window_writing = now - into_window, writing
+        hub._flush()
+        assert hub._coalescing is ticks, (into_window, writing)
