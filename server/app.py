@@ -97,17 +97,15 @@ async def realtime(websocket: WebSocket) -> None:
 log = logging.getLogger("livewall.app")
 
 
-async def _bounded_step(name: str, step: Awaitable[None], secs: float) -> None:
-    """One step of shutting down, given ``secs`` at most: a step that hangs (a library that swallows
-    its cancellation, a peer that never answers) must not keep a restarting process, and the port
-    its replacement waits for, from exiting. It is said in the log, with what failed."""
+async def _watched_step(name: str, step: Awaitable[None], secs: float) -> None:
+    """One step of shutting down, awaited to its end as before, but named in the log if it is still
+    running after ``secs``: a restarting process that does not exit (and holds the port its
+    replacement waits for) then says where it waits."""
     task = asyncio.ensure_future(step)
     done, _pending = await asyncio.wait({task}, timeout=secs)
     if not done:
-        task.cancel()
-        log.error("shutdown: %s did not stop within %.0f s; going on without it", name, secs)
-    elif not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("shutdown: %s failed", name, exc_info=exc)
+        log.error("shutdown: %s has not stopped after %.0f s; still waiting for it", name, secs)
+    await task
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -151,9 +149,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def gc_loop() -> None:
         policy = GcPolicy()
-        while True:
-            await asyncio.sleep(GC_LOOK_SECS)
-            policy.look(hub.opened, hub.closed)
+        try:
+            while True:
+                await asyncio.sleep(GC_LOOK_SECS)
+                policy.look(hub.opened, hub.closed)
+        finally:
+            policy.release()  # cancelled during a hold: full collections must not stay off
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -182,7 +183,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ("database", db.dispose),
             ]
             for name, stop in steps:
-                await _bounded_step(name, stop(), SHUTDOWN_STEP_SECS)
+                await _watched_step(name, stop(), SHUTDOWN_STEP_SECS)
 
     root = web_root()
     routes = [

@@ -42,7 +42,8 @@ FANOUT_COALESCE_MIN_CONNS = 1000
 FANOUT_COALESCE_BUSY = 0.6
 # How long an unauthenticated socket may stay silent before sending hello.
 HELLO_TIMEOUT_SECS = 10.0
-# Each step of a shutdown (stopping a ticker, the hub, the database) gets at most this long.
+# A step of a shutdown (stopping a ticker, the hub, the database) still running after this long is
+# named in the log.
 SHUTDOWN_STEP_SECS = 3.0
 # Follow-up workers look for due journey steps and messages this often (and at once when woken).
 FOLLOWUP_TICK_SECS = 1.0
