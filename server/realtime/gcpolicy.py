@@ -103,5 +103,12 @@ class GcPolicy:
             self._saved = gc.get_threshold()
             gc.set_threshold(self._saved[0], self._saved[1], HELD_THRESHOLD)
         elif not hold and self._saved is not None:
-            gc.set_threshold(*self._saved)
+            now = gc.get_threshold()
+            if now[2] == HELD_THRESHOLD:  # not changed by someone else meanwhile
+                gc.set_threshold(now[0], now[1], self._saved[2])
             self._saved = None
+
+    def release(self) -> None:
+        """Let full collections run again (the policy stops looking: shutting down)."""
+        self.holding_since = None
+        self._hold(False)

@@ -86,3 +86,21 @@ def test_look_sets_and_restores_the_threshold() -> None:
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+def test_release_restores_only_what_the_hold_changed() -> None:
+    before = gc.get_threshold()
+    policy = GcPolicy()
+    try:
+        policy.look(opened=0, closed=0)
+        policy.look(opened=10 * SETTLED, closed=0)  # a wave: held
+        assert gc.get_threshold()[2] == HELD_THRESHOLD
+        policy.release()  # the loop is cancelled mid-wave (shutdown)
+        assert gc.get_threshold() == before and policy.holding_since is None
+        policy.look(opened=20 * SETTLED, closed=0)  # held again...
+        gc.set_threshold(before[0], before[1], 7)  # ...and someone else sets their own threshold
+        policy.release()
+        assert gc.get_threshold()[2] == 7  # theirs is kept
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
