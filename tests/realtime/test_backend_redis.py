@@ -486,15 +486,22 @@ async def test_a_watched_room_answers_head_from_memory(make: Make, monkeypatch: 
     assert (await a.head("elsewhere", "viewer")).seq == 0 and calls == [1, 1]
 
 
-async def test_concurrent_heads_share_one_epoch_read(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A reconnect storm in a watched room whose epoch is due again: one read, shared by all."""
+async def _watched_with_due_epoch(
+    make: Make, monkeypatch: pytest.MonkeyPatch, n: int
+) -> tuple[RedisBackend, str]:
+    """A backend watching ROOM after n events, its epoch cached with no time left; and that epoch."""
     a, rec_a = await make()
     assert isinstance(a, RedisBackend)
     await a.watch(ROOM)
-    await append_n(a, 2)
-    await rec_a.wait_seq(2)
+    await append_n(a, n)
+    await rec_a.wait_seq(n)
     monkeypatch.setattr(redis_backend, "EPOCH_CACHE_SECS", 0.0)
-    epoch = (await a._read_head(ROOM, "viewer")).epoch  # cached with no time left
+    return a, (await a._read_head(ROOM, "viewer")).epoch
+
+
+async def test_concurrent_heads_share_one_epoch_read(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconnect storm in a watched room whose epoch is due again: one read, shared by all."""
+    a, epoch = await _watched_with_due_epoch(make, monkeypatch, 2)
     calls = _count_pipelines(a, monkeypatch)
     heads = await asyncio.gather(*(a.head(ROOM, "viewer") for _ in range(200)))
     assert set(heads) == {redis_backend.Head(epoch, 2)}
@@ -505,3 +512,14 @@ async def test_concurrent_heads_share_one_epoch_read(make: Make, monkeypatch: py
     waiting[0].cancel()
     assert [await w for w in waiting[1:]] == [redis_backend.Head(epoch, 2)] * 2
     assert len(calls) == 2 and not a._epoch_reads
+
+
+async def test_a_new_epoch_comes_with_the_seq_redis_has(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis lost the room (restart without persistence) while this process still holds the old
+    head: the first head() that sees the new epoch takes the seq from Redis too, never the new epoch
+    with the old numbering."""
+    a, old_epoch = await _watched_with_due_epoch(make, monkeypatch, 3)
+    keys = [redis_backend._k(ROOM, "epoch"), *(redis_backend._k(ROOM, "seq", x) for x in ("viewer", "host"))]
+    await a.redis.delete(*keys)  # what a restarted Redis without persistence has
+    head = await a.head(ROOM, "viewer")
+    assert head.epoch != old_epoch and head.seq == 0

@@ -223,9 +223,14 @@ class RedisBackend(Backend):
             # through the subscription and reach the connection (registered before this call) from
             # there; what the snapshot already shows of them is overlap, which events tolerate.
             known = self._epochs.get(room_id)
-            epoch = (
-                known[0] if known is not None and known[1] > time.monotonic() else await self._epoch(room_id)
-            )
+            if known is not None and known[1] > time.monotonic():
+                epoch = known[0]
+            else:
+                epoch = await self._epoch(room_id)
+                if known is not None and epoch != known[0]:
+                    # A new epoch: Redis lost the room (a restart without persistence) and this
+                    # process's head belongs to the old numbering until its catch-up resets it.
+                    return await self._read_head(room_id, audience)
             seq = self._heads.get((room_id, audience))
             if seq is not None:
                 return Head(epoch, seq)
