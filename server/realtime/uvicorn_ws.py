@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import Protocol
+from websockets.streams import StreamReader
 
 DIRECT_EXTENSION = "livewall.direct"
 
@@ -98,6 +99,22 @@ class _Gate:
         return True
 
 
+def _between_frames(conn: Any) -> bool:
+    """``conn``'s parser waits for the first byte of a frame, with nothing buffered: the handshake
+    parser (``ServerProtocol.parse``) delegating to the frame parser (``Protocol.parse``), which
+    delegates to ``StreamReader.at_eof``. Anywhere else (inside a frame's header, after EOF) it
+    holds state a fresh parser would not have."""
+    reader = conn.reader
+    if reader.buffer or reader.eof:
+        return False
+    frames = getattr(conn.parser, "gi_yieldfrom", None)
+    waiting = getattr(frames, "gi_yieldfrom", None)
+    return (
+        getattr(frames, "gi_code", None) is Protocol.parse.__code__
+        and getattr(waiting, "gi_code", None) is StreamReader.at_eof.__code__
+    )
+
+
 class DirectWriteProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O websockets protocol plus a synchronous pre-framed write path."""
 
@@ -109,10 +126,12 @@ class DirectWriteProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         conn = self.conn
-        if not conn.reader.buffer and not conn.reader.eof:
-            # Nothing read past the request (a client sends no frame before the 101 response), so the
-            # frame parser can start afresh: the handshake parser's frame, holding the request and
-            # its headers (~1.5 KiB), is freed instead of living as long as the connection.
+        if _between_frames(conn) and self.response.status_code == 101 and conn.close_rcvd is None:
+            # The handshake parser went on to wait for the first frame with nothing read yet (a
+            # client sends no frame before the 101 response), so the frame parser can start afresh:
+            # the handshake parser's frame, holding the request and its headers (~1.5 KiB), is
+            # freed instead of living as long as the connection. A refusal (no 101) keeps the
+            # parser websockets put in place for it.
             parser = Protocol.parse(conn)
             next(parser)
             conn.parser = parser

@@ -55,3 +55,20 @@ async def test_an_open_connection_drops_the_handshake_and_the_welcome(tmp_path: 
         assert (await client.recv_type("pong"))["data"]["t"] == 1
         assert (await client.request("item.submit", {"text": "still here"}))["type"] == "ack"
         await client.close()
+
+
+def test_the_parser_is_swapped_only_between_frames() -> None:
+    """A client that (against RFC 6455) sent part of a frame before the 101: the handshake parser is
+    inside that frame with nothing buffered, and must be kept."""
+    from websockets.server import ServerProtocol
+
+    from server.realtime.uvicorn_ws import _between_frames
+
+    proto = ServerProtocol()
+    proto.receive_data(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert _between_frames(proto)
+    proto.receive_data(b"\x81\x85")  # a masked text frame's first two bytes: taken, the mask awaited
+    assert not proto.reader.buffer and not _between_frames(proto)
