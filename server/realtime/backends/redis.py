@@ -251,26 +251,28 @@ class RedisBackend(Backend):
         if not done.cancelled():
             done.exception()  # retrieved: each waiter has it raised already
 
-    async def _read_epoch(self, room_id: str) -> str:
+    def _epoch_pipeline(self, room_id: str) -> Any:
+        """A pipeline that reads the room's epoch (creating it if the room has none yet) first."""
         pipe = self.redis.pipeline(transaction=False)
         epoch_key = _k(room_id, "epoch")
         pipe.set(epoch_key, secrets.token_hex(4), nx=True, ex=KEY_TTL_SECS)
         pipe.get(epoch_key)
-        _set, epoch_raw = await pipe.execute()
-        epoch: str = epoch_raw.decode()
+        return pipe
+
+    def _remember_epoch(self, room_id: str, raw: bytes) -> str:
+        epoch = raw.decode()
         self._epochs[room_id] = (epoch, time.monotonic() + EPOCH_CACHE_SECS)
         return epoch
 
+    async def _read_epoch(self, room_id: str) -> str:
+        _set, epoch_raw = await self._epoch_pipeline(room_id).execute()
+        return self._remember_epoch(room_id, epoch_raw)
+
     async def _read_head(self, room_id: str, audience: str) -> Head:
-        pipe = self.redis.pipeline(transaction=False)
-        epoch_key = _k(room_id, "epoch")
-        pipe.set(epoch_key, secrets.token_hex(4), nx=True, ex=KEY_TTL_SECS)
-        pipe.get(epoch_key)
+        pipe = self._epoch_pipeline(room_id)
         pipe.get(_k(room_id, "seq", audience))
         _set, epoch_raw, seq = await pipe.execute()
-        epoch = epoch_raw.decode()
-        self._epochs[room_id] = (epoch, time.monotonic() + EPOCH_CACHE_SECS)
-        return Head(epoch, int(seq or 0))
+        return Head(self._remember_epoch(room_id, epoch_raw), int(seq or 0))
 
     async def watch(self, room_id: str) -> None:
         # Concurrent joiners of one room wait for the same subscription: none may read the head
