@@ -182,10 +182,12 @@ class Hub:
 
     # --- publishing -----------------------------------------------------------------------------
 
-    async def publish(self, room_id: str, event: Event) -> dict[str, int]:
+    async def publish(self, room_id: str, event: Event, *, if_presence: int | None = None) -> dict[str, int]:
         """Sequence and fan out one event; returns the seq it got in each audience's stream.
 
-        Call only after the state change it describes is committed (actions modules do).
+        Call only after the state change it describes is committed (actions modules do). With
+        ``if_presence``, the event is published only while the room's presence total is still that
+        number (``Backend.append``); an empty result says it was not.
         """
         ts = time.time_ns() // 1_000_000
         items: list[tuple[str, bytes, bytes]] = []
@@ -196,7 +198,9 @@ class Hub:
             last = (payload, data)
             prefix, suffix = envelope_parts(event.type, ts, data)
             items.append((audience, prefix, suffix))
-        seqs = await self.backend.append(room_id, items)
+        seqs = await self.backend.append(room_id, items, if_presence=if_presence)
+        if not seqs:
+            return {}
         self.metrics.events_published.labels(event.type).inc()
         return dict(zip(event.audiences, seqs, strict=True))
 

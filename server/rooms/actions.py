@@ -230,7 +230,11 @@ async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
 
 
 async def on_presence(services: Services, room_id: str, viewers: int) -> None:
-    """Raise the stored peak if needed and publish the new count."""
+    """Raise the stored peak if needed and publish the new count, unless a newer one has been computed.
+
+    With several processes, two counts can be computed one after the other and reach this point in
+    the other order; the backend publishes a count only while it is still the room's total.
+    """
     async with services.db.session() as session:
         await session.exec(
             update(Room)
@@ -241,7 +245,7 @@ async def on_presence(services: Services, room_id: str, viewers: int) -> None:
         peak = (await session.exec(select(Room.peak_viewers).where(Room.id == room_id))).first()
     if peak is None:
         return
-    await services.hub.publish(room_id, PresenceChanged(viewers=viewers, peak=peak))
+    await services.hub.publish(room_id, PresenceChanged(viewers=viewers, peak=peak), if_presence=viewers)
 
 
 async def recent_announcements(db: Database, room_id: str, limit: int) -> list[Announcement]:

@@ -126,6 +126,24 @@ class BackendContract:
         assert (after.epoch, after.seq) == (first.epoch, 3)
         assert (await backend.head(ROOM, "host")).seq == 0
 
+    async def test_append_if_presence_stores_only_the_current_total(self, make: Make) -> None:
+        """A presence event is appended only while its count is still the room's total; a stale one is
+        dropped without a seq, and the stream stays gap-free."""
+        backend, rec = await make()
+        await backend.watch(ROOM)
+        assert await backend.presence(ROOM, 2) == (2, True)
+        assert await backend.append(ROOM, [item("viewer", "p2")], if_presence=2) == [1]
+        assert await backend.presence(ROOM, 3) == (3, True)
+        assert await backend.append(ROOM, [item("viewer", "p2-late")], if_presence=2) == []
+        assert await backend.append(ROOM, [item("viewer", "p3"), item("host", "p3")], if_presence=3) == [2, 1]
+        assert await backend.append(ROOM, [item("viewer", "next")]) == [3]
+        assert await rec.wait_seq(3) == [1, 2, 3]
+        assert await backend.replay(ROOM, "viewer", 0) == [
+            (1, envelope("p2", 1)),
+            (2, envelope("p3", 2)),
+            (3, envelope("next", 3)),
+        ]
+
     async def test_presence_reports_total_and_changes(self, make: Make) -> None:
         """presence() returns the room total and whether it differs from the last report."""
         backend, _rec = await make()

@@ -13,7 +13,7 @@ from server.realtime.backends import backend_from_url
 from server.realtime.backends import redis as redis_backend
 from server.realtime.backends.base import Backend
 from server.realtime.backends.redis import RedisBackend
-from tests.realtime.contract import ROOM, WAIT_SECS, BackendContract, Make, Recorder, append_n, item
+from tests.realtime.contract import ROOM, WAIT_SECS, BackendContract, Make, Recorder, append_n, envelope, item
 
 pytestmark = pytest.mark.redis
 
@@ -217,6 +217,23 @@ async def test_presence_sums_processes_and_reports_changes_once(make: Make) -> N
     assert await a.presence_total(ROOM) == 5
     assert await b.presence(ROOM, 0) == (2, True)
     assert await a.presence(ROOM, 2) == (2, False)
+
+
+async def test_a_count_computed_before_another_process_s_is_not_published_after_it(make: Make) -> None:
+    """The cross-process race: a computes 1, b then computes 2 and publishes it; a's late publish of 1
+    is refused, so phones keep the newer count (it used to arrive last and stay on screen)."""
+    a, rec_a = await make()
+    b, rec_b = await make()
+    await a.watch(ROOM)
+    await b.watch(ROOM)
+    assert await a.presence(ROOM, 1) == (1, True)
+    assert await b.presence(ROOM, 1) == (2, True)
+    assert await b.append(ROOM, [item("viewer", "viewers=2")], if_presence=2) == [1]
+    assert await a.append(ROOM, [item("viewer", "viewers=1")], if_presence=1) == []
+    assert await a.append(ROOM, [item("viewer", "after")]) == [2]
+    for rec in (rec_a, rec_b):
+        assert await rec.wait_seq(2) == [1, 2]
+        assert [env for _seq, env in rec.seen()] == [envelope("viewers=2", 1), envelope("after", 2)]
 
 
 async def test_presence_of_a_dead_process_expires(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -442,3 +442,20 @@ def test_every_event_type_has_a_case() -> None:
     missing = defined - set(CASES)
     assert not missing, f"add snapshot + event cases to {Path(__file__).name} for: {sorted(missing)}"
     assert set(CASES) <= defined, "CASES names an event type that no longer exists"
+
+
+async def test_a_count_older_than_the_room_total_is_not_published(world: World) -> None:
+    """on_presence with a count that is no longer the room's total (another process has computed a
+    newer one since) publishes nothing; the current count is published."""
+    services, room_id = world.services, world.room_id
+    await catch_up(world)
+    await services.hub.presence_tick()  # the room's total is now 1
+    await actions.on_presence(services, room_id, 5)  # computed earlier, arriving late
+    await actions.do_announce(services, room_id, "marker")
+    host = world.clients[Role.HOST]
+    seen = []
+    while (event := await host.recv(TIMEOUT))["type"] != "announcement":
+        seen.append(event)
+    assert [e["data"]["viewers"] for e in seen if e["type"] == "presence"] in ([], [1])
+    await actions.on_presence(services, room_id, 1)
+    assert (await host.recv_type("presence", TIMEOUT))["data"]["viewers"] == 1

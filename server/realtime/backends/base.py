@@ -48,10 +48,16 @@ class Backend(abc.ABC):
         """Close connections."""
 
     @abc.abstractmethod
-    async def append(self, room_id: str, items: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
+    async def append(
+        self, room_id: str, items: Sequence[tuple[str, bytes, bytes]], *, if_presence: int | None = None
+    ) -> list[int]:
         """Sequence and store one event for several audiences, then fan it out.
 
         ``items`` are (audience, envelope prefix, envelope suffix); returns the seq given to each.
+        With ``if_presence``, only while the room's presence total (the last ``presence()`` computed,
+        by any process) is still that number, checked in the same atomic step; otherwise nothing is
+        stored and the result is empty. A count computed earlier cannot then be published after a
+        newer one.
         """
 
     @abc.abstractmethod

@@ -35,7 +35,11 @@ class MemoryBackend(Backend):
             stream = self._streams[key] = _Stream(self.history)
         return stream
 
-    async def append(self, room_id: str, items: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
+    async def append(
+        self, room_id: str, items: Sequence[tuple[str, bytes, bytes]], *, if_presence: int | None = None
+    ) -> list[int]:
+        if if_presence is not None and self._presence_last.get(room_id, 0) != if_presence:
+            return []
         out: list[tuple[str, int, bytes]] = []
         for audience, prefix, suffix in items:
             stream = self._stream(room_id, audience)

@@ -53,9 +53,13 @@ REDIS_POOL_SIZE = 64
 _NET_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 _APPEND = """
-local n = #ARGV - 4
-local maxlen, ttl, channel, epoch = ARGV[n+1], ARGV[n+2], ARGV[n+3], ARGV[n+4]
-local epochkey = KEYS[#KEYS]
+local n = #ARGV - 5
+local maxlen, ttl, channel, epoch, presence = ARGV[n+1], ARGV[n+2], ARGV[n+3], ARGV[n+4], ARGV[n+5]
+local epochkey, preskey = KEYS[#KEYS-1], KEYS[#KEYS]
+-- A presence count is published only while it is still the room's total (see Backend.append).
+if presence ~= '' and tonumber(redis.call('GET', preskey) or '0') ~= tonumber(presence) then
+  return {}
+end
 redis.call('SET', epochkey, epoch, 'NX')
 redis.call('EXPIRE', epochkey, ttl)
 local out = {}
@@ -169,14 +173,17 @@ class RedisBackend(Backend):
         except _NET_ERRORS:
             return False
 
-    async def append(self, room_id: str, items: Sequence[tuple[str, bytes, bytes]]) -> list[int]:
+    async def append(
+        self, room_id: str, items: Sequence[tuple[str, bytes, bytes]], *, if_presence: int | None = None
+    ) -> list[int]:
         keys: list[str] = []
         args: list[bytes | str | int] = []
         for audience, prefix, suffix in items:
             keys += [_k(room_id, "seq", audience), _k(room_id, "stream", audience)]
             args += [audience, prefix, suffix]
-        keys.append(_k(room_id, "epoch"))
-        args += [self.history, KEY_TTL_SECS, _channel(room_id), secrets.token_hex(4)]
+        keys += [_k(room_id, "epoch"), _k(room_id, "preslast")]
+        presence = "" if if_presence is None else if_presence
+        args += [self.history, KEY_TTL_SECS, _channel(room_id), secrets.token_hex(4), presence]
         result = await self._append(keys=keys, args=args)
         return [int(x) for x in result]
 
