@@ -118,6 +118,7 @@ def _log_fanouts() -> None:
         measure(self, now)
         sys.stderr.write(
             f"window writing={writing:.2f} loop_cpu={cpu:.2f} ticking={self._coalescing} "
+            f"starved={self._starved} "
             f"at={time.time() * 1000:.0f}\n"
         )
 

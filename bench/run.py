@@ -518,6 +518,23 @@ def profile_servers(servers: list[Server], label: str, secs: float) -> list[subp
     return procs
 
 
+def profile_machine(label: str, secs: float) -> list[subprocess.Popen[bytes]]:
+    """``BENCH_PERF=DIR``: sample the whole machine (servers, load generators, Redis, the kernel) with
+    ``perf record -a -g`` for ``secs``, into ``DIR/LABEL.perf.data``; read it with ``perf report -i``
+    (``--sort comm,dso,sym``). Where py-spy shows only Python, this shows what a write costs in the
+    kernel and which process pays it."""
+    out = os.environ.get("BENCH_PERF")
+    if not out:
+        return []
+    binary = shutil.which("perf")
+    if binary is None:
+        raise SystemExit("BENCH_PERF is set but perf is not installed (apt-get install linux-perf)")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    argv = [binary, "record", "-a", "-g", "-F", "499", "-o", f"{out}/{label}.perf.data"]
+    argv += ["--", "sleep", str(int(secs) + 1)]
+    return [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
 def start_run(gens: list[Loadgen], args_for: Callable[[Loadgen], dict[str, Any]]) -> None:
     """Start a run: the viewer processes first, each confirming, then the host (gens[0]). A viewer
     process that had not yet read its run command ignored the run's first announcements (counted
@@ -548,6 +565,7 @@ def measure(
     kind = servers[0].kind if servers else "none"
     viewers = sum(g.cfg["viewers"] for g in gens)
     profilers = profile_servers(servers, f"{kind}-{viewers}-r{run_id}", duration)
+    profilers += profile_machine(f"{kind}-{viewers}-r{run_id}", duration)
     t0 = time.monotonic()
     start_run(
         gens,

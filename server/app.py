@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         coalesce_secs=settings.fanout_coalesce_secs,
         coalesce_min_conns=settings.fanout_coalesce_min_conns,
         coalesce_busy=settings.fanout_coalesce_busy,
+        coalesce_starved_secs=settings.fanout_coalesce_starved_secs,
     )
     services = Services(settings, db, hub, Tokens(settings.secret_key), metrics_)
     feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))

@@ -40,6 +40,11 @@ PRESENCE_TICK_SECS = 1.0
 FANOUT_COALESCE_SECS = 0.15
 FANOUT_COALESCE_MIN_CONNS = 1000
 FANOUT_COALESCE_BUSY = 0.6
+# While the loop is starved of CPU (it spent more time writing than it was given the CPU for: the
+# cores are shared, say with a second server process and the phones' clients), ticks are this long.
+# 20,000 phones on two processes at 10 events/s: p99 406-616 ms at 0.15 s, 273-355 ms at 0.2 s
+# (bench/README.md).
+FANOUT_COALESCE_STARVED_SECS = 0.2
 # How long an unauthenticated socket may stay silent before sending hello.
 HELLO_TIMEOUT_SECS = 10.0
 # A step of a shutdown (stopping a ticker, the hub, the database) still running after this long is
@@ -80,6 +85,7 @@ class Settings:
     fanout_coalesce_secs: float = FANOUT_COALESCE_SECS
     fanout_coalesce_min_conns: int = FANOUT_COALESCE_MIN_CONNS
     fanout_coalesce_busy: float = FANOUT_COALESCE_BUSY
+    fanout_coalesce_starved_secs: float = FANOUT_COALESCE_STARVED_SECS
     heartbeat_secs: int = HEARTBEAT_SECS
     ws_ping_secs: float = WS_PING_SECS
     secure_cookies: bool = False

@@ -34,6 +34,10 @@ SATURATED = 0.9
 UNSATURATED = 0.7
 # Ticks may begin this far into a measuring window, if writing took SATURATED of it so far.
 EARLY_SECS = 0.25
+# Starved: the loop's thread got the CPU for less than this share of the time it spent writing (the
+# machine's cores are busy elsewhere: another server process, the clients). Ticks are then the
+# longer ``coalesce_starved_secs`` until the thread gets the CPU for all of its writing again.
+STARVED = 0.85
 
 PresenceHook = Callable[[str, int], Awaitable[None]]
 SnapshotFn = Callable[[Connection], Awaitable[dict[str, Any]]]
@@ -130,6 +134,7 @@ class Hub:
         coalesce_secs: float = 0.0,
         coalesce_min_conns: int = 0,
         coalesce_busy: float = 0.0,
+        coalesce_starved_secs: float = 0.0,
     ) -> None:
         self.backend = backend
         self.metrics = metrics
@@ -140,7 +145,10 @@ class Hub:
         self.coalesce_secs = coalesce_secs
         self.coalesce_min_conns = coalesce_min_conns
         self.coalesce_busy = coalesce_busy
+        # The tick while the loop is starved of CPU (see _measure); 0 or less than coalesce_secs: none.
+        self.coalesce_starved_secs = coalesce_starved_secs
         self._coalescing = coalesce_busy <= 0
+        self._starved = False
         self._window_start = 0.0  # loop time the current measuring window began
         self._window_writing = 0.0  # seconds spent in _flush during it
         self._window_cpu = 0.0  # the loop thread's CPU time when it began
@@ -258,7 +266,8 @@ class Hub:
                         if now < due:
                             self._hold(room_id, due)
                             continue
-                        self._next_write[(room_id, audience)] = now + self.coalesce_secs
+                        tick = self.coalesce_starved_secs if self._starved else self.coalesce_secs
+                        self._next_write[(room_id, audience)] = now + tick
                     room.outbox[audience] = []
                     if not conns:
                         continue
@@ -296,7 +305,14 @@ class Hub:
         """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking),
         or while the loop had no time to spare (``SATURATED`` of it on the CPU; ``UNSATURATED`` to
         stop): during a reconnect storm welcomes, not writes, fill the loop, and every write saved
-        is a welcome sooner."""
+        is a welcome sooner.
+
+        Ticks are longer while the loop is starved: writing took ``coalesce_busy`` of the window but
+        the thread was on the CPU for less than ``STARVED`` of that time. Writing is all CPU work, so
+        the difference is time the cores gave to other processes; the same writes in fewer, larger
+        batches then leave those processes (on one machine, the phones' own reads) the CPU sooner.
+        A process with its cores to itself is never starved, so a single server keeps the short
+        tick. Starved ticks last until the thread gets the CPU for all of its writing again."""
         elapsed = max(now - self._window_start, 1e-9)
         share = self._window_writing / elapsed
         cpu = self._cpu_clock()
@@ -306,6 +322,12 @@ class Hub:
                 self._coalescing = share >= self.coalesce_busy / 2 or loop_share >= UNSATURATED
             else:
                 self._coalescing = share >= self.coalesce_busy or loop_share >= SATURATED
+            if not self._coalescing or self.coalesce_starved_secs <= self.coalesce_secs:
+                self._starved = False
+            elif self._starved:
+                self._starved = loop_share < share
+            else:
+                self._starved = share >= self.coalesce_busy and loop_share < STARVED * share
         self._window_start, self._window_writing, self._window_cpu = now, 0.0, cpu
 
     def _hold(self, room_id: str, due: float) -> None:

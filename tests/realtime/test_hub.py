@@ -193,6 +193,81 @@ def test_ticks_also_while_the_loop_is_saturated_by_other_work() -> None:
     assert seen == [False, True, True, False, False, True]
 
 
+def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
+    """Two servers and the phones' clients on two cores: writing takes most of the wall clock but the
+    loop's thread gets the CPU for only part of it. Then ticks are the longer starved length, until
+    the thread gets the CPU for all of its writing again; a server with the cores to itself (its CPU
+    share above its writing share) keeps the short tick."""
+    hub = Hub(
+        MemoryBackend(history=5),
+        Metrics(),
+        coalesce_secs=0.15,
+        coalesce_min_conns=3,
+        coalesce_busy=0.6,
+        coalesce_starved_secs=0.2,
+    )
+    cpu = 0.0
+    hub._cpu_clock = lambda: cpu
+    seen = []
+    now = 0.0
+    windows = [(0.7, 0.8), (0.8, 0.5), (0.5, 0.46), (0.5, 0.55)]
+    windows += [(0.8, 0.7), (0.8, 0.5), (0.2, 0.1), (0.5, 0.3)]
+    for writing, loop_share in windows:
+        now += 1.0
+        cpu += loop_share
+        hub._window_writing = writing
+        hub._measure(now)
+        seen.append((hub._coalescing, hub._starved))
+    assert seen == [
+        (True, False),  # busy, and the loop had the CPU for more than its writing
+        (True, True),  # on the CPU for 0.5 of 0.8 s of writing
+        (True, True),  # still short of its writing (0.46 < 0.5): stays
+        (True, False),  # the CPU for all of its writing again
+        (True, False),  # 0.7 of 0.8: not short enough (STARVED = 0.85) to begin
+        (True, True),
+        (False, False),  # quiet: no ticks at all
+        (False, False),  # writing under the busy share: starting needs ticks first
+    ]
+    # Without a longer starved tick configured, nothing changes.
+    hub.coalesce_starved_secs = 0.0
+    hub._coalescing = True
+    now += 1.0
+    cpu += 0.3
+    hub._window_writing = 0.8
+    hub._measure(now)
+    assert (hub._coalescing, hub._starved) == (True, False)
+
+
+async def test_a_starved_hub_writes_a_large_audience_once_per_starved_tick() -> None:
+    """While starved, the next write of a large audience is due after coalesce_starved_secs."""
+    hub = Hub(
+        MemoryBackend(history=50),
+        Metrics(),
+        coalesce_secs=0.15,
+        coalesce_min_conns=3,
+        coalesce_busy=0,
+        coalesce_starved_secs=0.3,
+    )
+    hub._starved = True
+    await hub.backend.start()
+    try:
+        viewers = [Stub(f"v{i}") for i in range(3)]
+        for conn in viewers:
+            await hub.attach(conn, None, _snapshot, welcome={})  # type: ignore[arg-type]
+            conn.frames.clear()
+            conn.writes.clear()
+        loop = asyncio.get_running_loop()
+        await hub.publish(ROOM, StockTick(counts={"1": {"v": 1}}))
+        first = loop.time()
+        await _until(lambda: all(v.frames for v in viewers))
+        await hub.publish(ROOM, StockTick(counts={"1": {"v": 2}}))
+        await _until(lambda: all(len(v.frames) == 2 for v in viewers))
+        assert loop.time() - first >= 0.3
+        assert all(v.writes == [1, 1] for v in viewers)
+    finally:
+        await hub.stop()
+
+
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
 def test_frame_matches_the_websockets_library_at_every_length_boundary(size: int) -> None:
     from websockets.frames import Frame, Opcode
