@@ -111,6 +111,7 @@ class Server:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                _dump_stuck(self.proc.pid, f"did not exit within {timeout:g} s of SIGTERM")
                 self.proc.kill()
                 self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
@@ -495,6 +496,22 @@ class _CpuSeries:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _dump_stuck(pid: int, why: str) -> None:
+    """Print every thread's stack of a server that will not stop (py-spy, when installed): a process
+    whose event loop is idle can still wait at exit, for an executor's or another non-daemon thread."""
+    binary = os.environ.get("BENCH_PYSPY_BIN") or shutil.which("py-spy")
+    sys.stderr.write(f"server pid {pid} {why}\n")
+    if binary is None:
+        sys.stderr.write("  (install py-spy to see where it waits)\n")
+        return
+    try:
+        dump = subprocess.run([binary, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        sys.stderr.write("  py-spy dump timed out\n")
+        return
+    sys.stderr.write(dump.stdout + dump.stderr)
 
 
 def profile_servers(servers: list[Server], label: str, secs: float) -> list[subprocess.Popen[bytes]]:

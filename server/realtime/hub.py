@@ -299,7 +299,12 @@ class Hub:
             # sale's first broadcasts to 10,000 phones): tick now rather than after a second of
             # falling behind. (Only this clear a case: at 5,000 phones the first broadcasts of a
             # burst take ~60 % of the first quarter second, and ticking then costs them latency.)
+            # Starved already (see _measure): the longer tick from now on, too.
             self._coalescing = True
+            cpu = self._cpu_clock() - self._window_cpu
+            self._starved = (
+                self.coalesce_starved_secs > self.coalesce_secs and cpu < STARVED * self._window_writing
+            )
 
     def _measure(self, now: float) -> None:
         """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking),

@@ -291,3 +291,24 @@ async def test_ticks_begin_early_in_a_window_that_is_already_busy() -> None:
         hub._window_start, hub._window_writing = now - into_window, writing
         hub._flush()
         assert hub._coalescing is ticks, (into_window, writing)
+
+
+async def test_early_ticks_are_starved_ticks_when_the_loop_lacks_the_cpu() -> None:
+    """Ticks that begin early in a window also take the starved length at once when the loop was on
+    the CPU for less than STARVED of its writing so far (two servers' first broadcasts)."""
+    hub = Hub(
+        MemoryBackend(history=5),
+        Metrics(),
+        coalesce_secs=0.15,
+        coalesce_min_conns=3,
+        coalesce_busy=0.6,
+        coalesce_starved_secs=0.2,
+    )
+    cpu = 10.0
+    hub._cpu_clock = lambda: cpu
+    now = asyncio.get_running_loop().time()
+    for on_cpu, starved in ((0.29, False), (0.15, True)):
+        hub._coalescing = hub._starved = False
+        hub._window_start, hub._window_writing, hub._window_cpu = now - 0.3, 0.29, cpu - on_cpu
+        hub._flush()
+        assert (hub._coalescing, hub._starved) == (True, starved), on_cpu
