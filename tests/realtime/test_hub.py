@@ -159,10 +159,20 @@ async def test_a_large_audience_gets_the_events_of_a_tick_in_one_write() -> None
         await hub.stop()
 
 
-def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it() -> None:
-    hub = Hub(
-        MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
+def _ticking_hub(history: int = 5, coalesce_busy: float = 0.6, coalesce_starved_secs: float = 0.0) -> Hub:
+    """A hub that ticks audiences of 3 or more every 150 ms once writing takes ``coalesce_busy``."""
+    return Hub(
+        MemoryBackend(history=history),
+        Metrics(),
+        coalesce_secs=0.15,
+        coalesce_min_conns=3,
+        coalesce_busy=coalesce_busy,
+        coalesce_starved_secs=coalesce_starved_secs,
     )
+
+
+def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it() -> None:
+    hub = _ticking_hub()
     hub._cpu_clock = lambda: 0.0  # the loop otherwise idle
     seen = []
     now = 0.0
@@ -177,9 +187,7 @@ def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it
 
 def test_ticks_also_while_the_loop_is_saturated_by_other_work() -> None:
     """A reconnect storm: welcomes fill the loop, writing alone stays under the busy share."""
-    hub = Hub(
-        MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
-    )
+    hub = _ticking_hub()
     cpu = 0.0
     hub._cpu_clock = lambda: cpu
     seen = []
@@ -198,14 +206,7 @@ def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
     loop's thread gets the CPU for only part of it. Then ticks are the longer starved length, until
     the thread gets the CPU for all of its writing again; a server with the cores to itself (its CPU
     share above its writing share) keeps the short tick."""
-    hub = Hub(
-        MemoryBackend(history=5),
-        Metrics(),
-        coalesce_secs=0.15,
-        coalesce_min_conns=3,
-        coalesce_busy=0.6,
-        coalesce_starved_secs=0.2,
-    )
+    hub = _ticking_hub(coalesce_starved_secs=0.2)
     cpu = 0.0
     hub._cpu_clock = lambda: cpu
     seen = []
@@ -240,14 +241,7 @@ def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
 
 async def test_a_starved_hub_writes_a_large_audience_once_per_starved_tick() -> None:
     """While starved, the next write of a large audience is due after coalesce_starved_secs."""
-    hub = Hub(
-        MemoryBackend(history=50),
-        Metrics(),
-        coalesce_secs=0.15,
-        coalesce_min_conns=3,
-        coalesce_busy=0,
-        coalesce_starved_secs=0.3,
-    )
+    hub = _ticking_hub(history=50, coalesce_busy=0, coalesce_starved_secs=0.3)
     hub._starved = True
     await hub.backend.start()
     try:
@@ -282,9 +276,7 @@ async def test_ticks_begin_early_in_a_window_that_is_already_busy() -> None:
     """A flash sale's first broadcasts: writing took nearly all of the first quarter second, so
     ticks begin without waiting for the whole second (stopping still takes a window). The busy share
     alone (0.6) is not enough this early."""
-    hub = Hub(
-        MemoryBackend(history=5), Metrics(), coalesce_secs=0.15, coalesce_min_conns=3, coalesce_busy=0.6
-    )
+    hub = _ticking_hub()
     now = asyncio.get_running_loop().time()
     for into_window, writing, ticks in ((0.1, 0.1, False), (0.3, 0.2, False), (0.3, 0.28, True)):
         hub._coalescing = False
@@ -296,14 +288,7 @@ async def test_ticks_begin_early_in_a_window_that_is_already_busy() -> None:
 async def test_early_ticks_are_starved_ticks_when_the_loop_lacks_the_cpu() -> None:
     """Ticks that begin early in a window also take the starved length at once when the loop was on
     the CPU for less than STARVED of its writing so far (two servers' first broadcasts)."""
-    hub = Hub(
-        MemoryBackend(history=5),
-        Metrics(),
-        coalesce_secs=0.15,
-        coalesce_min_conns=3,
-        coalesce_busy=0.6,
-        coalesce_starved_secs=0.2,
-    )
+    hub = _ticking_hub(coalesce_starved_secs=0.2)
     cpu = 10.0
     hub._cpu_clock = lambda: cpu
     now = asyncio.get_running_loop().time()
