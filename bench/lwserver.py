@@ -115,11 +115,11 @@ def _log_fanouts() -> None:
     def logged_measure(self: Any, now: float) -> None:
         elapsed = max(now - self._window_start, 1e-9)
         writing, cpu = self._window_writing / elapsed, (self._cpu_clock() - self._window_cpu) / elapsed
+        waited = self._waited(elapsed, writing, cpu, self._wait_clock())
         measure(self, now)
         sys.stderr.write(
-            f"window writing={writing:.2f} loop_cpu={cpu:.2f} ticking={self._coalescing} "
-            f"starved={self._starved} "
-            f"at={time.time() * 1000:.0f}\n"
+            f"window writing={writing:.2f} loop_cpu={cpu:.2f} waited={waited:.2f} "
+            f"ticking={self._coalescing} starved={self._starved} at={time.time() * 1000:.0f}\n"
         )
 
     hub.Hub._measure = logged_measure  # type: ignore[method-assign]

@@ -549,7 +549,8 @@ def profile_machine(label: str, secs: float) -> list[subprocess.Popen[bytes]]:
     Path(out).mkdir(parents=True, exist_ok=True)
     argv = [binary, "record", "-a", "-g", "-F", "499", "-o", f"{out}/{label}.perf.data"]
     argv += ["--", "sleep", str(int(secs) + 1)]
-    return [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    with open(f"{out}/{label}.perf.log", "wb") as log:  # why, if perf refuses (perf_event_paranoid)
+        return [subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)]
 
 
 def start_run(gens: list[Loadgen], args_for: Callable[[Loadgen], dict[str, Any]]) -> None:
@@ -612,7 +613,11 @@ def measure(
     drained.insert(0, gens[0].expect("drained", 60))
     wall = time.monotonic() - t0
     for proc in profilers:
-        proc.wait(60)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     cpu = sum(cpu_secs(s.pid) - cpu0[s.pid] for s in servers)
     lg_each = [cpu_secs(g.proc.pid) - c for g, c in zip(gens, lg0, strict=True)]
     lg_cpu = sum(lg_each)

@@ -40,8 +40,8 @@ PRESENCE_TICK_SECS = 1.0
 FANOUT_COALESCE_SECS = 0.15
 FANOUT_COALESCE_MIN_CONNS = 1000
 FANOUT_COALESCE_BUSY = 0.6
-# While the loop is starved of CPU (it spent more time writing than it was given the CPU for: the
-# cores are shared, say with a second server process and the phones' clients), ticks are this long.
+# While the loop is starved of CPU (it waited for a CPU for 15 % or more of the time it spent writing:
+# the cores are shared, say with a second server process and the phones' clients), ticks are this long.
 # 20,000 phones on two processes at 10 events/s: p99 406-616 ms at 0.15 s, 273-355 ms at 0.2 s
 # (bench/README.md).
 FANOUT_COALESCE_STARVED_SECS = 0.2

@@ -34,10 +34,24 @@ SATURATED = 0.9
 UNSATURATED = 0.7
 # Ticks may begin this far into a measuring window, if writing took SATURATED of it so far.
 EARLY_SECS = 0.25
-# Starved: the loop's thread got the CPU for less than this share of the time it spent writing (the
-# machine's cores are busy elsewhere: another server process, the clients). Ticks are then the
-# longer ``coalesce_starved_secs`` until the thread gets the CPU for all of its writing again.
-STARVED = 0.85
+# Starved: over a window in which writing took the busy share, the loop's thread waited for a CPU
+# (runnable, the cores busy with other processes: another server, the clients) for at least this
+# share of its writing time. Ticks are then the longer ``coalesce_starved_secs`` until it waits less
+# than a third of that.
+STARVED = 0.15
+
+
+def _sched_wait() -> float | None:
+    """Seconds the calling thread has spent runnable but waiting for a CPU, as the kernel counts them
+    (Linux ``/proc/thread-self/schedstat``); None where that is not available. Unlike a comparison of
+    wall and CPU time this leaves out time spent waiting for the GIL (another thread of this process
+    running, which cores to spare would not help)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
 
 PresenceHook = Callable[[str, int], Awaitable[None]]
 SnapshotFn = Callable[[Connection], Awaitable[dict[str, Any]]]
@@ -153,6 +167,8 @@ class Hub:
         self._window_writing = 0.0  # seconds spent in _flush during it
         self._window_cpu = 0.0  # the loop thread's CPU time when it began
         self._cpu_clock: Callable[[], float] = time.thread_time  # the loop thread's CPU seconds
+        self._wait_clock: Callable[[], float | None] = _sched_wait  # its seconds waiting for a CPU
+        self._window_wait: float | None = None  # that when the window began (None: not known)
         self._next_write: dict[tuple[str, str], float] = {}  # loop time a held audience waits for
         self._held: set[str] = set()  # rooms whose outbox waits for its tick
         self._wake: asyncio.TimerHandle | None = None
@@ -301,9 +317,11 @@ class Hub:
             # burst take ~60 % of the first quarter second, and ticking then costs them latency.)
             # Starved already (see _measure): the longer tick from now on, too.
             self._coalescing = True
-            cpu = self._cpu_clock() - self._window_cpu
+            cpu = (self._cpu_clock() - self._window_cpu) / elapsed
+            waited = self._waited(elapsed, self._window_writing / elapsed, cpu, self._wait_clock())
             self._starved = (
-                self.coalesce_starved_secs > self.coalesce_secs and cpu < STARVED * self._window_writing
+                self.coalesce_starved_secs > self.coalesce_secs
+                and waited >= STARVED * self._window_writing / elapsed
             )
 
     def _measure(self, now: float) -> None:
@@ -312,16 +330,19 @@ class Hub:
         stop): during a reconnect storm welcomes, not writes, fill the loop, and every write saved
         is a welcome sooner.
 
-        Ticks are longer while the loop is starved: writing took ``coalesce_busy`` of the window but
-        the thread was on the CPU for less than ``STARVED`` of that time. Writing is all CPU work, so
-        the difference is time the cores gave to other processes; the same writes in fewer, larger
-        batches then leave those processes (on one machine, the phones' own reads) the CPU sooner.
-        A process with its cores to itself is never starved, so a single server keeps the short
-        tick. Starved ticks last until the thread gets the CPU for all of its writing again."""
+        Ticks are longer while the loop is starved: writing took ``coalesce_busy`` of the window and
+        the thread waited for a CPU for at least ``STARVED`` of that time, the cores busy with other
+        processes. The same writes in fewer, larger batches then leave those processes (on one
+        machine, the phones' own reads) the CPU sooner. A process with cores to spare is not
+        starved, so a single server keeps the short tick. Starved ticks last until the thread waits
+        for a CPU less than a third of ``STARVED`` of its writing time. With ``coalesce_busy`` 0
+        (always ticking) nothing is measured and ticks keep ``coalesce_secs``."""
         elapsed = max(now - self._window_start, 1e-9)
         share = self._window_writing / elapsed
         cpu = self._cpu_clock()
         loop_share = (cpu - self._window_cpu) / elapsed
+        wait = self._wait_clock()
+        waited = self._waited(elapsed, share, loop_share, wait)
         if self.coalesce_busy > 0:
             if self._coalescing:
                 self._coalescing = share >= self.coalesce_busy / 2 or loop_share >= UNSATURATED
@@ -330,10 +351,19 @@ class Hub:
             if not self._coalescing or self.coalesce_starved_secs <= self.coalesce_secs:
                 self._starved = False
             elif self._starved:
-                self._starved = loop_share < share
+                self._starved = waited >= STARVED / 3 * share
             else:
-                self._starved = share >= self.coalesce_busy and loop_share < STARVED * share
+                self._starved = share >= self.coalesce_busy and waited >= STARVED * share
         self._window_start, self._window_writing, self._window_cpu = now, 0.0, cpu
+        self._window_wait = wait
+
+    def _waited(self, elapsed: float, writing: float, cpu: float, wait: float | None) -> float:
+        """The share of the window so far the loop's thread waited for a CPU: the kernel's count
+        where it keeps one, else the share of it spent writing (all CPU work) off the CPU. ``writing``
+        and ``cpu`` are shares of the window; ``wait`` is ``_wait_clock()`` now."""
+        if wait is not None and self._window_wait is not None:
+            return (wait - self._window_wait) / elapsed
+        return max(0.0, writing - cpu)
 
     def _hold(self, room_id: str, due: float) -> None:
         self._held.add(room_id)

@@ -4,6 +4,7 @@ an index rather than a scan of the room; counts of opened and closed connections
 from __future__ import annotations
 
 import asyncio
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -204,9 +205,11 @@ def test_ticks_also_while_the_loop_is_saturated_by_other_work() -> None:
 def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
     """Two servers and the phones' clients on two cores: writing takes most of the wall clock but the
     loop's thread gets the CPU for only part of it. Then ticks are the longer starved length, until
-    the thread gets the CPU for all of its writing again; a server with the cores to itself (its CPU
-    share above its writing share) keeps the short tick."""
+    the thread gets the CPU for (nearly) all of its writing again; a server with the cores to itself
+    (its CPU share above its writing share) keeps the short tick. This is the measure where the
+    kernel does not count the thread's waits for a CPU."""
     hub = _ticking_hub(coalesce_starved_secs=0.2)
+    hub._wait_clock = lambda: None
     cpu = 0.0
     hub._cpu_clock = lambda: cpu
     seen = []
@@ -224,7 +227,7 @@ def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
         (True, True),  # on the CPU for 0.5 of 0.8 s of writing
         (True, True),  # still short of its writing (0.46 < 0.5): stays
         (True, False),  # the CPU for all of its writing again
-        (True, False),  # 0.7 of 0.8: not short enough (STARVED = 0.85) to begin
+        (True, False),  # 0.7 of 0.8: not short enough (waited 0.1 < STARVED 0.15 of 0.8) to begin
         (True, True),
         (False, False),  # quiet: no ticks at all
         (False, False),  # writing under the busy share: starting needs ticks first
@@ -237,6 +240,48 @@ def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
     hub._window_writing = 0.8
     hub._measure(now)
     assert (hub._coalescing, hub._starved) == (True, False)
+
+
+def test_starved_by_the_kernel_s_count_of_waits_for_a_cpu() -> None:
+    """Where the kernel counts the loop thread's waits for a CPU (schedstat), they decide: a thread
+    that was off the CPU while writing because another thread of the process held the GIL did not
+    wait for a CPU, and is not starved."""
+    hub = _ticking_hub(coalesce_starved_secs=0.2)
+    cpu = wait = 0.0
+    hub._cpu_clock = lambda: cpu
+    hub._wait_clock = lambda: wait
+    hub._window_wait = 0.0
+    seen = []
+    now = 0.0
+    # (writing share, loop CPU share, share of the window waiting for a CPU)
+    windows = [(0.8, 0.5, 0.02), (0.8, 0.5, 0.3), (0.6, 0.5, 0.06), (0.6, 0.6, 0.02), (0.3, 0.3, 0.2)]
+    for writing, loop_share, waited in windows:
+        now += 1.0
+        cpu += loop_share
+        wait += waited
+        hub._window_writing = writing
+        hub._measure(now)
+        seen.append((hub._coalescing, hub._starved))
+    assert seen == [
+        (True, False),  # off the CPU for 0.3 of 0.8 s of writing, but not waiting for one: the GIL
+        (True, True),  # waited 0.3 >= 0.15 * 0.8
+        (True, True),  # waited 0.06 >= 0.05 * 0.6: stays
+        (True, False),  # waited 0.02 < 0.05 * 0.6: leaves
+        (True, False),  # under the busy share: does not begin again
+    ]
+    assert hub._window_wait == wait
+
+
+def test_the_kernel_s_count_of_waits_for_a_cpu_is_read_on_linux() -> None:
+    from server.realtime.hub import _sched_wait
+
+    first = _sched_wait()
+    if not sys.platform.startswith("linux"):
+        assert first is None
+        return
+    assert first is not None and first >= 0.0
+    second = _sched_wait()
+    assert second is not None and second >= first
 
 
 async def test_a_starved_hub_writes_a_large_audience_once_per_starved_tick() -> None:
@@ -289,6 +334,7 @@ async def test_early_ticks_are_starved_ticks_when_the_loop_lacks_the_cpu() -> No
     """Ticks that begin early in a window also take the starved length at once when the loop was on
     the CPU for less than STARVED of its writing so far (two servers' first broadcasts)."""
     hub = _ticking_hub(coalesce_starved_secs=0.2)
+    hub._wait_clock = lambda: None
     cpu = 10.0
     hub._cpu_clock = lambda: cpu
     now = asyncio.get_running_loop().time()
@@ -297,3 +343,11 @@ async def test_early_ticks_are_starved_ticks_when_the_loop_lacks_the_cpu() -> No
         hub._window_start, hub._window_writing, hub._window_cpu = now - 0.3, 0.29, cpu - on_cpu
         hub._flush()
         assert (hub._coalescing, hub._starved) == (True, starved), on_cpu
+    # Where the kernel counts the thread's waits for a CPU, they decide (0.29 s of writing so far).
+    hub._wait_clock = lambda: 5.0
+    for waited, starved in ((0.01, False), (0.1, True)):
+        hub._coalescing = hub._starved = False
+        hub._window_start, hub._window_writing, hub._window_cpu = now - 0.3, 0.29, cpu - 0.15
+        hub._window_wait = 5.0 - waited
+        hub._flush()
+        assert (hub._coalescing, hub._starved) == (True, starved), waited
