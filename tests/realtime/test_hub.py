@@ -254,7 +254,8 @@ def test_starved_by_the_kernel_s_count_of_waits_for_a_cpu() -> None:
     seen = []
     now = 0.0
     # (writing share, loop CPU share, share of the window waiting for a CPU)
-    windows = [(0.8, 0.5, 0.02), (0.8, 0.5, 0.3), (0.6, 0.5, 0.06), (0.6, 0.6, 0.02), (0.3, 0.3, 0.2)]
+    windows = [(0.8, 0.5, 0.119), (0.8, 0.5, 0.121), (0.6, 0.5, 0.031), (0.6, 0.6, 0.029)]
+    windows += [(0.3, 0.3, 0.2)]
     for writing, loop_share, waited in windows:
         now += 1.0
         cpu += loop_share
@@ -263,10 +264,10 @@ def test_starved_by_the_kernel_s_count_of_waits_for_a_cpu() -> None:
         hub._measure(now)
         seen.append((hub._coalescing, hub._starved))
     assert seen == [
-        (True, False),  # off the CPU for 0.3 of 0.8 s of writing, but not waiting for one: the GIL
-        (True, True),  # waited 0.3 >= 0.15 * 0.8
-        (True, True),  # waited 0.06 >= 0.05 * 0.6: stays
-        (True, False),  # waited 0.02 < 0.05 * 0.6: leaves
+        (True, False),  # off the CPU 0.3 s of 0.8 s of writing, waiting for one only 0.119: the GIL
+        (True, True),  # waited 0.121 >= 0.15 * 0.8
+        (True, True),  # waited 0.031 >= 0.05 * 0.6: stays
+        (True, False),  # waited 0.029 < 0.05 * 0.6: leaves
         (True, False),  # under the busy share: does not begin again
     ]
     assert hub._window_wait == wait
