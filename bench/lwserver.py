@@ -54,7 +54,7 @@ def _watch_loop_lag() -> None:
 
     new_loop = uvloop.new_event_loop
 
-    def factory() -> asyncio.AbstractEventLoop:
+    def factory() -> uvloop.Loop:
         loop = new_loop()
         threading.Thread(target=_probe, args=(loop,), name="bench-loop-lag", daemon=True).start()
         return loop

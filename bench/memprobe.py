@@ -17,9 +17,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -79,11 +82,11 @@ def probe(viewers: int, frames: int, top: int) -> None:
     argv = [sys.executable, "-m", "bench.memprobe", "--serve", "--frames", str(frames), "--"]
     argv += ["demo", "--json", "--port", str(port), "--data-dir", str(work / "data")]
     argv += ["--secret-key", "bench-secret"]
-    proc = run.subprocess.Popen(
-        argv, cwd=run.REPO, env=env, stdout=run.subprocess.PIPE, stderr=run.subprocess.PIPE, text=True
+    proc = subprocess.Popen(
+        argv, cwd=run.REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     links = run._read_links(proc)
-    run.threading.Thread(target=run._drain_pipe, args=(proc.stderr, "livewall"), daemon=True).start()
+    threading.Thread(target=run._drain_pipe, args=(proc.stderr, "livewall"), daemon=True).start()
     server = run.Server(
         "livewall", proc, port, links["api_base"], links["room"], links["host_url"].split("#key=", 1)[1], work
     )
@@ -131,7 +134,7 @@ def probe(viewers: int, frames: int, top: int) -> None:
         for g in gens:
             g.close()
         server.stop()
-        run.shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -818,7 +818,7 @@ def scenario_reconnect(args: argparse.Namespace, node: str, work: Path) -> list[
                     duration = max(args.duration, 25.0)
                     cpu0 = cpu_secs(server.pid)
                     run_args = dict(run_id=run + 1, rate=args.rate, duration=duration, track_indices=True)
-                    start_run(gens, lambda _g, a=run_args: a)
+                    start_run(gens, lambda _g: run_args)  # noqa: B023 - called before the next iteration
                     time.sleep(5)
                     killed = time.time() * 1000
                     up = restart(server)
