@@ -317,12 +317,9 @@ class Hub:
             # burst take ~60 % of the first quarter second, and ticking then costs them latency.)
             # Starved already (see _measure): the longer tick from now on, too.
             self._coalescing = True
+            share = self._window_writing / elapsed
             cpu = (self._cpu_clock() - self._window_cpu) / elapsed
-            waited = self._waited(elapsed, self._window_writing / elapsed, cpu, self._wait_clock())
-            self._starved = (
-                self.coalesce_starved_secs > self.coalesce_secs
-                and waited >= STARVED * self._window_writing / elapsed
-            )
+            self._starved = self._starving(share, self._waited(elapsed, share, cpu, self._wait_clock()))
 
     def _measure(self, now: float) -> None:
         """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking),
@@ -348,14 +345,19 @@ class Hub:
                 self._coalescing = share >= self.coalesce_busy / 2 or loop_share >= UNSATURATED
             else:
                 self._coalescing = share >= self.coalesce_busy or loop_share >= SATURATED
-            if not self._coalescing or self.coalesce_starved_secs <= self.coalesce_secs:
+            if not self._coalescing:
                 self._starved = False
             elif self._starved:
                 self._starved = waited >= STARVED / 3 * share
             else:
-                self._starved = share >= self.coalesce_busy and waited >= STARVED * share
+                self._starved = share >= self.coalesce_busy and self._starving(share, waited)
         self._window_start, self._window_writing, self._window_cpu = now, 0.0, cpu
         self._window_wait = wait
+
+    def _starving(self, share: float, waited: float) -> bool:
+        """Whether starved ticks begin: there is a longer tick, and the thread waited for a CPU for
+        ``STARVED`` of its writing time (both shares of the window so far)."""
+        return self.coalesce_starved_secs > self.coalesce_secs and waited >= STARVED * share
 
     def _waited(self, elapsed: float, writing: float, cpu: float, wait: float | None) -> float:
         """The share of the window so far the loop's thread waited for a CPU: the kernel's count

@@ -78,6 +78,14 @@ async def test_private_frames_reach_only_that_viewers_connections() -> None:
         await hub.backend.stop()
 
 
+async def _attach_fresh(hub: Hub, conns: list[Stub]) -> None:
+    """Attach ``conns`` to ``hub`` and forget what attaching wrote (the welcome)."""
+    for conn in conns:
+        await hub.attach(conn, None, _snapshot, welcome={})  # type: ignore[arg-type]
+        conn.frames.clear()
+        conn.writes.clear()
+
+
 async def test_a_large_fan_out_is_written_in_chunks_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the flush limited to 2 connections per loop turn, events published while a fan-out is
     in progress still reach every connection, each exactly once and in order, and the loop gets
@@ -87,9 +95,7 @@ async def test_a_large_fan_out_is_written_in_chunks_in_order(monkeypatch: pytest
     await hub.backend.start()
     try:
         conns = [Stub(f"v{i}") for i in range(5)]
-        for conn in conns:
-            await hub.attach(conn, None, _snapshot, welcome={})  # type: ignore[arg-type]
-            conn.frames.clear()
+        await _attach_fresh(hub, conns)
         await hub.publish(ROOM, StockTick(counts={"1": {"v": 1}}))
         for _ in range(100):  # loop turns, not time: the first chunk goes out on the next one
             if any(c.frames for c in conns):
@@ -129,10 +135,7 @@ async def test_a_large_audience_gets_the_events_of_a_tick_in_one_write() -> None
     try:
         viewers = [Stub(f"v{i}") for i in range(3)]
         host = Stub(None, "host")
-        for conn in (*viewers, host):
-            await hub.attach(conn, None, _snapshot, welcome={})  # type: ignore[arg-type]
-            conn.frames.clear()
-            conn.writes.clear()
+        await _attach_fresh(hub, [*viewers, host])
         loop = asyncio.get_running_loop()
         await hub.publish(ROOM, StockTick(counts={"1": {"v": 1}}))
         first = loop.time()
@@ -292,10 +295,7 @@ async def test_a_starved_hub_writes_a_large_audience_once_per_starved_tick() -> 
     await hub.backend.start()
     try:
         viewers = [Stub(f"v{i}") for i in range(3)]
-        for conn in viewers:
-            await hub.attach(conn, None, _snapshot, welcome={})  # type: ignore[arg-type]
-            conn.frames.clear()
-            conn.writes.clear()
+        await _attach_fresh(hub, viewers)
         loop = asyncio.get_running_loop()
         await hub.publish(ROOM, StockTick(counts={"1": {"v": 1}}))
         first = loop.time()
