@@ -107,7 +107,10 @@ def test_bad_number_raises(monkeypatch: pytest.MonkeyPatch, name: str, raw: str)
         Settings.from_env()
 
 
-@pytest.mark.parametrize(("name", "raw"), [("PORT", "80a"), ("INBOUND_RATE_PER_SEC", "fast")])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("PORT", "80a"), ("INBOUND_RATE_PER_SEC", "fast"), ("FANOUT_COALESCE_STARVED_SECS", "0,2")],
+)
 def test_bad_number_names_variable(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> None:
     """The error for a bad number names the variable, like the one for a bad boolean."""
     monkeypatch.setenv(f"LIVEWALL_{name}", raw)
