@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from server import __version__
+from server.compat import UnsupportedDependency
 from server.config import Settings
 
 DEMO_PRODUCTS: list[dict[str, Any]] = [
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server", description="Run the Livewall server.")
     _server_flags(serve)
     _storage_flags(serve)
+    serve.add_argument(
+        "--json",
+        action="store_true",
+        help='once listening, print {"url","host","port","api_base","healthz","readyz","metrics"} as one '
+        "JSON line on standard output (the bound port when --port 0), then serve",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -142,6 +149,19 @@ def room_links(base: str, room_id: str, host_key: str, screen_token: str) -> dic
         "screen_url": f"{base}/screen/{room_id}?k={screen_token}",
         "viewer_url": f"{base}/r/{room_id}",
         "api_base": f"{base}/api",
+    }
+
+
+def serve_links(base: str, host: str, port: int) -> dict[str, str | int]:
+    """What `livewall serve --json` prints once it listens."""
+    return {
+        "url": base,
+        "host": host,
+        "port": port,
+        "api_base": f"{base}/api",
+        "healthz": f"{base}/healthz",
+        "readyz": f"{base}/readyz",
+        "metrics": f"{base}/metrics",
     }
 
 
@@ -249,6 +269,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def started(port: int) -> None:
         url = _base_for(settings, port)
         logging.getLogger("livewall").info(f"Livewall serving on {url}", extra={"url": url})
+        if args.json:
+            sys.stdout.write(orjson.dumps(serve_links(url, settings.host, port)).decode() + "\n")
+            sys.stdout.flush()
 
     _run(_serve(settings, started))
     return 0
@@ -334,7 +357,10 @@ async def _work(settings: Settings) -> None:
         for viewer_id in viewer_ids:  # reaches the servers' phones through Redis
             await hub.send_private(room_id, viewer_id, direct_frame("inbox", item))
 
-    runner = Runner(db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp)
+    metrics = Metrics()
+    runner = Runner(
+        db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp, metrics=metrics
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -400,6 +426,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "verify-draw": cmd_verify_draw,
         }[args.command]
         return handler(args)
-    except ValueError as exc:
+    except (ValueError, UnsupportedDependency) as exc:
         print(f"livewall: {exc}", file=sys.stderr)
         return 2

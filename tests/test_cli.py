@@ -83,6 +83,19 @@ def test_serve_reads_environment(tmp_path: Path) -> None:
     assert not (tmp_path / "secret.key").exists()  # the given secret is used, none generated
 
 
+def test_serve_json_prints_the_bound_address_then_serves(tmp_path: Path) -> None:
+    """`serve --json --port 0` prints one JSON line with the port it bound, and every link answers."""
+    with spawn(["serve", "--json", "--port", "0", "--data-dir", str(tmp_path)]) as proc:
+        assert proc.stdout is not None
+        printed = json.loads(proc.stdout.readline())
+        assert set(printed) == {"url", "host", "port", "api_base", "healthz", "readyz", "metrics"}
+        assert isinstance(printed["port"], int) and printed["port"] > 0
+        assert printed["url"] == f"http://127.0.0.1:{printed['port']}"
+        wait_ready(printed["url"])
+        for key in ("healthz", "readyz", "metrics", "api_base"):
+            assert httpx.get(printed[key]).status_code == 200, key
+
+
 def test_rooms_create_prints_working_links(tmp_path: Path) -> None:
     """`rooms create --json` creates a room whose links work once the server runs on the same data."""
     port = free_port()

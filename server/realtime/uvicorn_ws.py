@@ -22,12 +22,17 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.http11 import Request
-from websockets.protocol import Protocol
-from websockets.streams import StreamReader
+from server.compat import require_supported
+
+# Before the internals below are imported: a version they do not fit fails with one clear sentence.
+require_supported()
+
+from starlette.routing import WebSocketRoute  # noqa: E402
+from starlette.websockets import WebSocket  # noqa: E402
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol  # noqa: E402
+from websockets.http11 import Request  # noqa: E402
+from websockets.protocol import Protocol  # noqa: E402
+from websockets.streams import StreamReader  # noqa: E402
 
 DIRECT_EXTENSION = "livewall.direct"
 
