@@ -16,6 +16,7 @@ prints a table and writes bench/results/SCENARIO.json. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -338,6 +339,7 @@ class Loadgen:
             bufsize=1,
         )
         self.lines: queue.Queue[str] = queue.Queue()
+        self.stash: dict[str, collections.deque[dict[str, Any]]] = {}
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -352,6 +354,11 @@ class Loadgen:
         self.proc.stdin.flush()
 
     def expect(self, ev: str, timeout: float) -> dict[str, Any]:
+        """The next ``ev`` event. Others read while waiting are kept for their own ``expect``: on a
+        loaded machine a slow resume can come after the run's ``published``, which must not be lost."""
+        kept = self.stash.get(ev)
+        if kept:
+            return kept.popleft()
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -365,6 +372,7 @@ class Loadgen:
                 raise RuntimeError(f"load generator: {msg['error']}")
             if msg.get("ev") == ev:
                 return msg
+            self.stash.setdefault(str(msg.get("ev")), collections.deque()).append(msg)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
