@@ -23,7 +23,7 @@ import server.followup.snapshot
 import server.questions.actions
 import server.questions.snapshot
 import server.rooms.actions
-from server import api, pages, sessions
+from server import api, openapi, pages, sessions
 from server.auth import Role, Tokens
 from server.config import SHUTDOWN_STEP_SECS, Settings
 from server.discounts.actions import Engine
@@ -139,7 +139,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await hub.send_private(room_id, viewer_id, frame)
 
     followup = services.followup = Runner(
-        db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp, rushing=engine.rushing
+        db,
+        settings,
+        channels,
+        on_change=host_notifier(db, hub),
+        on_inapp=show_inapp,
+        rushing=engine.rushing,
+        metrics=metrics_,
     )
     board.on_record = followup.wake
 
@@ -191,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *openapi.routes,
         *api.routes,
         *products_http.routes,
         *draws_http.routes,

@@ -90,10 +90,12 @@ def test_every_route_is_in_api_docs() -> None:
     from server.draws.http import routes as draw_routes
     from server.followup.console import routes as followup_console_routes
     from server.followup.http import routes as followup_routes
+    from server.openapi import routes as openapi_routes
     from server.pages import routes as page_routes
     from server.products.http import routes as selling_routes
 
     every = [
+        *openapi_routes,
         *api_routes,
         *page_routes,
         *selling_routes,
