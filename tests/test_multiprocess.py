@@ -1,4 +1,5 @@
-"""Two `livewall serve` processes sharing one Redis and one database behave as one server."""
+"""Two `livewall serve` processes and a `livewall worker` sharing one Redis, one database and one data
+directory (deploy/compose.yaml's topology) behave as one server."""
 
 from __future__ import annotations
 
@@ -18,23 +19,30 @@ from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
 from server.rooms.actions import create_room
 from server.storage import Database
-from tests.helpers import REPO, Client, join, spawn, wait_ready
+from tests.followup.channels.conftest import Delivered, Sink
+from tests.followup.flow import PRODUCT, TIME_SCALE, eventually, links_in
+from tests.helpers import REPO, Client, free_port, join, spawn, wait_ready
 
 pytestmark = pytest.mark.redis
 
 SECRET = "multiprocess-secret"
 WAIT_SECS = 10.0
 STARTUP_SECS = 60.0
+SERVING = r"Livewall serving on (http://[^\s\"]+)"
+WORKING = r"(follow-up worker running)"
 
 
 class _Output:
-    """Drains a server's stderr on a thread (so the pipe never fills) and finds the URL it serves on."""
+    """Drains a process's stderr on a thread (so the pipe never fills) and finds the line that says it
+    started: ``pattern``'s first group (the URL a server serves on)."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], pattern: str = SERVING) -> None:
         self.proc = proc
+        self.pattern = pattern
         self.lines: list[str] = []
         self.url: str | None = None
         self._found = threading.Event()
@@ -45,27 +53,29 @@ class _Output:
         with contextlib.suppress(ValueError):  # the stream is closed when the process is stopped
             for line in self.proc.stderr:
                 self.lines.append(line)
-                match = re.search(r"Livewall serving on (http://[^\s\"]+)", line)
+                match = re.search(self.pattern, line)
                 if match and self.url is None:
                     self.url = match.group(1)
                     self._found.set()
         self._found.set()
 
-    def wait_url(self) -> str:
+    def wait_started(self) -> str:
         self._found.wait(STARTUP_SECS)
         if self.url is None:
-            raise RuntimeError(f"server did not start (exit {self.proc.poll()}):\n{''.join(self.lines)}")
+            raise RuntimeError(f"process did not start (exit {self.proc.poll()}):\n{''.join(self.lines)}")
         return self.url
 
 
 @dataclass
 class Cluster:
-    """Processes A and B on one Redis and one database, and a room made with `livewall rooms create`."""
+    """Processes A and B and a follow-up worker on one Redis and one database, a room made with
+    `livewall rooms create`, and the SMTP server only the worker is told about."""
 
     a: str
     b: str
     database_url: str
     cli_room: dict[str, str]
+    mail: Sink
 
     @staticmethod
     def ws(base: str) -> str:
@@ -94,19 +104,23 @@ def _database(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[
 def cluster(
     request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    """Start A and B and create a room with the CLI, all at once (three processes migrate one database)."""
+    """Start A and B and create a room with the CLI, all at once (three processes migrate one database),
+    then the worker, whose links point at B."""
     tmp = tmp_path_factory.mktemp(f"cluster-{request.param}")
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(_database(request.param, request, tmp))
-        shared = ["--database-url", database_url, "--secret-key", SECRET]
+        # One data directory for all, as compose's shared volume: the processes starting together
+        # make one web push key there.
+        shared = ["--database-url", database_url, "--secret-key", SECRET, "--data-dir", str(tmp / "data")]
         # Presence ticks fast so that viewer counts converge quickly; the count logic is the same.
-        env = {"LIVEWALL_PRESENCE_TICK_SECS": "0.1"}
+        # The worker delivers follow-up; the servers only record it.
+        env = {"LIVEWALL_PRESENCE_TICK_SECS": "0.1", "LIVEWALL_FOLLOWUP_EMBEDDED": "false"}
         outputs = []
-        for name in ("a", "b"):
-            args = ["serve", "--port", "0", "--data-dir", str(tmp / name), "--redis-url", redis_url]
+        for _ in range(2):
+            args = ["serve", "--port", "0", "--redis-url", redis_url]
             proc = stack.enter_context(spawn([*args, *shared], env=env))
             outputs.append(_Output(proc))
-        create = ["rooms", "create", "--title", "Two processes", "--json", "--data-dir", str(tmp / "cli")]
+        create = ["rooms", "create", "--title", "Two processes", "--json"]
         created = subprocess.run(
             [sys.executable, "-m", "server", *create, *shared],
             capture_output=True,
@@ -115,10 +129,24 @@ def cluster(
             timeout=STARTUP_SECS,
         )
         assert created.returncode == 0, created.stderr
-        a, b = (out.wait_url() for out in outputs)
+        a, b = (out.wait_started() for out in outputs)
         wait_ready(a)
         wait_ready(b)
-        yield Cluster(a, b, database_url, json.loads(created.stdout))
+        mail = Sink()
+        smtp = Controller(mail, hostname="127.0.0.1", port=free_port())
+        smtp.start()
+        stack.callback(smtp.stop)
+        work_env = {
+            "LIVEWALL_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?tls=none",
+            # 30 minutes of journey wait become ~0.9 s.
+            "LIVEWALL_FOLLOWUP_TIME_SCALE": str(TIME_SCALE),
+            "LIVEWALL_FOLLOWUP_TICK_SECS": "0.1",
+        }
+        worker = stack.enter_context(
+            spawn(["worker", "--public-url", b, "--redis-url", redis_url, *shared], env=work_env)
+        )
+        _Output(worker, WORKING).wait_started()
+        yield Cluster(a, b, database_url, json.loads(created.stdout), mail)
 
 
 @pytest.fixture
@@ -363,3 +391,47 @@ async def test_draw_across_processes(cluster: Cluster, room: dict[str, str]) -> 
             event = await phone.recv_type("draw", WAIT_SECS)
         assert [w["entrant"] for w in event["data"]["winners"]] == winners
     await _close(host_a, host_b, *phones)
+
+
+def test_push_key_is_the_same_on_both_processes(cluster: Cluster) -> None:
+    """A and B, started together on one data directory, serve one web push key."""
+    keys = {httpx.get(f"{base}/api/push/key").json()["key"] for base in (cluster.a, cluster.b)}
+    assert len(keys) == 1
+
+
+async def _mail_to(cluster: Cluster, address: str, n: int) -> list[Delivered] | None:
+    found = [d for d in cluster.mail.delivered if address in d.rcpt_tos]
+    return found if len(found) >= n else None
+
+
+async def test_worker_delivers_followup_for_the_cluster(cluster: Cluster, room: dict[str, str]) -> None:
+    """Opt in on A, confirm on B, buy on A: the worker, the only process with SMTP, sends both emails."""
+    room_id = room["id"]
+    host = await _host(cluster, cluster.a, room)
+    product = (await host.request("product.save", PRODUCT))["data"]["result"]
+    auth = {"authorization": f"Bearer {room['host_token']}"}
+    async with httpx.AsyncClient(base_url=cluster.b, headers=auth) as console:
+        quiet_off = {"quiet_start": "00:00", "quiet_end": "00:00"}
+        r = await console.put(f"/api/rooms/{room_id}/followup/settings", json=quiet_off)
+        assert r.status_code == 200, r.text
+    address = f"{room_id.lower()}@example.com"  # the SMTP server is the module's; rooms are the test's
+    async with httpx.AsyncClient(base_url=cluster.a) as phone:
+        (await phone.post(f"/api/rooms/{room_id}/join", json={"name": "Mei"})).raise_for_status()
+        consent = {"lang": "en", "wording": "Email me.", "tz": "Asia/Shanghai", "consent": {"email": True}}
+        r = await phone.post(f"/api/rooms/{room_id}/contact", json={**consent, "email": address})
+        assert r.json()["pending"] == ["email"]
+        (confirmation,) = await eventually(lambda: _mail_to(cluster, address, 1), timeout=WAIT_SECS)
+        text = confirmation.message.get_body(("plain",)).get_content()
+        link = next(url for url in links_in(text) if "/optin/" in url)
+        assert link.startswith(f"{cluster.b}/")  # the worker's public URL
+        async with httpx.AsyncClient() as browser:  # another device, no viewer cookie
+            assert (await browser.post(link)).status_code == 200
+        r = await phone.get(f"/r/{room_id}/buy/{product['id']}")
+        assert r.status_code == 303
+        reminder = (await eventually(lambda: _mail_to(cluster, address, 2), timeout=WAIT_SECS))[1]
+    assert "Jasmine tea" in reminder.message["Subject"]
+    assert all(
+        url.startswith(f"{cluster.b}/")
+        for url in links_in(reminder.message.get_body(("plain",)).get_content())
+    )
+    await host.close()

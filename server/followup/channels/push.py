@@ -19,6 +19,7 @@ import binascii
 import contextlib
 import hashlib
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,17 @@ def load_or_create_vapid_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        # Exclusive create: of two processes starting together, one writes and both read its key.
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written aside (0600), then linked into place: the name appears only with the whole key
+        # behind it. Of several processes starting together on one data directory (servers and
+        # workers on a shared volume), the first link wins and every one of them reads that key.
+        fd, aside = tempfile.mkstemp(dir=path.parent, prefix=".vapid-")
+        try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+        finally:
+            os.unlink(aside)
     return _read_key(path)
 
 
