@@ -1,9 +1,11 @@
 // The console's Follow-up tab: journeys (followup_journeys.js, the editor in followup_journey_form.js),
 // message templates, campaigns, delivery and settings of follow-up messaging. The overview comes from
 // the follow-up API when the tab is shown and after each change; campaign progress, the dead-letter
-// count and the alerts also come live with the host's "followup" event (state.followup).
-import { clearError } from "/console-assets/forms.js";
-import { FollowupApi, showFuError } from "/console-assets/followup_api.js";
+// count and the alerts also come live with the host's "followup" event (state.followup). A channel that a
+// journey or a waiting campaign uses but no process can send on is named at the top, with its setting.
+import { setText } from "/static/js/i18n.js";
+import { clearError, el } from "/console-assets/forms.js";
+import { FollowupApi, channelOffWarning, showFuError } from "/console-assets/followup_api.js";
 import { CampaignsView } from "/console-assets/followup_campaigns.js";
 import { DeliveryView } from "/console-assets/followup_delivery.js";
 import { JourneysView } from "/console-assets/followup_journeys.js";
@@ -13,7 +15,12 @@ import { TemplatesView } from "/console-assets/followup_templates.js";
 const $ = (sel) => document.querySelector(sel);
 
 function summaryOf(source) {
-  return { campaigns: source.campaigns || [], dead: source.dead || 0, alerts: source.alerts || [] };
+  return {
+    campaigns: source.campaigns || [],
+    dead: source.dead || 0,
+    uncertain: source.uncertain_resend || 0,
+    alerts: source.alerts || [],
+  };
 }
 
 export class FollowupView {
@@ -109,8 +116,46 @@ export class FollowupView {
     this._renderLive();
   }
 
+  /** The setup warnings: each channel in use (a journey's send step, a campaign still to go) that no
+   * delivering process has configured, with who uses it; or that no such process runs at all. */
+  _renderSetup() {
+    const data = this.data;
+    if (!data) return;
+    const configured = new Set(data.channels || []);
+    const users = new Map(); // channel -> names of the journeys and campaigns using it
+    const use = (channel, name) => {
+      if (channel === "auto" || configured.has(channel)) return;
+      if (!users.has(channel)) users.set(channel, []);
+      if (!users.get(channel).includes(name)) users.get(channel).push(name);
+    };
+    for (const j of data.journeys) for (const step of j.steps) if (step.send) use(step.send.channel, j.name);
+    const campaigns = (this.summary && this.summary.campaigns) || data.campaigns || [];
+    for (const c of campaigns) if (c.status === "scheduled" || c.status === "sending") use(c.channel, c.name);
+    const items = [];
+    if (configured.size === 0) {
+      const li = el("li");
+      li.dataset.fuSetupChannel = "none";
+      setText(li, "fu.setup.none");
+      items.push(li);
+    } else {
+      for (const [channel, names] of users) {
+        const li = el("li");
+        li.dataset.fuSetupChannel = channel;
+        const text = el("span");
+        channelOffWarning(text, channel, configured);
+        const who = el("span", "muted");
+        setText(who, "fu.setup.used_by", { names: names.join(", ") });
+        li.append(text, who);
+        items.push(li);
+      }
+    }
+    $("[data-fu-setup-list]").replaceChildren(...items);
+    $("[data-fu-setup]").hidden = items.length === 0;
+  }
+
   _renderLive() {
     if (!this.summary) return;
+    this._renderSetup();
     this.campaigns.setCampaigns(this.summary.campaigns);
     this.delivery.setLive(this.summary);
   }

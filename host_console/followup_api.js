@@ -17,7 +17,7 @@ export const MAX_STALE_MINUTES = 30 * 24 * 60;
 export const COUPON_MAX_CHARS = 40;
 export const CHANNELS = ["email", "sms", "push", "webhook", "inapp"];
 // Message statuses that are still on their way (a campaign's progress counts the others as done).
-export const PENDING = new Set(["scheduled", "sending"]);
+export const PENDING = new Set(["scheduled", "claimed", "sending", "uncertain"]);
 
 /** A refused call, shaped like the server's error body. */
 export class ApiError extends Error {
@@ -120,6 +120,34 @@ export function serverText(text, className = "f-reason") {
   const node = el("span", className, text || "");
   node.lang = "en";
   return node;
+}
+
+// A message's reason that names a channel off on the server (server/followup/delivery.py), in our words.
+const CHANNEL_OFF = /^(\w+) is not configured on this server$/;
+
+/** A message's reason: the parts we have words for translated, the others as the server wrote them. */
+export function reasonText(text) {
+  const node = el("span", "f-reason");
+  (text || "").split("; ").forEach((part, i) => {
+    if (i) node.append("; ");
+    const off = CHANNEL_OFF.exec(part);
+    if (off && CHANNELS.includes(off[1])) {
+      const span = el("span");
+      setText(span, "fu.reason.channel_off", { channel: channelLabel(off[1]) });
+      node.append(span);
+    } else node.append(serverText(part, ""));
+  });
+  return node;
+}
+
+/** Set ``node`` to the setup warning of a channel that is off on this server (empty: hidden). */
+export function channelOffWarning(node, channel, configured) {
+  const off = Boolean(channel) && channel !== "auto" && !configured.has(channel);
+  node.hidden = !off;
+  if (!off) node.textContent = "";
+  else if (channel === "email" || channel === "sms") setText(node, `fu.setup.${channel}`);
+  else setText(node, "fu.setup.other", { channel: channelLabel(channel) });
+  return off;
 }
 
 /** An option of a select, labelled from the catalog (it follows language switches). */

@@ -3,7 +3,7 @@
 import { setText, t } from "/static/js/i18n.js";
 import { FormError, button, clearError, el } from "/console-assets/forms.js";
 import {
-  CHANNELS, NAME_MAX_CHARS, PENDING, channelLabel, countChip, fillSelect, numberText, option,
+  CHANNELS, NAME_MAX_CHARS, PENDING, channelLabel, channelOffWarning, countChip, fillSelect, numberText, option,
   segmentLabel, showFuError, whenText,
 } from "/console-assets/followup_api.js";
 
@@ -11,8 +11,8 @@ const $ = (sel) => document.querySelector(sel);
 // The server takes a send time up to 90 days ahead.
 const MAX_AHEAD_MS = 90 * 86_400_000;
 // Status counts shown on a campaign, in this order (the others follow as they come).
-const ORDER = ["sent", "delivered", "opened", "clicked", "scheduled", "sending", "skipped", "capped", "stale",
-  "failed", "dead", "cancelled"];
+const ORDER = ["sent", "delivered", "opened", "clicked", "scheduled", "claimed", "sending", "uncertain", "skipped",
+  "capped", "stale", "failed", "dead", "cancelled"];
 
 /** A time as a datetime-local value (local clock). */
 function localInput(ms) {
@@ -51,6 +51,7 @@ export class CampaignsView {
         channel: channelLabel(c),
       })),
     ]);
+    this._warnChannel();
     const keys = [...new Set(data.templates.map((tpl) => tpl.key))].sort();
     fillSelect(f.template, keys.map((k) => {
       const node = el("option", "", k);
@@ -122,6 +123,12 @@ export class CampaignsView {
   }
 
   // --- the form -------------------------------------------------------------------------------------
+
+  /** A channel that is off on this server: say what to set up (its messages would all be skipped). */
+  _warnChannel() {
+    const configured = new Set((this.data && this.data.channels) || []);
+    channelOffWarning($("[data-fu-campaign-channel-off]"), this.form.elements.channel.value, configured);
+  }
 
   _whenChanged() {
     const later = this.form.elements.when.value === "later";
@@ -196,6 +203,7 @@ export class CampaignsView {
     for (const radio of this.form.querySelectorAll("[name=when]")) {
       radio.addEventListener("change", () => this._whenChanged());
     }
+    this.form.elements.channel.addEventListener("change", () => this._warnChannel());
     this.list.addEventListener("click", (e) => {
       const b = e.target.closest("[data-fu-act=cancel]");
       const row = e.target.closest("[data-campaign-id]");

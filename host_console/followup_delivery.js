@@ -4,7 +4,7 @@
 import { setText } from "/static/js/i18n.js";
 import { button, clearError, el } from "/console-assets/forms.js";
 import {
-  channelLabel, numberText, serverText, showFuError, statusBadge, whenText,
+  channelLabel, numberText, reasonText, serverText, showFuError, statusBadge, whenText,
 } from "/console-assets/followup_api.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -37,6 +37,10 @@ export class DeliveryView {
     const badge = $("[data-fu-badge]");
     badge.hidden = dead === 0;
     if (dead) setText(badge, "fu.tab.dead", { n: numberText(dead) });
+    // Sent again after a worker stopped mid-send: email may then arrive twice (docs/followup.md).
+    const uncertain = summary.uncertain || 0;
+    $("[data-fu-uncertain-box]").hidden = uncertain === 0;
+    $("[data-fu-uncertain]").textContent = numberText(uncertain);
     const alerts = summary.alerts || [];
     $("[data-fu-alerts-empty]").hidden = alerts.length > 0;
     $("[data-fu-alerts]").replaceChildren(...alerts.map((a) => this._alert(a)));
@@ -114,7 +118,7 @@ export class DeliveryView {
     const error = el("p", "error-text f-p-error");
     error.setAttribute("role", "alert");
     li.append(head, meta);
-    if (m.reason) li.append(serverText(m.reason));
+    if (m.reason) li.append(reasonText(m.reason));
     li.append(error);
     return li;
   }
@@ -128,7 +132,7 @@ export class DeliveryView {
     const status = el("td");
     status.append(statusBadge(m.status));
     const reason = el("td", "f-l-reason");
-    if (m.reason) reason.append(serverText(m.reason));
+    if (m.reason) reason.append(reasonText(m.reason));
     tr.append(time, what, el("td", "", channelLabel(m.channel)), status, reason);
     return tr;
   }

@@ -1,12 +1,14 @@
 // The journey editor: a marketer builds a journey without code. The trigger event, what makes it one
 // journey per order / product / deal, the goal that ends it, an optional product filter, and the steps:
-// wait N minutes (hours, days), wait until a time of day on the contact's clock, send a template.
+// wait N minutes (hours, days), wait until a time of day on the contact's clock, send a template; and
+// what entries arriving while the journey is paused do (kept for the resume, or skipped). A send step
+// on a channel that is off on this server says what to set up.
 // Checked here first for a precise hint; the server checks it all again (rules.clean_journey).
 import { setText, t } from "/static/js/i18n.js";
 import { FormError, button, clearError, el, wholeNumber } from "/console-assets/forms.js";
 import {
   CHANNELS, COUPON_MAX_CHARS, MAX_STALE_MINUTES, MAX_STEPS, MAX_WAIT_MINUTES, NAME_MAX_CHARS, SLUG,
-  channelLabel, eventOption, fillSelect, option, showFuError,
+  channelLabel, channelOffWarning, eventOption, fillSelect, option, showFuError,
 } from "/console-assets/followup_api.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -92,6 +94,7 @@ export class JourneyForm {
     f.key_by.value = journey && journey.key_by ? journey.key_by : "";
     const conditions = (journey && journey.conditions) || {};
     f.source.value = conditions.source || "";
+    f.while_paused.value = journey && journey.while_paused === "skip" ? "skip" : "hold";
     this._renderProducts(conditions.product_ids || []);
     this.steps.replaceChildren();
     for (const step of journey ? journey.steps : []) this._addStep(step);
@@ -185,7 +188,11 @@ export class JourneyForm {
       couponLabel.append(caption("fu.step.coupon", "muted"), coupon);
       const extra = el("div", "f-step-line f-step-extra");
       extra.append(transactional, staleLabel, couponLabel);
-      body.append(line, extra);
+      const warn = el("p", "f-warn f-step-warn");
+      warn.dataset.fuChannelOff = "";
+      warn.hidden = true;
+      channel.addEventListener("change", () => this._warnChannel(li));
+      body.append(line, extra, warn);
       li.dataset.template = s.template || "";
       li.dataset.channel = s.channel || "auto";
     }
@@ -224,6 +231,14 @@ export class JourneyForm {
       })),
     );
     channel.value = chosen || "auto";
+    this._warnChannel(row);
+  }
+
+  /** A send step on a channel that is off on this server says what to set up. */
+  _warnChannel(row) {
+    const channel = row.querySelector("[name=channel]");
+    const configured = new Set((this.data && this.data.channels) || []);
+    channelOffWarning(row.querySelector("[data-fu-channel-off]"), channel.value, configured);
   }
 
   _stepsChanged() {
@@ -259,7 +274,9 @@ export class JourneyForm {
     if (!steps.some((s) => s.send)) {
       throw new FormError("fu.v.send", undefined, this.form.querySelector("[data-fu-add=send]"));
     }
-    return { key, name, entry, goal, key_by: f.key_by.value || null, conditions, steps };
+    return {
+      key, name, entry, goal, key_by: f.key_by.value || null, conditions, steps, while_paused: f.while_paused.value,
+    };
   }
 
   _readStep(row) {

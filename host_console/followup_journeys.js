@@ -1,9 +1,10 @@
 // The Follow-up tab's journeys: each with its trigger and goal, its status (a journey the circuit
-// breaker paused says why), pause/resume, and per step what it does and what came of it (the funnel).
-import { setText } from "/static/js/i18n.js";
+// breaker paused says why), pause/resume, what entries arriving while paused do (kept for the resume,
+// or skipped: listed), and per step what it does and what came of it (the funnel).
+import { setText, t } from "/static/js/i18n.js";
 import { button, el } from "/console-assets/forms.js";
 import {
-  channelLabel, countChip, eventLabel, numberText, serverText, showFuError,
+  channelLabel, countChip, eventLabel, numberText, serverText, showFuError, whenText,
 } from "/console-assets/followup_api.js";
 import { JourneyForm, waitParts } from "/console-assets/followup_journey_form.js";
 
@@ -76,7 +77,12 @@ export class JourneysView {
         why.append(label, " ", serverText(j.paused_reason));
       }
       li.append(why);
+      const mode = el("p", "f-j-entries muted");
+      mode.dataset.fuWhilePaused = j.while_paused;
+      setText(mode, j.while_paused === "skip" ? "fu.journeys.while_skip" : "fu.journeys.while_hold");
+      li.append(mode);
     }
+    li.append(...this._entries(j));
 
     const steps = el("ol", "f-j-steps");
     const funnel = (this.data.funnel || {})[String(j.id)] || {};
@@ -85,6 +91,51 @@ export class JourneysView {
     const error = el("p", "error-text f-j-error");
     error.setAttribute("role", "alert");
     li.append(error);
+    return li;
+  }
+
+  /** What became of the entries that arrived while the journey was paused. */
+  _entries(j) {
+    const e = j.paused_entries || {};
+    const out = [];
+    if (e.held) {
+      const held = el("p", "f-j-entries f-warn");
+      held.dataset.fuHeld = String(e.held);
+      setText(held, "fu.journeys.held", { n: numberText(e.held) });
+      out.push(held);
+    }
+    if (e.entered || e.goal) {
+      const released = el("p", "f-j-entries muted");
+      released.dataset.fuReleased = "";
+      setText(released, "fu.journeys.released", { entered: numberText(e.entered), goal: numberText(e.goal) });
+      out.push(released);
+    }
+    if (e.skipped) {
+      const box = el("details", "f-j-entries f-j-skipped");
+      box.dataset.fuSkipped = String(e.skipped);
+      const summary = el("summary");
+      setText(summary, "fu.journeys.skipped", { n: numberText(e.skipped) });
+      const list = el("ul");
+      for (const item of e.skipped_recent || []) list.append(this._skipped(item));
+      const more = e.skipped - (e.skipped_recent || []).length;
+      if (more > 0) {
+        const li = el("li", "muted");
+        setText(li, "fu.journeys.skipped_more", { n: numberText(more) });
+        list.append(li);
+      }
+      box.append(summary, list);
+      out.push(box);
+    }
+    return out;
+  }
+
+  _skipped(item) {
+    const li = el("li");
+    li.dataset.fuSkippedItem = "";
+    const product = item.product_id ? this.ctx.products().find((p) => p.id === item.product_id) : null;
+    const event = [eventLabel(item.event), product ? product.name : null, item.order_id].filter(Boolean).join(" ");
+    const who = item.name || t("fu.journeys.anonymous");
+    setText(li, "fu.journeys.skipped_item", { when: whenText(item.event_ms), event, who });
     return li;
   }
 

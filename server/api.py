@@ -8,8 +8,9 @@ from starlette.routing import Route
 
 from server.auth import Principal
 from server.config import VIEWER_TOKEN_SECS
-from server.errors import NotFound, Unauthorized
+from server.errors import InvalidInput, NotFound, Unauthorized
 from server.httputil import VIEWER_COOKIE, bearer, check_origin, host_cookie, json_body
+from server.i18n import LOCALES, negotiate
 from server.questions import actions as questions
 from server.rooms import actions
 from server.services import Services
@@ -43,7 +44,8 @@ def set_viewer_cookie(services: Services, response: Response, token: str) -> Non
 
 
 async def join(request: Request) -> JSONResponse:
-    """POST /api/rooms/{room}/join {name?}: become (or stay) a viewer; returns a viewer token."""
+    """POST /api/rooms/{room}/join {name?, lang?}: become (or stay) a viewer; returns a viewer token.
+    ``lang`` is the language the phone shows (messages to the viewer are written in it)."""
     services = _services(request)
     check_origin(request, services.settings.allowed_origins, services.settings.public_url)
     room_id = request.path_params["room_id"]
@@ -54,7 +56,12 @@ async def join(request: Request) -> JSONResponse:
         viewer_id = services.tokens.check_viewer(token)
     else:
         viewer_id = viewer_from_cookie(services, request)
-    viewer = await actions.do_join(services, room_id, viewer_id, body.get("name"))
+    lang = body.get("lang")
+    if lang is not None and lang not in LOCALES:
+        raise InvalidInput(f"lang must be one of {', '.join(LOCALES)} (the language the phone shows)")
+    viewer = await actions.do_join(
+        services, room_id, viewer_id, body.get("name"), locale=lang, first_locale=negotiate(request)
+    )
     token = services.tokens.viewer(viewer.id)
     response = JSONResponse(
         {"room": room_id, "viewer_id": viewer.id, "name": viewer.display_name, "token": token}

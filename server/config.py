@@ -53,6 +53,10 @@ SHUTDOWN_STEP_SECS = 3.0
 # Follow-up workers look for due journey steps and messages this often (and at once when woken).
 FOLLOWUP_TICK_SECS = 1.0
 FOLLOWUP_LEASE_SECS = 120.0
+# A message whose worker stopped while an SMTP server had it may or may not have been accepted, and
+# SMTP cannot recognise a repeat: it waits this long before going again (once), so that a worker that
+# was only slow can still record its send (docs/followup.md#exactly-once).
+FOLLOWUP_UNCERTAIN_GRACE_SECS = 60.0
 HOST_SESSION_SECS = 7 * 24 * 3600
 VIEWER_TOKEN_SECS = 90 * 24 * 3600
 
@@ -105,6 +109,7 @@ class Settings:
     # A worker holds a message this long while sending; one killed mid-send frees it after that. It
     # must exceed the slowest channel's timeout, or a slow send could be taken up a second time.
     followup_lease_secs: float = FOLLOWUP_LEASE_SECS
+    followup_uncertain_grace_secs: float = FOLLOWUP_UNCERTAIN_GRACE_SECS
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

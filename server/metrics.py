@@ -40,10 +40,20 @@ class Metrics:
         self.resumes = Counter(
             "livewall_resumes_total", "Resume attempts by result", ["result"], registry=self.registry
         )
+        self.uncertain_resends = Counter(
+            "livewall_followup_uncertain_resends_total",
+            "Follow-up messages sent again, with the same idempotency key, after a worker stopped mid-send",
+            ["channel"],
+            registry=self.registry,
+        )
         # Labelled children, looked up once (``labels()`` costs more than the increment; the
         # message types and error codes are a small fixed set).
         self._in: dict[str, Any] = {}
         self._err: dict[str, Any] = {}
+
+    def uncertain_resend(self, channel: str) -> None:
+        """Count one follow-up message sent again after its worker stopped while sending it."""
+        self.uncertain_resends.labels(channel).inc()
 
     def received(self, type_: str) -> None:
         """Count one client message of this type (a known type or "_other")."""

@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 from server.api import set_viewer_cookie, viewer_from_cookie
 from server.config import HOST_SESSION_SECS
 from server.errors import LivewallError, Unauthorized
+from server.followup import reach
 from server.httputil import check_origin, host_cookie
 from server.i18n import negotiate, template_helpers
 from server.rooms import actions
@@ -75,13 +76,17 @@ async def viewer_page(request: Request) -> Response:
         return error_page(request, exc)
     viewer_id = viewer_from_cookie(services, request)
     viewer = None
+    lang = negotiate(request)
     if viewer_id is not None:
         try:
-            # Returning viewers are recorded as attending this room too.
-            viewer = await actions.do_join(services, room.id, viewer_id, None)
+            # Returning viewers are recorded as attending this room too, with the language the page
+            # is shown in (follow-up messages to them are written in it).
+            viewer = await actions.do_join(services, room.id, viewer_id, None, locale=lang)
         except LivewallError:
             viewer = None
-    response = render(request, "viewer.html", room=room, viewer=viewer)
+    # The opt-in box offers only what some delivering process can send (followup/reach.py).
+    channels = await reach.configured(services.db)
+    response = render(request, "viewer.html", room=room, viewer=viewer, optin_channels=sorted(channels))
     if viewer is not None and viewer.id != viewer_id:
         set_viewer_cookie(services, response, services.tokens.viewer(viewer.id))
     return response

@@ -11,13 +11,14 @@ from typing import Any
 import orjson
 from sqlalchemy import func, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.api import host_principal
 from server.errors import Conflict, InvalidInput, NotFound
-from server.followup import contacts, engine, rules, runner, templates
+from server.followup import contacts, engine, reach, rules, runner, templates
 from server.followup.delivery import webhook_secret
 from server.httputil import bearer, check_origin, json_body
 from server.services import Services
@@ -28,10 +29,15 @@ from server.storage.followup import (
     FollowupSettings,
     Journey,
     Message,
+    PausedEntry,
     Template,
 )
+from server.storage.models import IntentEvent, Viewer
 
 MESSAGES_SHOWN = 100
+# Entries skipped while a journey was paused: the latest this many are listed with the journey.
+SKIPPED_SHOWN = 10
+ENTRY_STATUSES = ("held", "entered", "goal", "skipped")
 # A sent message moves on to delivered, opened, clicked: counted by the times it reached each.
 PROGRESS = ("sent", "delivered", "opened", "clicked")
 SETTING_FIELDS = (
@@ -57,19 +63,64 @@ async def _room(request: Request) -> tuple[Services, str]:
     return services, principal.room_id
 
 
-def journey_shape(j: Journey) -> dict[str, Any]:
+def journey_shape(j: Journey, entries: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": j.id,
         "key": j.key,
         "name": j.name,
         "status": j.status,
         "paused_reason": j.paused_reason,
+        "while_paused": j.while_paused,
+        "paused_entries": entries or _no_entries(),
         "entry": j.entry,
         "key_by": j.key_by,
         "goal": j.goal,
         "conditions": orjson.loads(j.conditions),
         "steps": orjson.loads(j.steps),
     }
+
+
+def _no_entries() -> dict[str, Any]:
+    return {**dict.fromkeys(ENTRY_STATUSES, 0), "skipped_recent": []}
+
+
+async def paused_entries(session: AsyncSession, journey_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per journey: its entries that arrived while it was paused, counted by what became of them, and
+    the latest skipped ones (when, which event, who)."""
+    out = {j: _no_entries() for j in journey_ids}
+    if not journey_ids:
+        return out
+    counts = await session.exec(
+        select(PausedEntry.journey_id, PausedEntry.status, func.count())
+        .where(col(PausedEntry.journey_id).in_(journey_ids))
+        .group_by(col(PausedEntry.journey_id), col(PausedEntry.status))
+    )
+    for journey_id, status, n in counts.all():
+        out[journey_id][status] = int(n)
+    for journey_id in journey_ids:
+        if not out[journey_id]["skipped"]:
+            continue
+        rows = await session.exec(
+            select(PausedEntry, IntentEvent, Viewer.display_name)
+            .join(IntentEvent, col(IntentEvent.id) == col(PausedEntry.event_id))
+            .join(Viewer, col(Viewer.id) == col(PausedEntry.viewer_id), isouter=True)
+            .where(PausedEntry.journey_id == journey_id, PausedEntry.status == "skipped")
+            .order_by(col(PausedEntry.id).desc())
+            .limit(SKIPPED_SHOWN)
+        )
+        out[journey_id]["skipped_recent"] = [
+            {
+                "event": event.kind,
+                "event_ms": event.created_ms,
+                "product_id": event.product_id,
+                "order_id": event.order_id,
+                "viewer_id": entry.viewer_id,
+                "name": name,
+                "reason": entry.reason,
+            }
+            for entry, event, name in rows.all()
+        ]
+    return out
 
 
 def settings_shape(s: FollowupSettings) -> dict[str, Any]:
@@ -126,10 +177,11 @@ async def overview(request: Request) -> JSONResponse:
             )
         ).all()
         segments = {s: len(await engine.segment_people(session, room_id, s)) for s in engine.SEGMENTS}
+        entries = await paused_entries(session, [j.id for j in journeys if j.id is not None])
     return JSONResponse(
         {
             "settings": settings_shape(settings),
-            "journeys": [journey_shape(j) for j in journeys],
+            "journeys": [journey_shape(j, entries.get(j.id or 0)) for j in journeys],
             "templates": [
                 {
                     "id": t.id,
@@ -143,7 +195,8 @@ async def overview(request: Request) -> JSONResponse:
             ],
             "funnel": await funnel(services, room_id),
             "segments": segments,
-            "channels": sorted(services.followup.channels) if services.followup is not None else [],
+            # What the delivering processes (this one, workers) have configured: reach.py.
+            "channels": sorted(await reach.configured(services.db, fresh=True)),
             "events": list(rules.EVENT_KINDS),
             "webhook_secret": webhook_secret(services.settings.secret_key or "", room_id),
             **await runner.summary(services.db, room_id),
@@ -211,18 +264,31 @@ async def save_journey(request: Request) -> JSONResponse:
         )
         journey.conditions = orjson.dumps(spec["conditions"]).decode()
         journey.steps = orjson.dumps(spec["steps"]).decode()
+        if spec["while_paused"] is not None:
+            journey.while_paused = spec["while_paused"]
         journey.updated_ms = t
         session.add(journey)
         await session.commit()
-        return JSONResponse(journey_shape(journey))
+        return JSONResponse(await _journey_answer(session, journey))
+
+
+async def _journey_answer(session: AsyncSession, journey: Journey) -> dict[str, Any]:
+    assert journey.id is not None
+    return journey_shape(journey, (await paused_entries(session, [journey.id]))[journey.id])
 
 
 async def journey_status(request: Request) -> JSONResponse:
-    """POST /api/rooms/{room}/followup/journeys/{key}/status {status: active|paused}."""
+    """POST /api/rooms/{room}/followup/journeys/{key}/status {status?: active|paused, while_paused?:
+    hold|skip}: pause or resume, and what entries do while it is paused."""
     services, room_id = await _room(request)
-    status = (await json_body(request)).get("status")
-    if status not in ("active", "paused"):
+    body = await json_body(request)
+    status, while_paused = body.get("status"), body.get("while_paused")
+    if status is None and while_paused is None:
+        raise InvalidInput("give status (active or paused), while_paused (hold or skip), or both")
+    if status is not None and status not in ("active", "paused"):
         raise InvalidInput("status must be active or paused")
+    if while_paused is not None:
+        while_paused = rules.clean_while_paused(while_paused)
     async with services.db.session() as session:
         journey = (
             await session.exec(
@@ -231,13 +297,20 @@ async def journey_status(request: Request) -> JSONResponse:
         ).first()
         if journey is None:
             raise NotFound("no such journey")
-        if status == "active" and journey.status != "active":
+        resumed = status == "active" and journey.status != "active"
+        if resumed:
             journey.resumed_ms = now_ms()  # the breaker starts counting afresh
-        journey.status = status
-        journey.paused_reason = None if status == "active" else "paused by the host"
+        if status is not None:
+            journey.status = status
+            journey.paused_reason = None if status == "active" else "paused by the host"
+        if while_paused is not None:
+            journey.while_paused = while_paused
         session.add(journey)
         await session.commit()
-        return JSONResponse(journey_shape(journey))
+        answer = await _journey_answer(session, journey)
+    if resumed and services.followup is not None:
+        services.followup.wake()  # the entries it held go in now
+    return JSONResponse(answer)
 
 
 def _template_fields(body: dict[str, Any]) -> tuple[str | None, str]:

@@ -36,6 +36,7 @@ from server.storage.followup import (
     Message,
     PushSubscription,
 )
+from server.storage.models import Viewer
 
 CONSENT_CHANNELS = ("email", "sms", "push", "inapp")
 LOCALES = ("en", "zh-CN")
@@ -233,7 +234,11 @@ async def _identify(
     async with db.session() as session:
         contact = await contact_of_viewer(session, viewer_id)
         if contact is None:
+            # Left by a form that does not say its language (a prize claim): the phone's language.
+            viewer = await session.get(Viewer, viewer_id)
+            first = locale or (viewer.locale if viewer is not None else None)
             contact = Contact(id=uuid.uuid4().hex, created_ms=t, updated_ms=t)
+            contact.locale = first or contact.locale
             session.add(contact)
             await session.flush()
             session.add(ContactViewer(viewer_id=viewer_id, contact_id=contact.id, created_ms=t))

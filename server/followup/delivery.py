@@ -4,8 +4,16 @@ The order of checks is the order of docs/followup.md#delivery: the journey still
 reached, not paused), not stale, a reachable address with consent (read now, not when the step was
 scheduled), quiet hours (hold), the frequency cap (recorded as capped), then the send. A message
 is marked ``sent`` only after the provider accepted it; retryable errors come back with backoff,
-permanent ones fail, exhausted retries go to the dead-letter list. Every final update is
-conditional on the lease this worker holds, so a worker that lost its lease never overwrites.
+permanent ones fail, exhausted retries go to the dead-letter list.
+
+Exactly once, as far as the providers allow (docs/followup.md#exactly-once): a claimed message is
+``claimed`` while it is checked and rendered, then marked ``sending`` with a fresh attempt id (and
+its lease renewed) in a committed write before the provider is contacted, and recorded ``sent`` in
+the very next write after the provider accepts, nothing else awaited in between. A ``claimed`` lease
+that lapses is taken up again as new; a ``sending`` one means "maybe sent": the message becomes
+``uncertain`` and goes again with the same idempotency key, at once where the provider drops
+repeats, after a grace time for SMTP, which has no such key. A report from the attempt that
+contacted the provider wins over the uncertain re-send as long as that has not contacted it.
 """
 
 from __future__ import annotations
@@ -15,20 +23,29 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from itsdangerous import URLSafeSerializer
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import bindparam, case, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.errors import InvalidInput
 from server.followup import contacts, engine, rules, templates
-from server.followup.channels import Channel, DeliveryError, Outgoing, Permanent, Retryable
+from server.followup.channels import (
+    NO_PROVIDER_DEDUPE,
+    Channel,
+    DeliveryError,
+    Outgoing,
+    Permanent,
+    Retryable,
+)
 from server.storage import Database, now_ms
 from server.storage.followup import (
     Alert,
@@ -42,9 +59,10 @@ from server.storage.followup import (
     Message,
     PushSubscription,
 )
-from server.storage.models import Product
+from server.storage.models import Product, Viewer
 
 log = logging.getLogger("livewall.followup.delivery")
+sent_log = logging.getLogger("livewall.followup.sent")
 
 MESSAGES_PER_BATCH = 50
 # See Settings.followup_lease_secs.
@@ -65,6 +83,8 @@ FINAL = (
 DELIVERED = ("sent", "delivered", "opened", "clicked")
 # Held by a paused journey: look again this much later.
 PAUSED_RECHECK_MS = 60_000
+# See Settings.followup_uncertain_grace_secs.
+UNCERTAIN_GRACE_MS = 60_000
 
 
 def webhook_secret(secret_key: str, room_id: str) -> str:
@@ -121,69 +141,162 @@ class Outcome:
 
 def _due(t: int) -> Any:
     return or_(
-        (col(Message.status) == "scheduled") & (col(Message.next_ms) <= t),
-        (col(Message.status) == "sending") & (col(Message.lease_ms) < t),
+        (col(Message.status).in_(["scheduled", "uncertain"])) & (col(Message.next_ms) <= t),
+        (col(Message.status) == "claimed") & (col(Message.lease_ms) < t),
     )
 
 
+async def settle_lapsed(db: Database, *, grace_ms: int) -> int:
+    """Messages whose worker stopped while the provider had them become ``uncertain``: due again at
+    once where the provider drops repeats of the idempotency key, after ``grace_ms`` otherwise
+    (SMTP). Returns how many."""
+    t = now_ms()
+    lapsed = (col(Message.status) == "sending") & (col(Message.lease_ms) < t)
+    reason = "uncertain: its worker stopped while the provider had it"
+    async with db.session() as session:
+        no_key = col(Message.channel).in_(sorted(NO_PROVIDER_DEDUPE))
+        held = await session.exec(
+            update(Message)
+            .where(lapsed, no_key)
+            .values(status="uncertain", next_ms=t + grace_ms, lease_ms=0, reason=reason)
+        )
+        keyed = await session.exec(
+            update(Message)
+            .where(lapsed, ~no_key)
+            .values(status="uncertain", next_ms=t, lease_ms=0, reason=reason)
+        )
+        await session.commit()
+    return int(held.rowcount or 0) + int(keyed.rowcount or 0)
+
+
 async def claim_due(db: Database, *, lease_ms: int = SEND_LEASE_MS) -> list[Message]:
-    """Lease due messages (and those whose sender died mid-send) to this worker.
+    """Lease due messages to this worker (see ``claim``)."""
+    return (await claim(db, lease_ms=lease_ms))[0]
+
+
+async def claim(db: Database, *, lease_ms: int = SEND_LEASE_MS) -> tuple[list[Message], set[int]]:
+    """Lease due messages (and those whose worker stopped before contacting the provider) to this
+    worker, as ``claimed``, and the ids of those taken up ``uncertain`` (each counts one more
+    ``uncertain_resends``).
 
     Candidates are read (skipping rows other workers have locked, on PostgreSQL), then each is taken
     by a conditional UPDATE that re-checks it is still due: of two workers that read the same row
     (SQLite has no row locks), exactly one takes it."""
     t = now_ms()
     async with db.session() as session:
-        ids = (
+        found = (
             await session.exec(
-                select(Message.id)
+                select(Message.id, Message.status)
                 .where(_due(t))
                 .order_by(col(Message.next_ms))
                 .limit(MESSAGES_PER_BATCH)
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        mine: list[int] = []
-        for message_id in ids:
-            taken = await session.exec(
-                update(Message)
-                .where(col(Message.id) == message_id, _due(t))
-                .values(status="sending", lease_ms=t + lease_ms, attempts=Message.attempts + 1)
+        if not found:
+            return [], set()
+        resends = case(
+            (col(Message.status) == "uncertain", Message.uncertain_resends + 1),
+            else_=Message.uncertain_resends,
+        )
+        # One statement for the whole batch (the write lock is held for one statement, not one
+        # round trip per row); each row is re-checked to be still due by its WHERE.
+        taken = await session.exec(
+            update(Message)
+            .where(col(Message.id).in_([message_id for message_id, _ in found]), _due(t))
+            .values(
+                status="claimed",
+                lease_ms=t + lease_ms,
+                attempts=Message.attempts + 1,
+                uncertain_resends=resends,
             )
-            if taken.rowcount:
-                mine.append(message_id)  # type: ignore[arg-type]
+            .returning(col(Message.id))
+        )
+        mine = {int(message_id) for (message_id,) in taken.all()}
         await session.commit()
         if not mine:
-            return []
+            return [], set()
         rows = (await session.exec(select(Message).where(col(Message.id).in_(mine)))).all()
-    return sorted(rows, key=lambda m: m.next_ms)
+    uncertain = {message_id for message_id, status in found if status == "uncertain" and message_id in mine}
+    return sorted(rows, key=lambda m: m.next_ms), uncertain
 
 
-async def renew(db: Database, message: Message, lease_ms: int) -> bool:
-    """Extend this worker's lease right before the send; False if it was lost (then do not send)."""
+async def mark_sending(db: Database, message: Message, channel: str, lease_ms: int) -> bool:
+    """Committed before the provider is contacted: ``sending``, a fresh attempt id, the channel it
+    goes on and a renewed lease. False if this worker lost the message (then it must not send)."""
     until = now_ms() + lease_ms
-    async with db.session() as session:
-        result = await session.exec(
-            update(Message)
-            .where(
-                col(Message.id) == message.id,
-                col(Message.status) == "sending",
-                col(Message.lease_ms) == message.lease_ms,
-            )
-            .values(lease_ms=until)
+    attempt = uuid.uuid4().hex
+    taken = await db.write_now(
+        update(Message)
+        .where(
+            col(Message.id) == message.id,
+            col(Message.status) == "claimed",
+            col(Message.lease_ms) == message.lease_ms,
         )
-        await session.commit()
-    if result.rowcount:
-        message.lease_ms = until
-    return bool(result.rowcount)
+        .values(status="sending", attempt_id=attempt, lease_ms=until, channel=channel)
+    )
+    if taken:
+        message.status, message.attempt_id, message.lease_ms = "sending", attempt, until
+    return bool(taken)
 
 
 def _clip(text: str | None, limit: int) -> str | None:
     return None if text is None else text[:limit]
 
 
+# The record of a send the provider accepted, by the attempt that contacted it (see ``_finish``). One
+# shape for every message, so that on SQLite the records that arrive together go in one trip.
+_RECORD_SENT = (
+    update(Message)
+    .where(
+        col(Message.id) == bindparam("b_id"),
+        col(Message.attempt_id) == bindparam("b_attempt"),
+        or_(
+            col(Message.status) == "sending",
+            col(Message.status) == "uncertain",
+            col(Message.status) == "claimed",
+        ),
+    )
+    .values(
+        status="sent",
+        reason=None,
+        lease_ms=0,
+        sent_ms=bindparam("b_sent_ms"),
+        provider_id=bindparam("b_provider_id"),
+        channel=bindparam("b_channel"),
+        subject=bindparam("b_subject"),
+        body=bindparam("b_body"),
+    )
+)
+
+
+async def _record_sent(db: Database, message: Message, outcome: Outcome) -> bool:
+    """Committed at once: no other await before it, nothing batched behind it."""
+    params = {
+        "b_id": message.id,
+        "b_attempt": message.attempt_id,
+        "b_sent_ms": now_ms(),
+        "b_provider_id": _clip(outcome.provider_id, 200),
+        "b_channel": outcome.channel or message.channel,
+        "b_subject": _clip(outcome.subject, 200),
+        "b_body": outcome.body,
+    }
+    recorded = await db.write_urgent(_RECORD_SENT, params)
+    if recorded is not None:
+        return recorded
+    async with db.session() as session:  # its group had a row that was not recorded: was it this one?
+        row = (
+            await session.exec(
+                select(Message.status, Message.attempt_id).where(col(Message.id) == message.id)
+            )
+        ).first()
+    return row is not None and row[0] == "sent" and row[1] == message.attempt_id
+
+
 async def _finish(db: Database, message: Message, outcome: Outcome) -> bool:
     """Record what happened, if this worker still holds the message's lease."""
+    if message.status == "sending" and outcome.status == "sent" and outcome.reason is None:
+        return await _record_sent(db, message, outcome)
     t = now_ms()
     # Clipped to the columns: a long subject or bounce text must never fail the write of a send the
     # provider already accepted (the message would go out again).
@@ -196,31 +309,36 @@ async def _finish(db: Database, message: Message, outcome: Outcome) -> bool:
         values["channel"] = outcome.channel
     if outcome.subject is not None or outcome.body is not None:
         values.update(subject=_clip(outcome.subject, 200), body=outcome.body)
-    async with db.session() as session:
-        result = await session.exec(
-            update(Message)
-            .where(
-                col(Message.id) == message.id,
-                col(Message.status) == "sending",
-                col(Message.lease_ms) == message.lease_ms,
-            )
-            .values(**values)
+    if message.status == "sending":
+        # This attempt contacted the provider: its report stands unless another attempt has since
+        # contacted it too (a lapsed lease may have made it ``uncertain`` or ``claimed`` meanwhile).
+        mine = (col(Message.attempt_id) == message.attempt_id) & col(Message.status).in_(
+            ["sending", "uncertain", "claimed"]
         )
-        await session.commit()
-    return bool(result.rowcount)
+    else:
+        mine = (col(Message.status) == "claimed") & (col(Message.lease_ms) == message.lease_ms)
+    # One autocommitted statement: the record of an accepted send is durable as soon as it runs.
+    return bool(
+        await db.write_now(
+            update(Message).where(col(Message.id) == message.id, mine).values(**values),
+            urgent=message.status == "sending",
+        )
+    )
 
 
 async def _hold(db: Database, message: Message, until_ms: int, reason: str) -> None:
     """Back to the queue without counting an attempt (quiet hours, paused journey)."""
-    async with db.session() as session:
-        await session.exec(
-            update(Message)
-            .where(col(Message.id) == message.id, col(Message.lease_ms) == message.lease_ms)
-            .values(
-                status="scheduled", next_ms=until_ms, lease_ms=0, reason=reason, attempts=message.attempts - 1
-            )
+    await db.write_now(
+        update(Message)
+        .where(
+            col(Message.id) == message.id,
+            col(Message.status) == "claimed",
+            col(Message.lease_ms) == message.lease_ms,
         )
-        await session.commit()
+        .values(
+            status="scheduled", next_ms=until_ms, lease_ms=0, reason=reason, attempts=message.attempts - 1
+        )
+    )
 
 
 def _address(contact: Contact | None, channel: str, viewer_id: str | None) -> str | None:
@@ -263,11 +381,15 @@ async def _permitted(
 
 
 async def _pick_channel(
-    session: AsyncSession, contact: Contact | None, message: Message
+    session: AsyncSession, contact: Contact | None, message: Message, configured: Collection[str]
 ) -> tuple[str | None, str | None]:
-    """(channel, why not) for an ``auto`` message: the first channel that may carry it."""
+    """(channel, why not) for an ``auto`` message: the first channel configured in this process that
+    may carry it (an SMS consent on a server without an SMS gateway must not make it skip)."""
     reasons = []
     for channel in rules.AUTO_ORDER:
+        if channel not in configured:
+            reasons.append(f"{channel} is not configured on this server")
+            continue
         if channel == "push":
             if contact is None or not await _push_subs(session, contact.id):
                 reasons.append("push: no subscription")
@@ -280,6 +402,16 @@ async def _pick_channel(
             return channel, None
         reasons.append(why)
     return None, "; ".join(reasons)
+
+
+# The language of a message to a viewer whose own is unknown (joined before it was kept).
+FALLBACK_LOCALE = "zh-CN"
+
+
+async def _viewer_locale(session: AsyncSession, viewer_id: str | None) -> str:
+    """The language a viewer without a contact reads: the one their phone shows the room in."""
+    viewer = await session.get(Viewer, viewer_id) if viewer_id is not None else None
+    return viewer.locale if viewer is not None and viewer.locale else FALLBACK_LOCALE
 
 
 async def _push_subs(session: AsyncSession, contact_id: str) -> list[PushSubscription]:
@@ -332,6 +464,8 @@ class Deliverer:
         lease_ms: int = SEND_LEASE_MS,
         on_alert: Callable[[str, str], Awaitable[None]] | None = None,
         on_inapp: Callable[[str, list[str], dict[str, Any]], Awaitable[None]] | None = None,
+        uncertain_grace_ms: int = UNCERTAIN_GRACE_MS,
+        on_uncertain: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -341,17 +475,26 @@ class Deliverer:
         self.lease_ms = lease_ms
         self.on_alert = on_alert
         self.on_inapp = on_inapp
+        self.uncertain_grace_ms = uncertain_grace_ms
+        self.on_uncertain = on_uncertain
+        self.uncertain_resends = 0  # by this process, for its log and metrics
+        self._resending: set[int] = set()  # taken up as uncertain, not yet handed to the provider
         self._gate = asyncio.Semaphore(SENDS_IN_PARALLEL)
 
     async def run_once(self) -> list[Message]:
         """Deliver what is due; returns the messages taken up."""
-        due = await claim_due(self.db, lease_ms=self.lease_ms)
+        await settle_lapsed(self.db, grace_ms=self.uncertain_grace_ms)
+        due, uncertain = await claim(self.db, lease_ms=self.lease_ms)
+        self._resending |= uncertain
         # One person's messages go one after another, so the frequency cap counts each send before
         # deciding the next; different people's go in parallel.
         people: dict[str, list[Message]] = {}
         for message in due:
             people.setdefault(message.contact_id or message.viewer_id or f"m{message.id}", []).append(message)
-        await asyncio.gather(*(self._in_turn(batch) for batch in people.values()))
+        try:
+            await asyncio.gather(*(self._in_turn(batch) for batch in people.values()))
+        finally:
+            self._resending -= uncertain
         return due
 
     async def _in_turn(self, batch: list[Message]) -> None:
@@ -360,6 +503,8 @@ class Deliverer:
 
     async def _guarded(self, message: Message) -> None:
         async with self._gate:
+            # Records of accepted sends first: the window they close is what a crash can duplicate.
+            await self.db.urgent_settled()
             try:
                 await self.deliver(message)
             except InvalidInput as exc:  # a template that does not render will not render later
@@ -400,7 +545,7 @@ class Deliverer:
             confirming = message.idem_key.startswith("optin:")
             channel = message.channel
             if channel == "auto":
-                picked, why = await _pick_channel(session, contact, message)
+                picked, why = await _pick_channel(session, contact, message, self.channels)
                 if picked is None:
                     await _finish(self.db, message, Outcome("skipped", why))
                     return
@@ -439,9 +584,16 @@ class Deliverer:
         if sender is None:
             await _finish(self.db, message, Outcome("skipped", f"{channel} is not configured on this server"))
             return
-        if not await renew(self.db, message, self.lease_ms):
+        if not await mark_sending(self.db, message, channel, self.lease_ms):
             return  # another worker took it up after this one's lease ran out: it sends, not us
+        if message.id in self._resending:
+            self.uncertain_resends += 1
+            if self.on_uncertain is not None:
+                self.on_uncertain(channel)
+            log.warning("message %s: sent again after its worker stopped mid-send (same key)", message.id)
+        # Nothing but the send between the committed ``sending`` and the committed outcome.
         outcome = await self._send(sender, message, outgoing)
+        answered_ms = time.time() * 1000
         if channel != message.channel and outcome.status != "scheduled":
             outcome.channel = channel
         try:
@@ -451,6 +603,18 @@ class Deliverer:
                 raise
             log.exception("recording message %s as sent failed; recording it plainly", message.id)
             recorded = await _finish(self.db, message, Outcome("sent", "sent (details not recorded)"))
+        if recorded and outcome.status == "sent":
+            # One line per sent message, when its record became durable (bench/followup_crash.py
+            # measures the unsafe window from the provider's acceptance to this moment).
+            sent_log.info(
+                "sent",
+                extra={
+                    "message_id": message.id,
+                    "channel": channel,
+                    "answered_ms": round(answered_ms, 2),
+                    "recorded_ms": round(time.time() * 1000, 2),
+                },
+            )
         if recorded and channel == "inapp" and outcome.status == "sent" and self.on_inapp is not None:
             await self._show_now(message, outgoing, contact)
         if recorded and outcome.gone and contact is not None and channel in ("email", "sms", "push"):
@@ -479,7 +643,7 @@ class Deliverer:
         contact: Contact | None,
         settings: FollowupSettings,
     ) -> Outgoing | None:
-        locale = contact.locale if contact is not None else "zh-CN"
+        locale = contact.locale if contact is not None else await _viewer_locale(session, message.viewer_id)
         ctx = await engine.template_context(
             session, message, base_url=self.links.base_url, contact_name=contact.name if contact else None
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from babel.numbers import format_currency
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, literal_column, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -34,6 +34,7 @@ from server.storage.followup import (
     Journey,
     JourneyInstance,
     Message,
+    PausedEntry,
     Template,
 )
 from server.storage.models import Claim, Draw, DrawWinner, Follow, IntentEvent, Product, Room, RoomViewer
@@ -56,8 +57,10 @@ async def insert_ignore(session: AsyncSession, table: type[SQLModel], values: di
     """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = await session.exec(maker(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    # RETURNING says whether a row went in: the driver's rowcount is -1 here on PostgreSQL (psycopg).
+    statement: Any = maker(table).values(**values).on_conflict_do_nothing().returning(literal_column("1"))
+    result = await session.exec(statement)
+    return result.first() is not None
 
 
 def new_message(t: int, **fields: Any) -> dict[str, Any]:
@@ -140,19 +143,64 @@ async def _viewer_of(session: AsyncSession, event: IntentEvent) -> str | None:
     ).first()
 
 
+async def _person(session: AsyncSession, viewer_id: str) -> tuple[Contact | None, str, list[str]]:
+    """(contact, subject, every viewer id of the person) of a viewer."""
+    contact = await contacts.contact_of_viewer(session, viewer_id)
+    if contact is None:
+        return None, f"v:{viewer_id}", [viewer_id]
+    rows = await session.exec(select(ContactViewer.viewer_id).where(ContactViewer.contact_id == contact.id))
+    return contact, f"c:{contact.id}", sorted({viewer_id, *rows.all()})
+
+
+def _takes(journey: Journey, facts: rules.EventFacts) -> str | None:
+    """The instance key if this event enters the journey (its entry, conditions and key), else None."""
+    if journey.entry != facts.kind or not rules.matches_entry(orjson.loads(journey.conditions), facts):
+        return None
+    return rules.entry_key(journey.key_by, facts)
+
+
+async def _start(
+    session: AsyncSession,
+    journey: Journey,
+    event: IntentEvent,
+    viewer_id: str,
+    subject: str,
+    key: str,
+    t: int,
+) -> bool:
+    """A new instance of the journey for this person and key, due now; False if they had one."""
+    context = {
+        "product_id": event.product_id,
+        "order_id": event.order_id,
+        "discount_id": event.discount_id,
+        "claim_id": event.claim_id,
+        "event": event.kind,
+    }
+    return await insert_ignore(
+        session,
+        JourneyInstance,
+        {
+            "journey_id": journey.id,
+            "room_id": event.room_id,
+            "subject": subject,
+            "viewer_id": viewer_id,
+            "entry_key": key,
+            "context": orjson.dumps(context).decode(),
+            "status": "active",
+            "step": 0,
+            "wake_ms": t,
+            "lease_ms": 0,
+            "created_ms": t,
+        },
+    )
+
+
 async def _route(session: AsyncSession, event: IntentEvent, journeys: list[Journey]) -> None:
     viewer_id = await _viewer_of(session, event)
     if viewer_id is None:
         return
-    contact = await contacts.contact_of_viewer(session, viewer_id)
-    subjects = [f"v:{viewer_id}"] + ([f"c:{contact.id}"] if contact is not None else [])
-    viewer_ids = [viewer_id]
-    if contact is not None:
-        rows = await session.exec(
-            select(ContactViewer.viewer_id).where(ContactViewer.contact_id == contact.id)
-        )
-        viewer_ids = sorted({viewer_id, *rows.all()})
-    subject = subjects[-1]
+    contact, subject, viewer_ids = await _person(session, viewer_id)
+    subjects = [f"v:{viewer_id}"] + ([subject] if contact is not None else [])
     facts = _facts(event)
     t = now_ms()
     for journey in journeys:
@@ -177,38 +225,105 @@ async def _route(session: AsyncSession, event: IntentEvent, journeys: list[Journ
                         .where(col(Message.instance_id) == inst.id, col(Message.status) == "scheduled")
                         .values(status="cancelled", reason=f"goal reached: {event.kind}")
                     )
-        if journey.entry == event.kind and journey.status == "active":
-            if not rules.matches_entry(orjson.loads(journey.conditions), facts):
-                continue
-            key = rules.entry_key(journey.key_by, facts)
-            if key is None or await _goal_came_first(session, journey, key, event, viewer_ids):
-                continue
-            context = {
-                "product_id": event.product_id,
-                "order_id": event.order_id,
-                "discount_id": event.discount_id,
-                "claim_id": event.claim_id,
-                "event": event.kind,
-            }
-            await insert_ignore(
-                session,
-                JourneyInstance,
-                {
-                    "journey_id": journey.id,
-                    "room_id": event.room_id,
-                    "subject": subject,
-                    "viewer_id": viewer_id,
-                    "entry_key": key,
-                    "context": orjson.dumps(context).decode(),
-                    "status": "active",
-                    "step": 0,
-                    "wake_ms": t,
-                    "lease_ms": 0,
-                    "created_ms": t,
-                },
-            )
+        key = _takes(journey, facts)
+        if key is None or await _goal_came_first(session, journey, key, event, viewer_ids):
+            continue
+        if journey.status == "active":
+            await _start(session, journey, event, viewer_id, subject, key, t)
+        else:
+            await _keep_while_paused(session, journey, event, viewer_id, t)
     if event.kind == "order.paid":
         await _convert(session, event.room_id, viewer_id, contact.id if contact is not None else None, t)
+
+
+async def _keep_while_paused(
+    session: AsyncSession, journey: Journey, event: IntentEvent, viewer_id: str, t: int
+) -> None:
+    """An entry reaching a paused journey is held until it resumes, or recorded as skipped when the
+    journey skips entries while paused (its ``while_paused``, read as the event is taken up)."""
+    skip = journey.while_paused == "skip"
+    await insert_ignore(
+        session,
+        PausedEntry,
+        {
+            "journey_id": journey.id,
+            "room_id": event.room_id,
+            "event_id": event.id,
+            "viewer_id": viewer_id,
+            "status": "skipped" if skip else "held",
+            "reason": "skipped while paused" if skip else None,
+            "created_ms": t,
+            "ended_ms": t if skip else None,
+        },
+    )
+
+
+async def release_held(db: Database) -> int:
+    """Entries held by journeys that are active again go in, oldest event first. Each is decided in
+    a transaction of its own by a conditional UPDATE (of two workers, one releases it), and what it
+    starts is unique per person, journey and key, so nobody enters twice."""
+    async with db.session() as session:
+        ids = (
+            await session.exec(
+                select(PausedEntry.id)
+                .where(
+                    PausedEntry.status == "held",
+                    col(PausedEntry.journey_id).in_(select(Journey.id).where(Journey.status == "active")),
+                )
+                .order_by(col(PausedEntry.event_id))
+                .limit(EVENTS_PER_BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        await session.commit()
+    released = 0
+    for entry_id in ids:
+        t = now_ms()
+        async with db.session() as session:
+            entry = (
+                await session.exec(
+                    select(PausedEntry)
+                    .where(col(PausedEntry.id) == entry_id, PausedEntry.status == "held")
+                    .with_for_update()
+                )
+            ).first()
+            decided = await _release(session, entry, t) if entry is not None else None
+            if decided is None:
+                continue  # released by another worker, or its journey was paused again meanwhile
+            status, reason = decided
+            taken = await session.exec(
+                update(PausedEntry)
+                .where(col(PausedEntry.id) == entry_id, col(PausedEntry.status) == "held")
+                .values(status=status, reason=reason, ended_ms=t)
+            )
+            if taken.rowcount:
+                await session.commit()
+                released += 1
+            else:
+                await session.rollback()
+    return released
+
+
+async def _release(session: AsyncSession, entry: PausedEntry, t: int) -> tuple[str, str | None] | None:
+    """What becomes of a held entry now that its journey is active (None: it stays held): checked as
+    at its arrival, with the journey as it is now and every goal logged since (paid while paused: no
+    reminder). Its waits count from now, the resume: nobody gets a "30 minutes later" reminder at
+    once for a click of hours ago."""
+    event = await session.get(IntentEvent, entry.event_id)
+    journey = await session.get(Journey, entry.journey_id)
+    if journey is not None and journey.status != "active":
+        return None
+    if event is None or journey is None:
+        return "skipped", "the journey or the event is gone"
+    key = _takes(journey, _facts(event))
+    if key is None:
+        return "skipped", "the journey no longer takes this event (edited while paused)"
+    _contact, subject, viewer_ids = await _person(session, entry.viewer_id)
+    if await _goal_came_first(session, journey, key, event, viewer_ids):
+        return "goal", f"goal reached while paused: {journey.goal}"
+    if not await _start(session, journey, event, entry.viewer_id, subject, key, t):
+        return "skipped", "already in this journey (one instance per person and key)"
+    return "entered", None
 
 
 async def _goal_came_first(
@@ -547,7 +662,7 @@ async def finish_campaigns(db: Database) -> None:
                     .select_from(Message)
                     .where(
                         Message.campaign_id == campaign.id,
-                        col(Message.status).in_(["scheduled", "sending"]),
+                        col(Message.status).in_(["scheduled", "claimed", "sending", "uncertain"]),
                     )
                 )
             ).one()

@@ -12,10 +12,12 @@ register_direct_type("inbox", "an in-app message for the viewer, sent while the 
 
 @dataclass(frozen=True)
 class FollowupChanged(Event):
-    """Campaign progress (counts by status), the dead-letter count and alerts, whole."""
+    """Campaign progress (counts by status), the dead-letter count, the uncertain re-sends and alerts,
+    whole."""
 
     type = "followup"
     audiences = ("host",)
     campaigns: list[dict[str, Any]] = field(default_factory=list)
     dead: int = 0
+    uncertain_resend: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)

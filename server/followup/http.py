@@ -19,7 +19,7 @@ from starlette.templating import Jinja2Templates
 from server.api import viewer_from_cookie
 from server.draws.rules import mask_email, mask_phone
 from server.errors import InvalidInput, NotFound, Unauthorized
-from server.followup import contacts, rules
+from server.followup import contacts, reach, rules
 from server.followup.delivery import Links
 from server.followup.engine import queue_confirmation
 from server.httputil import bearer, check_origin, json_body
@@ -30,6 +30,9 @@ from server.storage import now_ms
 from server.storage.followup import Consent, Contact, ContactViewer, Message, PushSubscription
 from server.storage.models import RoomViewer
 
+# The opt-in box's channels, the field each needs, and the setting that configures each.
+FIELDS = {"email": "email", "sms": "phone"}
+CONFIGURE = {"email": "LIVEWALL_SMTP_URL", "sms": "LIVEWALL_SMS_URL"}
 # The open pixel: a 1x1 transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 INBOX_SHOWN = 10
@@ -77,6 +80,7 @@ async def opt_in(request: Request) -> JSONResponse:
     consent = body.get("consent") or {}
     if not isinstance(consent, dict) or not all(isinstance(v, bool) for v in consent.values()):
         raise InvalidInput('consent must be like {"email": true, "sms": false}')
+    await _check_configured(services, consent, details)
     says = []
     for channel in ("email", "sms"):
         if consent.get(channel):
@@ -107,6 +111,22 @@ async def opt_in(request: Request) -> JSONResponse:
             services.followup.wake()
     answer = {"ok": True, "contact": await contact_shape(services, contact), "pending": pending}
     return JSONResponse({**answer, "confirmation_sent": sent})
+
+
+async def _check_configured(services: Services, consent: dict[str, Any], details: dict[str, Any]) -> None:
+    """An address or a consent for a channel no delivering process can send on is refused: the
+    person would believe they will hear from the shop there."""
+    wanted = [c for c, field in FIELDS.items() if consent.get(c) or details[field] is not None]
+    if not wanted or set(wanted) <= await reach.configured(services.db):
+        return
+    # Read afresh before refusing: a worker may have started since the cached read.
+    off = [c for c in wanted if c not in await reach.configured(services.db, fresh=True)]
+    if off:
+        raise InvalidInput(
+            f"{off[0]} is not configured on this server ({CONFIGURE[off[0]]} is not set): the opt-in "
+            f"box takes no {FIELDS[off[0]]} and no consent for it",
+            code="channel_not_configured",
+        )
 
 
 async def contact_shape(services: Services, contact: Contact | None) -> dict[str, Any] | None:

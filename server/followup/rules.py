@@ -41,6 +41,8 @@ EVENT_KINDS = (
     "checkout.abandoned",
 )
 KEY_BY = ("order_id", "product_id", "discount_id")
+# What an entry event does while its journey is paused: held until the resume, or skipped (recorded).
+WHILE_PAUSED = ("hold", "skip")
 MAX_STEPS = 20
 MAX_WAIT_MINUTES = 90 * 24 * 60  # a follow-up three months later is a new campaign, not a wait
 MAX_STALE_MINUTES = 30 * 24 * 60
@@ -110,6 +112,15 @@ def _int(value: object, what: str, lo: int, hi: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise InvalidInput(f"{what} must be a whole number from {lo} to {hi}")
     return value
+
+
+def clean_while_paused(value: object) -> str:
+    if value not in WHILE_PAUSED:
+        raise InvalidInput(
+            "while_paused must be hold (entries wait and go in when the journey resumes) "
+            "or skip (they are recorded as skipped)"
+        )
+    return str(value)
 
 
 def clean_step(step: object, index: int) -> dict[str, Any]:
@@ -197,7 +208,10 @@ def clean_journey(raw: object) -> dict[str, Any]:
     unknown = set(conditions) - {"product_ids", "source"}
     if unknown:
         raise InvalidInput(f"conditions has unknown fields: {', '.join(sorted(unknown))}")
+    while_paused = raw.get("while_paused")
     return {
+        # None: not given (a replaced journey keeps its choice; a new one holds).
+        "while_paused": None if while_paused is None else clean_while_paused(while_paused),
         "key": clean_slug(raw.get("key")),
         "name": name.strip(),
         "entry": entry,

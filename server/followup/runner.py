@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.config import Settings
-from server.followup import delivery, engine
+from server.followup import delivery, engine, reach
 from server.followup.channels import Channel
 from server.followup.events import FollowupChanged
+from server.metrics import Metrics
 from server.storage import Database
 from server.storage.followup import Alert, Campaign, Message
 
@@ -35,10 +37,14 @@ WAKE_GAP_SECS = 0.25
 # While a claim rush runs in this process, passes wait, up to this long.
 RUSH_DEFER_SECS = 5.0
 CAMPAIGNS_SHOWN = 20
+# On stop, the pass under way may finish its sends (and record them) for this long before it is
+# cancelled: a send cancelled after the provider accepted it would be re-sent as uncertain.
+DRAIN_SECS = 10.0
 
 
 async def summary(db: Database, room_id: str) -> dict[str, Any]:
-    """What the host console shows live: campaigns with counts by status, dead letters, alerts."""
+    """What the host console shows live: campaigns with counts by status, dead letters, uncertain
+    re-sends, alerts."""
     async with db.session() as session:
         campaigns = (
             await session.exec(
@@ -65,6 +71,13 @@ async def summary(db: Database, room_id: str) -> dict[str, Any]:
                 .where(Message.room_id == room_id, Message.status == "dead")
             )
         ).one()
+        uncertain = (
+            await session.exec(
+                select(func.coalesce(func.sum(Message.uncertain_resends), 0)).where(
+                    Message.room_id == room_id
+                )
+            )
+        ).one()
         alerts = (
             await session.exec(
                 select(Alert)
@@ -89,6 +102,8 @@ async def summary(db: Database, room_id: str) -> dict[str, Any]:
             for c in campaigns
         ],
         "dead": int(dead),
+        # Sends repeated (with the same idempotency key) because a worker stopped mid-send.
+        "uncertain_resend": int(uncertain),
         "alerts": [{"id": a.id, "kind": a.kind, "text": a.text, "created_ms": a.created_ms} for a in alerts],
     }
 
@@ -124,6 +139,7 @@ class Runner:
         on_change: Callable[[str], Awaitable[None]] | None = None,
         on_inapp: Callable[[str, list[str], dict[str, Any]], Awaitable[None]] | None = None,
         rushing: Callable[[], bool] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         assert settings.secret_key is not None
         self.rushing = rushing  # true while this process serves a claim rush
@@ -140,9 +156,14 @@ class Runner:
             lease_ms=int(settings.followup_lease_secs * 1000),
             on_alert=self._alert,
             on_inapp=on_inapp,
+            uncertain_grace_ms=int(settings.followup_uncertain_grace_secs * 1000),
+            on_uncertain=metrics.uncertain_resend if metrics is not None else None,
         )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.process_id = uuid.uuid4().hex  # how this process announces its channels (reach.py)
+        self._announced = 0.0  # monotonic seconds of the last announcement
         self.rounds = 0  # completed passes, for tests that wait for the loop to go round
 
     def wake(self) -> None:
@@ -154,6 +175,7 @@ class Runner:
     async def run_once(self) -> int:
         """One pass; the number of things done (0 = idle)."""
         done = await engine.route_events(self.db)
+        done += await engine.release_held(self.db)
         done += await engine.advance_instances(self.db, time_scale=self.settings.followup_time_scale)
         started = await engine.start_campaigns(self.db)
         handled = await self.deliverer.run_once()
@@ -178,18 +200,36 @@ class Runner:
             return set(rows.all())
 
     async def start(self) -> None:
+        self._stopping = False
+        # Announced before the first request is served: phones are offered these channels at once.
+        await self._announce()
         self._task = asyncio.create_task(self._run(), name="livewall-followup")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Let the pass under way finish (at most DRAIN_SECS), start no other, then stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        await asyncio.wait({task}, timeout=DRAIN_SECS)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await reach.forget(self.db, self.process_id)
+        except Exception:  # the database may be gone already; the record then expires by itself
+            log.warning("could not withdraw this process's follow-up channels", exc_info=True)
+
+    async def _announce(self) -> None:
+        await reach.announce(self.db, self.process_id, self.channels)
+        self._announced = time.monotonic()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
+                if time.monotonic() - self._announced >= reach.ANNOUNCE_MS / 1000:
+                    await self._announce()
                 busy = await self.run_once()
             except Exception:
                 log.exception("follow-up pass failed")

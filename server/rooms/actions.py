@@ -136,25 +136,42 @@ async def do_announce(services: Services, room_id: str, text: object) -> Announc
     return item
 
 
-async def do_join(services: Services, room_id: str, viewer_id: str | None, name: object) -> Viewer:
-    """Record a viewer's attendance; creates the viewer identity if it is new (or unknown)."""
+async def do_join(
+    services: Services,
+    room_id: str,
+    viewer_id: str | None,
+    name: object,
+    *,
+    locale: str | None = None,
+    first_locale: str | None = None,
+) -> Viewer:
+    """Record a viewer's attendance; creates the viewer identity if it is new (or unknown).
+    ``locale``: the language the phone shows (kept); ``first_locale``: a guess kept only for a
+    viewer whose language is not known yet."""
     await load_room_cached(services.db, room_id)
     clean = rules.clean_display_name(name)
     now = now_ms()
     if not viewer_id:
         # A phone new to us (a QR-code scan storm is thousands a minute): its identity and attendance
         # go in with those of the same moment, in one transaction.
-        fresh = Viewer(id=secrets.token_hex(8), display_name=clean, created_ms=now)
+        fresh = Viewer(
+            id=secrets.token_hex(8), display_name=clean, locale=locale or first_locale, created_ms=now
+        )
         attendance = {"room_id": room_id, "viewer_id": fresh.id, "joined_ms": now}
         await _new_viewers(services.db).add((fresh.model_dump(), attendance))
         return fresh
     async with services.db.session() as session:
         viewer = await session.get(Viewer, viewer_id)
         if viewer is None:
-            viewer = Viewer(id=secrets.token_hex(8), display_name=clean, created_ms=now)
+            viewer = Viewer(
+                id=secrets.token_hex(8), display_name=clean, locale=locale or first_locale, created_ms=now
+            )
             session.add(viewer)
-        elif name is not None:
-            viewer.display_name = clean
+        else:
+            if name is not None:
+                viewer.display_name = clean
+            if locale is not None or viewer.locale is None:
+                viewer.locale = locale or first_locale or viewer.locale
             session.add(viewer)
         await session.flush()
         if await session.get(RoomViewer, (room_id, viewer.id)) is None:

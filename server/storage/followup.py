@@ -115,6 +115,8 @@ class Journey(SQLModel, table=True):
     name: str = Field(max_length=120)
     status: str = Field(default="active", max_length=12)  # active | paused
     paused_reason: str | None = Field(default=None, max_length=200)
+    # What an entry event does while the journey is paused: hold (it enters on resume) | skip.
+    while_paused: str = Field(default="hold", max_length=8, sa_column_kwargs={"server_default": "hold"})
     resumed_ms: int = Field(default=0, sa_type=BigInteger)  # the breaker counts outcomes after this
     entry: str = Field(max_length=32)  # event kind that starts an instance
     key_by: str | None = Field(default=None, max_length=16)  # order_id | product_id | None
@@ -147,6 +149,36 @@ class JourneyInstance(SQLModel, table=True):
     lease_ms: int = Field(default=0, sa_type=BigInteger)  # claimed by a worker until then
     created_ms: int = Field(sa_type=BigInteger)
     ended_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class PausedEntry(SQLModel, table=True):
+    """An entry event that reached a paused journey. ``status``: held (it enters when the journey
+    resumes) | entered | goal (the person reached the goal meanwhile) | skipped (``reason`` says why:
+    the journey skips entries while paused, or no longer takes this one)."""
+
+    __table_args__ = (
+        UniqueConstraint("journey_id", "event_id"),  # one record per event, however many workers route it
+        Index("ix_pausedentry_held", "status", "journey_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: int = Field(foreign_key="journey.id")
+    room_id: str = Field(max_length=32)
+    event_id: int = Field(foreign_key="intentevent.id")
+    viewer_id: str = Field(max_length=32)
+    status: str = Field(max_length=12)
+    reason: str | None = Field(default=None, max_length=200)
+    created_ms: int = Field(sa_type=BigInteger)
+    ended_ms: int | None = Field(default=None, sa_type=BigInteger)  # entered, prevented or skipped
+
+
+class FollowupProcess(SQLModel, table=True):
+    """A process that delivers follow-up (a server's loop or a worker) and the channels configured in
+    it, refreshed while it runs: the channels heard of lately are the ones phones are offered."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    channels: str = Field(max_length=200)  # comma-separated channel names
+    seen_ms: int = Field(sa_type=BigInteger, index=True)
 
 
 class Campaign(SQLModel, table=True):
@@ -188,14 +220,19 @@ class Message(SQLModel, table=True):
     template: str = Field(max_length=40)
     transactional: bool = False
     context: str = Field(default="{}", sa_type=Text)  # JSON for the template
-    # scheduled | sending | sent | delivered | opened | clicked | failed | dead | skipped | capped |
-    # stale | cancelled
+    # scheduled | claimed | sending | sent | delivered | opened | clicked | failed | dead | skipped |
+    # capped | stale | cancelled. ``claimed``: a worker holds it (checks, render); ``sending``: that
+    # worker is contacting the provider, so a lapsed ``sending`` lease means "maybe sent".
     status: str = Field(default="scheduled", max_length=12)
     reason: str | None = Field(default=None, max_length=200)  # why skipped, capped, failed ...
     attempts: int = 0
     next_ms: int = Field(sa_type=BigInteger)  # due (or retry) time
     stale_ms: int | None = Field(default=None, sa_type=BigInteger)  # not sent by then: cancelled as stale
     lease_ms: int = Field(default=0, sa_type=BigInteger)  # a worker is sending it until then
+    # The attempt that last contacted the provider (set, with ``sending``, before the provider is).
+    attempt_id: str | None = Field(default=None, max_length=32)
+    # Times it went out again after a worker died while contacting the provider (same idempotency key).
+    uncertain_resends: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     provider_id: str | None = Field(default=None, max_length=200)
     subject: str | None = Field(default=None, max_length=200)  # as rendered, for the record
     body: str | None = Field(default=None, sa_type=Text)

@@ -26,6 +26,8 @@ class Viewer(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     display_name: str | None = Field(default=None, max_length=40)
+    # The phone's language (en | zh-CN): messages to a viewer who left no contact are written in it.
+    locale: str | None = Field(default=None, max_length=8)
     created_ms: int = Field(sa_type=BigInteger)
 
 

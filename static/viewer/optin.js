@@ -3,7 +3,8 @@
 // from the "Get reminders" link; once the person has said yes (or no) to any channel it is not
 // offered again by itself. Each consent is sent with the exact sentence shown next to its box, one
 // request per channel so the record of each channel holds its own sentence. The server validates;
-// its refusals are shown next to the field they concern.
+// its refusals are shown next to the field they concern. Only the channels this server can send on are
+// in the form (the page leaves the others out); with none of them, the box offers push alone.
 import { currentLang, onLangChange, setText, t } from "/static/js/i18n.js";
 import { errorKey } from "/static/js/ui.js";
 import { initPush } from "/static/viewer/push.js";
@@ -77,6 +78,10 @@ export function initOptin({ roomId }) {
     send: postJson,
     onContact: (c) => setContact(c),
   });
+  /** The channels the form offers (those configured on this server). */
+  const formChannels = ["email", "sms"].filter((c) => form.querySelector(`[data-optin-consent="${c}"]`));
+  // Nothing to offer at all (no email, no SMS, no push here): no box, and no link to it.
+  for (const link of links) link.hidden = formChannels.length === 0 && !push.available();
 
   const consentOf = (channel) => (contact && contact.consent && contact.consent[channel]) || null;
   /** They said yes or no to a channel already: the box does not push itself on them again. */
@@ -84,6 +89,7 @@ export function initOptin({ roomId }) {
 
   function showError(where, key) {
     const el = box.querySelector(`[data-optin-error="${where}"]`);
+    if (!el) return; // a channel this server does not offer has no field
     const input = where === "form" ? null : form.elements[where];
     el.hidden = !key;
     if (key) setText(el, key);
@@ -135,7 +141,7 @@ export function initOptin({ roomId }) {
     box.hidden = false;
     for (const link of links) link.setAttribute("aria-expanded", "true");
     if (wasHidden) {
-      form.hidden = false;
+      form.hidden = formChannels.length === 0;
       done.hidden = true;
       setText(close, "followup.box.not_now");
       clearErrors();
@@ -165,7 +171,7 @@ export function initOptin({ roomId }) {
     const values = { email: String(data.get("email") || "").trim(), phone: String(data.get("phone") || "").trim() };
     const ticked = { email: data.get("consent_email") === "on", sms: data.get("consent_sms") === "on" };
     let ok = true;
-    for (const channel of ["email", "sms"]) {
+    for (const channel of formChannels) {
       const field = FIELD[channel];
       if (ticked[channel] && !values[field]) {
         showError(field, channel === "email" ? "followup.err.need_email" : "followup.err.need_phone");
@@ -231,7 +237,9 @@ export function initOptin({ roomId }) {
     } catch (err) {
       const field = FIELD_ERRORS[err.code];
       if (field) showError(field, `followup.err.${err.code}`);
-      else if (err.code === "no_contact") showError("form", "followup.err.no_contact");
+      else if (err.code === "no_contact" || err.code === "channel_not_configured") {
+        showError("form", `followup.err.${err.code}`);
+      }
       else showError("form", errorKey(err));
       const bad = form.querySelector('[aria-invalid="true"]');
       if (bad) bad.focus();

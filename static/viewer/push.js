@@ -58,8 +58,13 @@ export function initPush({ box, roomId, send, onContact }) {
     wording.hidden = !on;
   }
 
+  /** Push is offered: this browser can, and the server sends it (no data-push-off from the page). */
+  function available() {
+    return pushSupported() && !("pushOff" in box.dataset);
+  }
+
   async function refresh() {
-    if (!pushSupported()) {
+    if (!available()) {
       box.hidden = true;
       return;
     }
@@ -135,5 +140,6 @@ export function initPush({ box, roomId, send, onContact }) {
       refresh();
     },
     refresh,
+    available,
   };
 }

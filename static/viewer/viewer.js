@@ -1,5 +1,5 @@
 // The viewer's phone page: join (name or anonymous), then follow the room live.
-import { errorText, initLangSwitch, onLangChange, setText } from "/static/js/i18n.js";
+import { currentLang, errorText, initLangSwitch, onLangChange, setText } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
 import { DealTracker, TICK_MS } from "/static/js/deals.js";
@@ -19,15 +19,20 @@ const page = pageData();
 initLangSwitch();
 const $ = (sel) => document.querySelector(sel);
 
+/** Join (or stay): the name, if given, and the language this phone shows (follow-up writes in it). */
+function postJoin(body) {
+  return fetch(`/api/rooms/${encodeURIComponent(page.room_id)}/join`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...body, lang: currentLang() }),
+    credentials: "same-origin",
+  });
+}
+
 async function join(name) {
   const errorEl = $("[data-join-error]");
   errorEl.textContent = "";
-  const response = await fetch(`/api/rooms/${encodeURIComponent(page.room_id)}/join`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name }),
-    credentials: "same-origin",
-  });
+  const response = await postJoin({ name });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     errorEl.textContent = errorText(body.error ? body.error.code : "generic");
@@ -173,6 +178,8 @@ if (!page.joined) {
   client.start();
   window.lw = client; // for debugging and the browser tests
   onLangChange(() => render());
+  // The server keeps the viewer's language: in-app and other messages to them are written in it.
+  onLangChange(() => postJoin({}).catch(() => {}));
 
   for (const button of document.querySelectorAll("[data-sort]")) {
     button.addEventListener("click", () => {

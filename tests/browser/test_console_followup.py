@@ -20,7 +20,8 @@ import server.followup.snapshot  # noqa: F401  (registers the "followup" reducer
 from server.followup.defaults import JOURNEYS
 from server.rooms.snapshot import apply_event
 from server.storage import now_ms
-from server.storage.followup import Alert, Journey, Message
+from server.storage.followup import Alert, Journey, Message, PausedEntry
+from server.storage.models import IntentEvent, Viewer
 from tests.helpers import Running, create_room, join
 
 pytestmark = pytest.mark.browser
@@ -337,6 +338,13 @@ async def test_dead_letter_alert_and_self_paused_journey(browser: Browser, runni
             attempts=6, next_ms=t, created_ms=t,
         )  # fmt: skip
         session.add(message)
+        # Sent twice over: its first worker was killed while the relay had it (an uncertain re-send).
+        session.add(
+            Message(
+                idem_key="test:uncertain", room_id=room["id"], channel="email", template="coupon-expiring",
+                status="sent", uncertain_resends=2, attempts=3, next_ms=t, created_ms=t, sent_ms=t,
+            )
+        )  # fmt: skip
         await session.commit()
         message_id = message.id
 
@@ -350,6 +358,9 @@ async def test_dead_letter_alert_and_self_paused_journey(browser: Browser, runni
     await expect(alert).to_contain_text(reason)
     await expect(page.locator("[data-fu-dead]")).to_have_text("1")
     await expect(page.locator("[data-fu-badge]")).to_have_text("1 failed")
+    uncertain = page.locator("[data-fu-uncertain-box]")
+    await expect(uncertain).to_be_visible()
+    await expect(uncertain.locator("[data-fu-uncertain]")).to_have_text("2")
     problem = page.locator(f"[data-fu-problems] > li[data-message-id='{message_id}']")
     await expect(problem).to_contain_text("550 mailbox full")
     await expect(problem).to_contain_text("6 attempt(s)")
@@ -363,6 +374,145 @@ async def test_dead_letter_alert_and_self_paused_journey(browser: Browser, runni
     await expect(page.locator("[data-fu-badge]")).to_be_hidden()
     messages = (await console.api("GET", "/messages"))["messages"]
     assert [m["status"] for m in messages if m["id"] == message_id] != ["dead"]
+    assert not console.errors
+
+
+async def _paused_entry(running: Running, room_id: str, n: int, status: str, name: str | None) -> None:
+    """A buy click that reached the paused "unpaid-reminder" journey, as the router records it."""
+    t = now_ms()
+    async with running.app.state.services.db.session() as session:
+        journey = (
+            await session.exec(
+                select(Journey).where(Journey.room_id == room_id, col(Journey.key) == "unpaid-reminder")
+            )
+        ).one()
+        session.add(Viewer(id=f"v{n}", display_name=name, created_ms=t))
+        event = IntentEvent(
+            event_id=f"e{n}", room_id=room_id, viewer_id=f"v{n}", kind="product.buy", product_id=n,
+            created_ms=t, routed=True,
+        )  # fmt: skip
+        session.add(event)
+        await session.flush()
+        assert event.id is not None and journey.id is not None
+        skipped = status == "skipped"
+        session.add(
+            PausedEntry(
+                journey_id=journey.id, room_id=room_id, event_id=event.id, viewer_id=f"v{n}", status=status,
+                reason="skipped while paused" if skipped else None, created_ms=t,
+                ended_ms=t if skipped else None,
+            )
+        )  # fmt: skip
+        await session.commit()
+
+
+async def test_while_paused_choice_held_and_skipped_entries(browser: Browser, running: Running) -> None:
+    """The editor sets what a paused journey does with new entries; a paused journey says it, counts
+    the entries waiting for the resume and lists the skipped ones; after Resume the held entry went in."""
+    console = await _console(browser, running)
+    page = console.page
+    unpaid = console.journey("unpaid-reminder")
+    await unpaid.locator("[data-fu-act=edit]").click()
+    editor = console.editor
+    await expect(editor.locator("[name=while_paused]")).to_have_value("hold")
+    await editor.locator("[name=while_paused]").select_option("skip")
+    await editor.locator("[data-fu-journey-save]").click()
+    await expect(page.locator("[data-fu-journey-editor]")).to_be_hidden()
+    assert (await _journeys(console))["unpaid-reminder"]["while_paused"] == "skip"
+
+    await unpaid.locator("[data-fu-act=toggle]").click()
+    await expect(unpaid.locator("[data-fu-paused]")).to_have_text("Paused by the host.")
+    await expect(unpaid.locator("[data-fu-while-paused]")).to_have_text(
+        "New entries are skipped while it is paused."
+    )
+    room_id = console.room["id"]
+    await _paused_entry(running, room_id, 1, "skipped", "Mei")
+    await _paused_entry(running, room_id, 2, "skipped", None)
+    await _paused_entry(running, room_id, 3, "held", "Bo")  # came while it still held entries
+    await page.locator("[data-fu-refresh]").click()
+    skipped = unpaid.locator("[data-fu-skipped]")
+    await expect(skipped.locator("summary")).to_have_text("Skipped while paused: 2")
+    await skipped.locator("summary").click()
+    await expect(skipped.locator("[data-fu-skipped-item]")).to_have_text(
+        [
+            re.compile(r" · Clicked buy · a viewer without a name$"),
+            re.compile(r" · Clicked buy · Mei$"),
+        ]
+    )
+    await expect(unpaid.locator("[data-fu-held]")).to_have_text("1 waiting for the resume")
+
+    await page.locator(".c-top [data-lang-switch]").click()
+    await expect(unpaid.locator("[data-fu-while-paused]")).to_have_text("暂停期间新进入的人会被跳过。")
+    await expect(skipped.locator("summary")).to_have_text("暂停期间跳过：2")
+    await page.locator(".c-top [data-lang-switch]").click()
+
+    await unpaid.locator("[data-fu-act=toggle]").click()
+    await expect(unpaid.locator("[data-fu-journey-status]")).to_have_text("Active")
+    await expect(unpaid.locator("[data-fu-released]")).to_have_text(
+        "After pausing: 1 went in on resume, 0 had reached the goal first"
+    )
+    await expect(unpaid.locator("[data-fu-held]")).to_have_count(0)
+    assert not console.errors
+
+
+async def test_a_channel_that_is_off_is_named_with_its_setting(browser: Browser, running: Running) -> None:
+    """A journey step on SMS (not configured in the tests) puts a setup warning at the top of the tab,
+    with the setting to set and who uses it, in English and Chinese; the editor and the campaign form
+    say it next to the channel; a message skipped for it has its reason translated."""
+    console = await _console(browser, running)
+    page = console.page
+    spec = {
+        "key": "text-nudge",
+        "name": "Text nudge",
+        "entry": "product.buy",
+        "steps": [{"send": {"channel": "sms", "template": "unpaid-reminder"}}],
+    }
+    await console.api("POST", "/journeys", spec)
+    async with running.app.state.services.db.session() as session:
+        t = now_ms()
+        session.add(
+            Message(
+                idem_key="test:off", room_id=console.room["id"], channel="sms", template="unpaid-reminder",
+                status="skipped", reason="push: no subscription; sms is not configured on this server",
+                next_ms=t, created_ms=t,
+            )
+        )  # fmt: skip
+        await session.commit()
+    await page.locator("[data-fu-refresh]").click()
+    setup = page.locator("[data-fu-setup]")
+    await expect(setup).to_be_visible()
+    warning = setup.locator("[data-fu-setup-channel=sms]")
+    await expect(warning.locator("span").first).to_have_text(
+        "SMS is not configured on this server: set LIVEWALL_SMS_URL (and LIVEWALL_SMS_TOKEN)."
+    )
+    await expect(warning.locator(".muted")).to_have_text("Used by: Text nudge")
+    await expect(setup.locator("li")).to_have_count(1)
+    reason = page.locator("[data-fu-log] > tr .f-l-reason").first
+    await expect(reason).to_have_text("push: no subscription; SMS is not configured on this server")
+
+    await console.journey("text-nudge").locator("[data-fu-act=edit]").click()
+    step = console.steps.first
+    await expect(step.locator("[data-fu-channel-off]")).to_have_text(
+        "SMS is not configured on this server: set LIVEWALL_SMS_URL (and LIVEWALL_SMS_TOKEN)."
+    )
+    await step.locator("[name=channel]").select_option("inapp")
+    await expect(step.locator("[data-fu-channel-off]")).to_be_hidden()
+    await page.locator("[data-fu-journey-cancel]").click()
+
+    form = page.locator("[data-fu-campaign-form]")
+    hint = page.locator("[data-fu-campaign-channel-off]")
+    await form.locator("[name=channel]").select_option("email")
+    await expect(hint).to_have_text(
+        "Email is not configured on this server: set LIVEWALL_SMTP_URL (and LIVEWALL_MAIL_FROM)."
+    )
+    await form.locator("[name=channel]").select_option("auto")
+    await expect(hint).to_be_hidden()
+
+    await page.locator(".c-top [data-lang-switch]").click()
+    await expect(warning).to_contain_text(
+        "服务器未配置短信：请设置 LIVEWALL_SMS_URL（以及 LIVEWALL_SMS_TOKEN）。"
+    )
+    await expect(warning).to_contain_text("使用它的：Text nudge")
+    await expect(reason).to_have_text("push: no subscription; 服务器未配置短信")
     assert not console.errors
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +23,11 @@ from server.followup import contacts
 from server.followup.delivery import Links
 from server.storage import now_ms
 from server.storage.followup import Consent, ConsentLog, Contact, ContactViewer, Message, PushSubscription
-from server.storage.models import RoomViewer
+from server.storage.models import RoomViewer, Viewer
 from tests.browser.conftest import PHONE
-from tests.helpers import Client, Running, create_room
+from tests.conftest import make_settings
+from tests.followup.flow import UNREACHABLE
+from tests.helpers import Client, Running, create_room, serve
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +37,13 @@ PUSH_WORDING = (
     "Show reminders and offers from this shop as notifications on this phone. I can turn them off any time."
 )
 SCARF = {"name": "Cashmere scarf", "price_minor": 19900, "currency": "CNY", "stock": 50}
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    """The app with email and SMS configured (nothing listens there): the opt-in box offers both."""
+    async with serve(make_settings(tmp_path, **UNREACHABLE)) as r:
+        yield r
 
 
 async def _context(browser: Browser, locale: str = "en-US", **extra: Any) -> BrowserContext:
@@ -180,6 +191,51 @@ async def test_link_opens_the_box_for_sms_in_chinese(browser: Browser, running: 
     await expect(box.locator("[data-optin-state] [data-channel=sms]")).to_have_text(
         re.compile(r"^短信 \S+：已开启$")
     )
+
+
+async def test_the_box_offers_only_what_this_server_sends(browser: Browser, tmp_path: Path) -> None:
+    """On a server with neither SMTP nor an SMS gateway the box has no email or phone field and says
+    it reminds by notification; the link to it is there (push is offered)."""
+    async with serve(make_settings(tmp_path)) as bare:
+        room = await create_room(bare, "Push only")
+        page = await _join(await _context(browser), bare.base, room["id"], "Tom")
+        await page.locator("[data-optin-open]").click()
+        box = page.locator("[data-optin]")
+        await expect(box).to_be_visible()
+        await expect(box.locator(".v-optin-lead")).to_have_text(
+            "New deals, restocks, and your coupons before they run out, as notifications on this phone."
+        )
+        await expect(box.locator("[data-optin-form]")).to_be_hidden()
+        assert await box.locator("input[name=email], input[name=phone], [data-optin-consent]").count() == 0
+        await expect(box.locator("[data-push-enable]")).to_be_visible()
+        await page.locator("[data-lang-switch]").click()
+        await expect(box.locator(".v-optin-lead")).to_have_text(
+            "新优惠、补货、优惠券快过期时，第一时间在这台手机上通知你。"
+        )
+
+
+async def test_switching_language_is_kept_for_messages(browser: Browser, running: Running) -> None:
+    """The phone tells the server its language when it joins and when the viewer switches it, so
+    in-app messages are written in it."""
+    room = await create_room(running, "Language")
+    page = await _join(await _context(browser, "en-US"), running.base, room["id"], "Tom")
+    viewer_id = await _viewer_id(running, room["id"])
+    assert await _viewer_locale(running, viewer_id) == "en"
+    async with page.expect_response(re.compile(r"/join$")) as reply:
+        await page.locator("[data-lang-switch]").click()
+    assert (await reply.value).ok
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    assert await _viewer_locale(running, viewer_id) == "zh-CN"
+    await page.reload()  # the page shown in Chinese keeps Chinese
+    await expect(page.locator("html")).to_have_attribute("data-conn", "live")
+    assert await _viewer_locale(running, viewer_id) == "zh-CN"
+
+
+async def _viewer_locale(running: Running, viewer_id: str) -> str | None:
+    async with running.app.state.services.db.session() as session:
+        viewer = await session.get(Viewer, viewer_id)
+    assert viewer is not None
+    return viewer.locale
 
 
 async def _inapp(running: Running, room_id: str, viewer_id: str, subject: str, body: str) -> int:

@@ -24,6 +24,9 @@ from tests.conftest import make_settings
 from tests.helpers import Client, Running, create_room, serve
 
 T = TypeVar("T")
+# Email and SMS configured at addresses where nothing listens: the opt-in box takes both (a server
+# offers and accepts only the channels it can send on); a send there fails and is retried.
+UNREACHABLE = {"smtp_url": "smtp://127.0.0.1:9?tls=none", "sms_url": "http://127.0.0.1:9/sms"}
 # 30 minutes of journey wait become ~0.9 s; retry backoff (30 s and up) becomes tens of ms.
 TIME_SCALE = 0.0005
 PRODUCT = {

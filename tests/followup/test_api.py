@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from server.storage import now_ms
 from server.storage.followup import Consent, ConsentLog, Contact, Message, PushSubscription
 from tests.followup.channels.conftest import Remote, Smtp
-from tests.followup.flow import Stage, eventually, stage
+from tests.followup.flow import UNREACHABLE, Stage, eventually, stage
 from tests.helpers import Client
 
 BAD_OPT_INS: list[tuple[dict[str, Any], int, str]] = [
@@ -32,7 +32,7 @@ BAD_OPT_INS: list[tuple[dict[str, Any], int, str]] = [
 
 async def test_opt_in_refuses_bad_input_and_changes_nothing(tmp_path: Path) -> None:
     """Each bad opt-in gets a clear code; no contact is created by any of them."""
-    async with stage(tmp_path) as s:
+    async with stage(tmp_path, **UNREACHABLE) as s:
         phone = await s.phone()
         for body, status, code in BAD_OPT_INS:
             full = {"lang": "en", "wording": "ok", **body}
@@ -130,7 +130,7 @@ async def test_in_app_message_reaches_only_its_viewer(tmp_path: Path) -> None:
 
 async def test_sms_stop_blocks_the_number(tmp_path: Path) -> None:
     """A STOP (or TD / 退订) reply from the gateway blocks SMS for that number, with the reason."""
-    async with stage(tmp_path, sms_token="gw-token") as s:
+    async with stage(tmp_path, sms_token="gw-token", sms_url=UNREACHABLE["sms_url"]) as s:
         phone = await s.phone()
         await s.opt_in(phone, phone="+8613800138000", consent={"sms": True})
         async with httpx.AsyncClient(base_url=s.running.base) as gw:
@@ -207,7 +207,7 @@ async def test_campaign_sends_to_the_segment_with_live_progress(tmp_path: Path, 
     """A campaign to the attended audience over the outbound webhook: one signed call per person,
     progress reaching the host live, and the campaign done at the end."""
     hook = remote.script("/hook")
-    async with stage(tmp_path) as s:
+    async with stage(tmp_path, smtp_url=UNREACHABLE["smtp_url"]) as s:
         phones = [await s.phone(f"p{i}") for i in range(3)]
         for i, phone in enumerate(phones[:2]):
             await s.opt_in(phone, email=f"p{i}@example.com", consent={"email": True})

@@ -20,7 +20,7 @@ from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.followup import Campaign, Consent, Journey, JourneyInstance, Message
 from tests.followup.channels.conftest import Smtp
-from tests.followup.flow import Stage, eventually, stage
+from tests.followup.flow import UNREACHABLE, Stage, eventually, stage
 from tests.followup.test_flow import confirmed_contact, smtp_settings
 
 
@@ -226,7 +226,7 @@ async def test_typing_an_address_first_squats_nothing(tmp_path: Path) -> None:
 
 async def test_confirmations_are_limited_per_address(tmp_path: Path) -> None:
     """The opt-in box sends at most three confirmations a day to one address, whoever asks."""
-    async with stage(tmp_path) as s:
+    async with stage(tmp_path, smtp_url=UNREACHABLE["smtp_url"]) as s:
         answers = []
         for i in range(4):
             phone = await s.phone(f"p{i}")
@@ -259,7 +259,7 @@ async def test_instances_are_claimed_once(tmp_path: Path) -> None:
 
 async def test_confirm_link_get_confirms_nothing(tmp_path: Path) -> None:
     """A mail scanner fetching the confirmation link does not confirm it; the button does."""
-    async with stage(tmp_path) as s:
+    async with stage(tmp_path, smtp_url=UNREACHABLE["smtp_url"]) as s:
         phone = await s.phone()
         answer = await s.opt_in(phone, email="li@example.com", consent={"email": True})
         links = s.services.followup.links

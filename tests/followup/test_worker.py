@@ -92,8 +92,8 @@ async def _status(db: Database) -> list[tuple[str, int]]:
 
 
 async def test_killed_mid_send_restarts_and_sends_exactly_once(tmp_path: Path) -> None:
-    """SIGKILL while the SMTP server holds the message: after the lease, the next worker sends it
-    once; the inbox has exactly one copy."""
+    """SIGKILL while the SMTP server holds the message: after the lease and the grace, the next worker
+    sends it once, counted as an uncertain re-send; the inbox has exactly one copy."""
     sink = HoldingSink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
@@ -108,6 +108,7 @@ async def test_killed_mid_send_restarts_and_sends_exactly_once(tmp_path: Path) -
         "LIVEWALL_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?tls=none",
         "LIVEWALL_FOLLOWUP_LEASE_SECS": "1",
         "LIVEWALL_FOLLOWUP_TICK_SECS": "0.05",
+        "LIVEWALL_FOLLOWUP_UNCERTAIN_GRACE_SECS": "0.2",
         "LIVEWALL_LOG_JSON": "false",
     }
     try:
@@ -122,6 +123,9 @@ async def test_killed_mid_send_restarts_and_sends_exactly_once(tmp_path: Path) -
             await eventually(lambda: _sent(db), timeout=30)
         assert await _status(db) == [("sent", 2)]
         assert len(sink.delivered) == 1
+        async with db.session() as session:
+            (sent,) = (await session.exec(select(Message))).all()
+        assert sent.uncertain_resends == 1 and sent.attempt_id is not None
         # Derived from the idempotency key: a duplicate would carry the same id.
         assert sink.delivered[0].message["Message-ID"] == message_id("test:0", Settings().mail_from)
     finally:

@@ -12,6 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# Channels whose provider cannot recognise a repeat of the idempotency key: SMTP has no such thing
+# (a Message-ID lets inboxes thread a repeat, not drop it). Every other channel passes the key (SMS
+# Idempotency-Key, webhook-id, the push Topic that replaces a notification) or is our own row (in-app).
+NO_PROVIDER_DEDUPE = frozenset({"email"})
+
 
 @dataclass(frozen=True)
 class Outgoing:

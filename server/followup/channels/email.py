@@ -15,6 +15,7 @@ Replies: SMTP 4xx and network failures are retried; 5xx is refused, and a refuse
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import ssl
@@ -121,6 +122,7 @@ class EmailChannel:
         self._server = parse_smtp_url(settings.smtp_url)
         self._mail_from = settings.mail_from
         self._tls_context = tls_context  # None: the system trust store, certificates verified
+        self._quitting: set[asyncio.Task[None]] = set()
 
     async def send(self, message: Outgoing) -> Sent:
         """Submit one message; the returned ``provider_id`` is its Message-ID."""
@@ -129,24 +131,41 @@ class EmailChannel:
         except ValueError as exc:  # a header with a line break, an unparsable address
             raise Permanent(f"email: cannot build the message: {exc}") from exc
         server = self._server
+        client = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            username=server.username,
+            password=server.password,
+            use_tls=server.tls == "implicit",
+            start_tls=server.tls == "starttls",
+            tls_context=self._tls_context,
+            timeout=SMTP_TIMEOUT_SECS,
+        )
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=server.host,
-                port=server.port,
-                username=server.username,
-                password=server.password,
-                use_tls=server.tls == "implicit",
-                start_tls=server.tls == "starttls",
-                tls_context=self._tls_context,
-                timeout=SMTP_TIMEOUT_SECS,
-            )
+            await client.connect()
+            await client.send_message(mail)
         except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
             raise delivery_error(exc) from exc
+        # Accepted: return now, so the caller records the send before anything else happens. The
+        # polite QUIT (a round trip) follows in the background; were the process to die during it,
+        # the message would be sent again although the server already had it.
+        task = asyncio.create_task(self._quit(client))
+        self._quitting.add(task)
+        task.add_done_callback(self._quitting.discard)
         return Sent(provider_id=str(mail["Message-ID"]))
 
+    @staticmethod
+    async def _quit(client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()  # the message was accepted; a QUIT that fails changes nothing
+
     async def close(self) -> None:
-        """Nothing held between messages."""
+        """Let the last QUITs finish (they are bounded by the SMTP timeout)."""
+        if self._quitting:
+            await asyncio.gather(*self._quitting, return_exceptions=True)
 
 
 def delivery_error(exc: Exception) -> DeliveryError:
