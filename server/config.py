@@ -171,10 +171,29 @@ def _coerce(name: str, raw: str) -> object:
 
 
 def _load_or_create_secret(path: Path) -> str:
+    """The key in ``path``, created on first start. Of processes starting together on one data
+    directory, exactly one key wins and every process uses it: the file is written aside, then
+    linked into place (which fails if another got there first, whose complete file is then read)."""
     if path.exists():
-        return path.read_text().strip()
+        return _read_secret(path)
     key = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(aside, path)
+    except FileExistsError:
+        return _read_secret(path)
+    finally:
+        aside.unlink(missing_ok=True)
+    return key
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise ValueError(f"{path} is empty: delete it to have a new key made, or write the key into it")
     return key

@@ -154,3 +154,37 @@ def test_resolved_keeps_explicit_values(tmp_path: Path) -> None:
 def test_base_url(host: str, public_url: str | None, expected: str) -> None:
     """base_url prefers the public URL (without trailing slash), else a reachable host and port."""
     assert Settings(host=host, public_url=public_url).base_url == expected
+
+
+def test_processes_starting_together_share_one_secret_key(tmp_path: Path) -> None:
+    """Of several starts racing to create secret.key, one key wins and every one of them uses it."""
+    import threading
+
+    from server.config import _load_or_create_secret
+
+    for round_ in range(20):
+        path = tmp_path / f"r{round_}" / "secret.key"
+        path.parent.mkdir()
+        start = threading.Barrier(8)
+        keys: list[str] = []
+
+        def one(path: Path = path, start: threading.Barrier = start, keys: list[str] = keys) -> None:
+            start.wait()
+            keys.append(_load_or_create_secret(path))
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(keys) == 8 and len(set(keys)) == 1, keys
+        assert path.read_text() == keys[0]
+        assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # nothing left aside
+
+
+def test_an_empty_secret_key_file_is_named(tmp_path: Path) -> None:
+    from server.config import _load_or_create_secret
+
+    (tmp_path / "secret.key").write_text("")
+    with pytest.raises(ValueError, match=r"secret\.key is empty"):
+        _load_or_create_secret(tmp_path / "secret.key")
