@@ -307,9 +307,14 @@ async def journey_status(request: Request) -> JSONResponse:
             journey.while_paused = while_paused
         session.add(journey)
         await session.commit()
+    if resumed and journey.id is not None:
+        # The entries it held go in now (a first batch; the follow-up loop takes any rest), so the
+        # answer already says what became of them.
+        await engine.release_held(services.db, journey.id)
+        if services.followup is not None:
+            services.followup.wake()
+    async with services.db.session() as session:
         answer = await _journey_answer(session, journey)
-    if resumed and services.followup is not None:
-        services.followup.wake()  # the entries it held go in now
     return JSONResponse(answer)
 
 

@@ -258,18 +258,19 @@ async def _keep_while_paused(
     )
 
 
-async def release_held(db: Database) -> int:
-    """Entries held by journeys that are active again go in, oldest event first. Each is decided in
-    a transaction of its own by a conditional UPDATE (of two workers, one releases it), and what it
-    starts is unique per person, journey and key, so nobody enters twice."""
+async def release_held(db: Database, journey_id: int | None = None) -> int:
+    """Entries held by journeys that are active again go in (of one journey, if given), oldest event
+    first, a batch at a time. Each is decided in a transaction of its own by a conditional UPDATE
+    (of two workers, one releases it), and what it starts is unique per person, journey and key, so
+    nobody enters twice."""
+    active = select(Journey.id).where(Journey.status == "active")
+    if journey_id is not None:
+        active = active.where(col(Journey.id) == journey_id)
     async with db.session() as session:
         ids = (
             await session.exec(
                 select(PausedEntry.id)
-                .where(
-                    PausedEntry.status == "held",
-                    col(PausedEntry.journey_id).in_(select(Journey.id).where(Journey.status == "active")),
-                )
+                .where(PausedEntry.status == "held", col(PausedEntry.journey_id).in_(active))
                 .order_by(col(PausedEntry.event_id))
                 .limit(EVENTS_PER_BATCH)
                 .with_for_update(skip_locked=True)
