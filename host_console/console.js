@@ -11,6 +11,7 @@ import { DrawsView } from "/console-assets/draws.js";
 import { FollowupView } from "/console-assets/followup.js";
 import { SellingView } from "/console-assets/selling.js";
 import { Tabs } from "/console-assets/tabs.js";
+import { initAccess } from "/console-assets/access.js";
 
 const page = pageData();
 const $ = (sel) => document.querySelector(sel);
@@ -141,6 +142,7 @@ const client = new RoomClient({
 }).start();
 window.lw = client;
 onLangChange(() => render());
+initAccess({ client, roomId: page.room_id, base: page.base || location.origin });
 
 // --- who am I (co-hosts see this name on the items I take) -------------------------------------------
 

@@ -12,7 +12,7 @@ from server.errors import InvalidInput, NotFound, Unauthorized
 from server.httputil import VIEWER_COOKIE, bearer, check_origin, host_cookie, json_body
 from server.i18n import LOCALES, negotiate
 from server.questions import actions as questions
-from server.rooms import actions
+from server.rooms import access, actions
 from server.services import Services
 
 
@@ -74,8 +74,15 @@ async def host_token(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/host-token {key}: exchange the host key for a host token."""
     services = _services(request)
     body = await json_body(request)
-    token = await actions.check_host_key(services, request.path_params["room_id"], body.get("key"))
+    token = await access.check_host_key(
+        services, request.path_params["room_id"], body.get("key"), client_address(request)
+    )
     return JSONResponse({"token": token})
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address, as uvicorn reports it (the proxy's X-Forwarded-For when it trusts the proxy)."""
+    return request.client.host if request.client is not None else None
 
 
 async def room_info(request: Request) -> JSONResponse:
@@ -100,7 +107,7 @@ async def host_principal(request: Request, *, cookie: bool = False) -> Principal
         token = request.cookies.get(host_cookie(request.path_params["room_id"]))
     if token is None:
         raise Unauthorized("send the host token as 'Authorization: Bearer ...'")
-    return await actions.check_host_token(_services(request), request.path_params["room_id"], token)
+    return await access.check_host_token(_services(request), request.path_params["room_id"], token)
 
 
 async def announce(request: Request) -> JSONResponse:

@@ -47,8 +47,11 @@ from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
 from server.realtime.protocol import Close, direct_frame
 from server.rooms import actions, snapshot
+from server.rooms import http as rooms_http
+from server.rooms.access import Access
 from server.services import Services
 from server.storage import Database
+from server.throttle import failures_from_url
 from server.web import web_root
 
 
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))
     services.feed = feed
     services.limiter = Limiter(hub.backend)
+    access = services.access = Access(db, hub, failures_from_url(settings.redis_url))
     engine = services.discounts = Engine(db, hub, make_stock(db, hub.backend))
     board = services.board = SalesBoard(db, hub)
     engine.board = board
@@ -172,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await engine.start()
         await board.start()
         await draws.start()
+        await access.start()
         if settings.followup_embedded:
             await followup.start()
         try:
@@ -183,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ("follow-up runner", followup.stop),
                 ("channels", lambda: close_all(channels)),
                 ("draws", draws.stop),
+                ("access", access.stop),
                 ("sales board", board.stop),
                 ("discount engine", engine.stop),
                 ("feed", feed.stop),
@@ -201,6 +207,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api.routes,
         *products_http.routes,
         *draws_http.routes,
+        *rooms_http.routes,
         *followup_http.routes,
         *followup_console.routes,
         *pages.routes,

@@ -6,17 +6,21 @@ scope it needs, and ``require`` checks it on the server, whatever the client cla
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from server.config import HOST_SESSION_SECS, VIEWER_TOKEN_SECS
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, TooManyAttempts, Unauthorized
 
 
 class Role(enum.StrEnum):
@@ -46,6 +50,10 @@ class Principal:
     room_id: str
     viewer_id: str | None = None
     name: str | None = None  # a host's label among co-hosts ("Host", "Operator 2")
+    # What the credential was, so that a revoked one can be found among live connections: the
+    # host token's id (``token_id``), and the key generation a host token or screen link was issued for.
+    credential: str | None = None
+    generation: int | None = None
 
     def can(self, scope: Scope) -> bool:
         return scope in ROLE_SCOPES[self.role]
@@ -86,6 +94,53 @@ def new_host_key() -> str:
     return secrets.token_urlsafe(12)
 
 
+# scrypt takes a core for tens of milliseconds: checks run in threads (hashlib releases the GIL), at
+# most half the cores at once so that the event loop keeps one, and at most SECRET_CHECKS_WAITING
+# more wait; beyond that a login is refused at once (429) instead of queueing without bound.
+SECRET_CHECKS_AT_ONCE = max(1, (os.cpu_count() or 2) // 2)
+SECRET_CHECKS_WAITING = 16
+_T = TypeVar("_T")
+
+
+class SecretChecks:
+    """Hashing and checking host keys off the event loop, a bounded number at a time."""
+
+    def __init__(self, at_once: int = SECRET_CHECKS_AT_ONCE, waiting: int = SECRET_CHECKS_WAITING) -> None:
+        self.at_once = at_once
+        self.limit = at_once + waiting
+        self.busy = 0  # checks running or waiting for a thread
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def verify(self, secret: str, stored: str) -> bool:
+        """``verify_secret`` in a worker thread; TooManyAttempts when too many are waiting."""
+        return await self._run(lambda: verify_secret(secret, stored))
+
+    async def hash(self, secret: str) -> str:
+        """``hash_secret`` in a worker thread."""
+        return await self._run(lambda: hash_secret(secret))
+
+    async def _run(self, work: Callable[[], _T]) -> _T:
+        if self.busy >= self.limit:
+            raise TooManyAttempts("the server is checking too many keys at once; retry", retry_after_secs=1)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.at_once, thread_name_prefix="livewall-secrets")
+        self.busy += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        finally:
+            self.busy -= 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def token_id(token: str) -> str:
+    """A revoked token's name in the deny list: a hash, so the list holds nothing that logs in."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
 class Tokens:
     """Signs and checks the tokens for each role. Tokens are signed, never stored."""
 
@@ -100,7 +155,9 @@ class Tokens:
         return self._viewer.dumps({"v": viewer_id})
 
     def host(self, room_id: str, generation: int) -> str:
-        return self._host.dumps({"r": room_id, "g": generation})
+        # "j" makes every token unique: two co-hosts logging in within a second get different
+        # tokens, and logging one out (a deny-list entry by token_id) leaves the other's.
+        return self._host.dumps({"r": room_id, "g": generation, "j": secrets.token_urlsafe(6)})
 
     def screen(self, room_id: str, generation: int) -> str:
         return self._screen.dumps({"r": room_id, "g": generation})
@@ -113,17 +170,23 @@ class Tokens:
             raise Unauthorized("malformed viewer token")
         return viewer_id
 
-    def check_host(self, token: str, room_id: str, generation: int) -> None:
-        """Accept a host token for this room and key generation, or raise Unauthorized."""
+    def check_host(self, token: str, room_id: str, generation: int) -> str:
+        """Accept a host token for this room and key generation (returns its ``token_id``), or raise
+        Unauthorized. The deny list of logged-out tokens is checked by the caller (server/rooms/access.py)."""
         data = _loads(self._host, token, HOST_SESSION_SECS)
-        if data.get("r") != room_id or data.get("g") != generation:
-            raise Unauthorized("this host token is for another room or a replaced key")
+        if data.get("r") != room_id:
+            raise Unauthorized("this host token is for another room")
+        if data.get("g") != generation:
+            raise Unauthorized("the host key was replaced: log in with the new key", code="revoked")
+        return token_id(token)
 
     def check_screen(self, token: str, room_id: str, generation: int) -> None:
         """Accept a screen link key for this room and generation, or raise Unauthorized."""
         data = _loads(self._screen, token, None)
-        if data.get("r") != room_id or data.get("g") != generation:
-            raise Unauthorized("this screen link is for another room or was revoked")
+        if data.get("r") != room_id:
+            raise Unauthorized("this screen link is for another room")
+        if data.get("g") != generation:
+            raise Unauthorized("this screen link was revoked: ask the host for the new one", code="revoked")
 
 
 def _loads(

@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='print {"room","host_url","screen_url","viewer_url","api_base"} as one JSON line, then serve',
     )
 
-    rooms = sub.add_parser("rooms", help="create or list rooms", description="Create or list rooms.")
+    rooms = sub.add_parser(
+        "rooms", help="create or list rooms, rotate a host key", description="Create or list rooms."
+    )
     rooms_sub = rooms.add_subparsers(dest="rooms_command", metavar="ACTION", required=True)
     create = rooms_sub.add_parser("create", help="create a room and print its links")
     create.add_argument("--title", required=True, help="the room's title")
@@ -110,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_flags(create)
     listing = rooms_sub.add_parser("list", help="list rooms")
     _storage_flags(listing)
+    rotate = rooms_sub.add_parser(
+        "rotate-key",
+        help="replace a room's host key and print the new one",
+        description="Replace the room's host key and print the new one (shown only now). Every host "
+        "session signed in with the old key is logged out; running servers close their open consoles "
+        "within seconds.",
+    )
+    rotate.add_argument("room", help="the room's id")
+    rotate.add_argument("--public-url", help="base URL for the printed login link (LIVEWALL_PUBLIC_URL)")
+    rotate.add_argument("--json", action="store_true", help='print {"room","host_key","host_url"} as JSON')
+    _storage_flags(rotate)
 
     worker = sub.add_parser(
         "worker",
@@ -305,7 +318,34 @@ def cmd_rooms(args: argparse.Namespace) -> int:
         else:
             _print_links(links, created["host_key"])
         return 0
+    if args.rooms_command == "rotate-key":
+        return asyncio.run(_rotate_key(settings, args.room, as_json=args.json))
     return asyncio.run(_list_rooms(settings))
+
+
+async def _rotate_key(settings: Settings, room_id: str, *, as_json: bool) -> int:
+    from server.errors import NotFound
+    from server.rooms.access import do_rotate_key
+    from server.storage import Database
+
+    assert settings.database_url
+    db = Database(settings.database_url)
+    await asyncio.to_thread(db.migrate)
+    try:
+        room, key = await do_rotate_key(db, room_id)
+    except NotFound:
+        print(f"livewall: no room {room_id!r} (see `livewall rooms list`)", file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    url = f"{settings.base_url.rstrip('/')}/host/{room.id}/login#key={key}"
+    if as_json:
+        print(orjson.dumps({"room": room.id, "host_key": key, "host_url": url}).decode())
+    else:
+        print(f"Room {room.id} has a new host key: {key}")
+        print(f"  Host console : {url}")
+        print("Host sessions signed in with the old key are logged out.")
+    return 0
 
 
 async def _list_rooms(settings: Settings) -> int:

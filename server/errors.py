@@ -70,6 +70,18 @@ class RateLimited(LivewallError):
 
     code = "rate_limited"
     http_status = 429
+    retry_after_secs: float | None = None  # sent as Retry-After (whole seconds) when known
+
+
+class TooManyAttempts(RateLimited):
+    """Too many wrong host keys from one address or for one room (or too many checks at once): the
+    next attempt is refused, unchecked, until ``retry_after_secs`` have passed."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_secs: float) -> None:
+        super().__init__(message)
+        self.retry_after_secs = retry_after_secs
 
 
 class TooLarge(LivewallError):

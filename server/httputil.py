@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,7 +10,7 @@ import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
-from server.errors import BadMessage, Forbidden, LivewallError, TooLarge
+from server.errors import BadMessage, Forbidden, LivewallError, RateLimited, TooLarge
 
 MAX_JSON_BODY_BYTES = 64 * 1024
 
@@ -21,7 +22,17 @@ def host_cookie(room_id: str) -> str:
 
 
 def error_response(exc: LivewallError) -> JSONResponse:
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.http_status)
+    headers = retry_after(exc)
+    return JSONResponse(
+        {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.http_status, headers=headers
+    )
+
+
+def retry_after(exc: LivewallError) -> dict[str, str] | None:
+    """The Retry-After header (whole seconds, at least 1) of a refusal that knows when to retry."""
+    if isinstance(exc, RateLimited) and exc.retry_after_secs is not None:
+        return {"retry-after": str(max(1, math.ceil(exc.retry_after_secs)))}
+    return None
 
 
 async def livewall_error_handler(_request: Request, exc: Exception) -> Response:

@@ -231,6 +231,7 @@ ERROR_MEANINGS = {
     409: "the action does not fit the current state (`conflict`, `bad_state`)",
     413: "a body over the size limit (`too_large`)",
     422: "well-formed but not acceptable content (`invalid` and the codes it names)",
+    429: "too many tries: `too_many_attempts` (wrong host keys); `Retry-After` says when to try again",
 }
 RESPONSES: dict[str, Json] = {
     **{

@@ -20,6 +20,7 @@ ERROR_RESPONSES = {
     409: "Conflict",
     413: "TooLarge",
     422: "Invalid",
+    429: "TooManyRequests",
 }
 
 # Security requirements: alternatives, any one suffices; `{}` among them makes the credential optional.
@@ -161,8 +162,24 @@ OPERATIONS: list[Operation] = [
        note="An existing `lw_viewer` cookie or `token` keeps the identity; answers with the cookie set. "
        "401 for a forged or expired `token`."),
     op("POST /api/rooms/{room_id}/host-token", "hostToken", "Exchange the host key for a host token", "rooms",
-       NONE, {200: json_out(obj("token", token=STR))}, [*JSON_BODY, 401, 404],
-       body=json_in(obj("key", key=STR)), note="The key is the credential (401 `bad_key`)."),
+       NONE, {200: json_out(obj("token", token=STR))}, [*JSON_BODY, 401, 404, 429],
+       body=json_in(obj("key", key=STR)), note="The key is the credential (401 `bad_key`). Wrong keys "
+       "from one address or for one room lock further tries for a growing time: 429 `too_many_attempts` "
+       "with `Retry-After` (docs/api.md)."),
+    op("POST /api/rooms/{room_id}/host-key/rotate", "rotateHostKey", "Replace the host key", "rooms",
+       HOST_OR_SESSION, {200: json_out(obj("key", "token", key=STR, token=STR))}, CONSOLE,
+       note="The new key is shown only in this answer. Every host session of the old key is logged out "
+       "(401 `revoked`, open consoles closed); the caller gets `token`, a session of the new key (and the "
+       "session cookie, when it called with one)."),
+    op("POST /api/rooms/{room_id}/screen-link/rotate", "rotateScreenLink", "Replace the big-screen link",
+       "rooms", HOST_OR_SESSION, {200: json_out(obj("key", "link", key=STR, link=STR))}, CONSOLE,
+       note="The old link stops working (401 `revoked`; open screens on it are closed). `link` is the "
+       "new path, `/screen/{room}?k=KEY`."),
+    op("POST /api/rooms/{room_id}/logout", "logoutApi", "Revoke the host token presented", "rooms",
+       HOST_OR_SESSION, {200: json_out(OK)}, [*JSON_BODY, *CONSOLE, 422],
+       body=json_in(obj(everywhere=BOOL)), optional_body=True,
+       note="The token (or session) is refused from now on (401 `revoked`) and its live connections are "
+       "closed. With `everywhere: true`, every host session of the room; the key stays the same."),
     op("POST /api/rooms/{room_id}/announcements", "announce", "Post an announcement", "rooms",
        HOST, {201: json_out("Announcement", "posted")}, [*JSON_BODY, *HOST_ERRORS, 422],
        body=json_in(obj("text", text=STR))),
@@ -272,9 +289,11 @@ OPERATIONS: list[Operation] = [
     op("GET /host/{room_id}/login", "loginPage", "The host login form (`#key=` fills it in)", "pages",
        NONE, {200: html("the form")}, pages=[404], params=[LANG]),
     op("POST /host/{room_id}/login", "login", "Check the host key and start a host session", "pages", NONE,
-       {303: redirect("the console, with the session cookie set")}, pages=[401, 403, 404],
-       body=form(obj("key", key=STR)), params=[LANG], note="401 shows the form again."),
-    op("POST /host/{room_id}/logout", "logout", "End the host session", "pages", NONE,
-       {303: redirect("the login, the session cookie deleted")}, [403]),
+       {303: redirect("the console, with the session cookie set")}, pages=[401, 403, 404, 429],
+       body=form(obj("key", key=STR)), params=[LANG],
+       note="401 shows the form again; 429 (with `Retry-After`) too, while wrong keys lock the address or "
+       "the room."),
+    op("POST /host/{room_id}/logout", "logout", "End the host session (its token is revoked)", "pages",
+       SESSION_OPTIONAL, {303: redirect("the login, the session cookie deleted")}, [403]),
 ]
 # fmt: on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Any
 
@@ -12,13 +13,13 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from server.api import set_viewer_cookie, viewer_from_cookie
-from server.config import HOST_SESSION_SECS
-from server.errors import LivewallError, Unauthorized
+from server.api import client_address, set_viewer_cookie, viewer_from_cookie
+from server.errors import LivewallError, NotFound, TooManyAttempts, Unauthorized
 from server.followup import reach
-from server.httputil import check_origin, host_cookie
+from server.httputil import check_origin, host_cookie, retry_after
 from server.i18n import negotiate, template_helpers
-from server.rooms import actions
+from server.rooms import access, actions
+from server.rooms.http import set_host_cookie
 from server.rooms.snapshot import links
 from server.services import Services
 from server.web import web_root
@@ -137,7 +138,7 @@ async def host_page(request: Request) -> Response:
         token = request.cookies.get(host_cookie(room.id))
         if not token:
             raise Unauthorized("login needed")
-        services.tokens.check_host(token, room.id, room.host_key_gen)
+        await access.check_host_token(services, room.id, token)
     except Unauthorized:
         return RedirectResponse(f"/host/{room_id}/login", status_code=303)
     except LivewallError as exc:
@@ -158,21 +159,19 @@ async def host_login(request: Request) -> Response:
     try:
         check_origin(request, services.settings.allowed_origins, services.settings.public_url)
         form = await request.form(max_files=0, max_fields=4)
-        token = await actions.check_host_key(services, room.id, form.get("key"))
+        token = await access.check_host_key(services, room.id, form.get("key"), client_address(request))
     except Unauthorized:
         return render(request, "login.html", status_code=401, room=room, failed=True)
+    except TooManyAttempts as exc:
+        headers = retry_after(exc) or {"retry-after": "1"}
+        wait = headers["retry-after"]
+        response = render(request, "login.html", status_code=429, room=room, failed=False, wait=wait)
+        response.headers.update(headers)
+        return response
     except LivewallError as exc:
         return error_page(request, exc)
     response = RedirectResponse(f"/host/{room.id}", status_code=303)
-    response.set_cookie(
-        host_cookie(room.id),
-        token,
-        max_age=HOST_SESSION_SECS,
-        httponly=True,
-        samesite="strict",
-        secure=services.settings.secure_cookies,
-        path="/",
-    )
+    set_host_cookie(services, response, room.id, token)
     return response
 
 
@@ -180,6 +179,12 @@ async def host_logout(request: Request) -> Response:
     services = _services(request)
     check_origin(request, services.settings.allowed_origins, services.settings.public_url)
     room_id = request.path_params["room_id"]
+    token = request.cookies.get(host_cookie(room_id))
+    if token:
+        # The token itself is revoked, not only the cookie: a copy of it (another tab's WebSocket,
+        # a stolen cookie) stops working too.
+        with contextlib.suppress(NotFound):
+            await access.do_logout(services, room_id, token)
     response = RedirectResponse(f"/host/{room_id}/login", status_code=303)
     response.delete_cookie(host_cookie(room_id), path="/")
     return response

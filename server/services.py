@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from server.intents.log import SalesBoard
     from server.questions.feed import Feed
     from server.realtime.limits import Limiter
+    from server.rooms.access import Access
 
 
 @dataclass
@@ -33,3 +34,4 @@ class Services:
     board: SalesBoard | None = None
     draws: DrawEngine | None = None
     followup: Runner | None = None
+    access: Access | None = None  # host logins and revocation (server/rooms/access.py)

@@ -9,7 +9,7 @@ from starlette.websockets import WebSocket
 from server.auth import Principal, Role
 from server.errors import Unauthorized
 from server.httputil import VIEWER_COOKIE, host_cookie
-from server.rooms import actions, snapshot
+from server.rooms import access, actions, snapshot
 from server.rooms.rules import clean_display_name
 from server.services import Services
 
@@ -35,12 +35,15 @@ async def authenticate(
         return Principal(Role.VIEWER, room.id, viewer_id)
     if role is Role.HOST:
         token = _credential(data, "token", websocket.cookies.get(host_cookie(room.id)))
-        services.tokens.check_host(token, room.id, room.host_key_gen)
+        credential = services.tokens.check_host(token, room.id, room.host_key_gen)
+        if await access.is_revoked(services.db, credential):  # read fresh: host connects are few
+            raise Unauthorized("this host session was logged out", code="revoked")
         # Co-hosts and moderators name themselves so that others see who took an item.
-        return Principal(Role.HOST, room.id, name=clean_display_name(data.get("name")) or "Host")
+        name = clean_display_name(data.get("name")) or "Host"
+        return Principal(Role.HOST, room.id, name=name, credential=credential, generation=room.host_key_gen)
     key = _credential(data, "key", None)
     services.tokens.check_screen(key, room.id, room.screen_key_gen)
-    return Principal(Role.SCREEN, room.id)
+    return Principal(Role.SCREEN, room.id, generation=room.screen_key_gen)
 
 
 async def welcome(services: Services, principal: Principal) -> dict[str, Any]:

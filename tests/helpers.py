@@ -32,6 +32,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# How long a test waits for a frame it expects. Generous: it only runs out when something is wrong,
+# and CI runs with both cores busy (a 5 s bound timed out there on a correct run).
+RECV_SECS = 30.0
+
+
 @dataclass
 class Running:
     """A server started by the tests: where it is, and its app (in-process only)."""
@@ -123,7 +128,7 @@ class Client:
         client.epoch = first["data"]["epoch"]
         return client
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+    async def recv(self, timeout: float = RECV_SECS) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
         msg: dict[str, Any] = json.loads(raw)
         if "seq" in msg:
@@ -132,7 +137,7 @@ class Client:
             self.events.append(msg)
         return msg
 
-    async def recv_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
+    async def recv_type(self, kind: str, timeout: float = RECV_SECS) -> dict[str, Any]:
         """Read until a message of ``kind`` (checking sequence order on the way)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,19 +11,22 @@ from contextlib import contextmanager
 import pytest
 from itsdangerous.timed import TimestampSigner
 
+from server import auth
 from server.auth import (
     ROLE_SCOPES,
     Principal,
     Role,
     Scope,
+    SecretChecks,
     Tokens,
     hash_secret,
     new_host_key,
     require,
+    token_id,
     verify_secret,
 )
 from server.config import HOST_SESSION_SECS, VIEWER_TOKEN_SECS
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, TooManyAttempts, Unauthorized
 
 DAY_SECS = 24 * 3600
 
@@ -215,11 +220,42 @@ def test_host_token_for_other_room_refused(tokens: Tokens) -> None:
 def test_host_token_of_replaced_key_refused(tokens: Tokens) -> None:
     """A host token issued before the host key was replaced (older generation) is refused."""
     token = tokens.host("room1", 1)
-    unauthorized(lambda: tokens.check_host(token, "room1", 2))
+    assert unauthorized(lambda: tokens.check_host(token, "room1", 2)).code == "revoked"
 
 
 def test_revoked_screen_key_refused(tokens: Tokens) -> None:
     """A screen key of a revoked generation, or for another room, is refused."""
     key = tokens.screen("room1", 1)
-    unauthorized(lambda: tokens.check_screen(key, "room1", 2))
-    unauthorized(lambda: tokens.check_screen(key, "room2", 1))
+    assert unauthorized(lambda: tokens.check_screen(key, "room1", 2)).code == "revoked"
+    assert unauthorized(lambda: tokens.check_screen(key, "room2", 1)).code == "unauthorized"
+
+
+def test_host_tokens_are_unique_and_named_by_their_hash(tokens: Tokens) -> None:
+    """Two logins of the same second get different tokens (one can be logged out alone); the check
+    answers the token's deny-list name, a hash that is not the token."""
+    first, second = tokens.host("room1", 1), tokens.host("room1", 1)
+    assert first != second
+    assert tokens.check_host(first, "room1", 1) == token_id(first) != token_id(second)
+    assert first not in token_id(first) and len(token_id(first)) == 32
+
+
+async def test_secret_checks_refuse_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every thread busy and the waiting room full, a check is refused at once (too_many_attempts,
+    retry after 1 s), and the event loop stays free while checks run."""
+    release = threading.Event()
+
+    def blocked(secret: str, stored: str) -> bool:
+        release.wait(5)
+        return True
+
+    monkeypatch.setattr(auth, "verify_secret", blocked)
+    checks = SecretChecks(at_once=1, waiting=1)
+    running = [asyncio.ensure_future(checks.verify("k", "h")) for _ in range(2)]
+    await asyncio.sleep(0.01)  # the loop runs while both wait on the blocked thread
+    with pytest.raises(TooManyAttempts) as refused:
+        await checks.verify("k", "h")
+    assert refused.value.code == "too_many_attempts" and refused.value.retry_after_secs == 1
+    release.set()
+    assert await asyncio.gather(*running) == [True, True]
+    assert checks.busy == 0
+    checks.close()

@@ -152,3 +152,34 @@ def test_server_pings_each_websocket_once_a_minute(tmp_path: Path, monkeypatch: 
     assert config.ws_ping_interval == 60.0 and config.ws_per_message_deflate is False
     monkeypatch.setenv("LIVEWALL_WS_PING_SECS", "15")
     assert _uvicorn_config(object(), Settings.from_env(data_dir=tmp_path)).ws_ping_interval == 15.0
+
+
+def test_rooms_rotate_key_replaces_the_host_key(tmp_path: Path) -> None:
+    """`rooms rotate-key ROOM` prints a new key that logs in; the old key and its sessions stop working."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = ["--data-dir", str(tmp_path)]
+    created = json.loads(_run("rooms", "create", "--title", "Keys", "--json", *data).stdout)
+    with spawn(["serve", "--port", str(port), *data]):
+        wait_ready(base)
+        login = f"{base}/api/rooms/{created['room']}/host-token"
+        old_token = httpx.post(login, json={"key": created["host_key"]}).json()["token"]
+        rotated = _run("rooms", "rotate-key", created["room"], "--json", "--public-url", base, *data)
+        assert rotated.returncode == 0, rotated.stderr
+        out = json.loads(rotated.stdout)
+        assert out["room"] == created["room"] and out["host_key"] != created["host_key"]
+        assert out["host_url"] == f"{base}/host/{created['room']}/login#key={out['host_key']}"
+        assert httpx.post(login, json={"key": created["host_key"]}).json()["error"]["code"] == "bad_key"
+        assert httpx.post(login, json={"key": out["host_key"]}).status_code == 200
+        start = httpx.post(
+            f"{base}/api/rooms/{created['room']}/start", headers={"authorization": f"Bearer {old_token}"}
+        )
+        assert start.status_code == 401 and start.json()["error"]["code"] == "revoked"
+    text = _run("rooms", "rotate-key", created["room"], *data).stdout
+    assert "new host key" in text and "logged out" in text
+
+
+def test_rooms_rotate_key_of_an_unknown_room_is_a_clear_error(tmp_path: Path) -> None:
+    """An unknown room exits with status 2 and says so."""
+    result = _run("rooms", "rotate-key", "no-such-room", "--data-dir", str(tmp_path))
+    assert result.returncode == 2 and "no room 'no-such-room'" in result.stderr

@@ -93,10 +93,12 @@ def test_every_route_is_in_api_docs() -> None:
     from server.openapi import routes as openapi_routes
     from server.pages import routes as page_routes
     from server.products.http import routes as selling_routes
+    from server.rooms.http import routes as room_routes
 
     every = [
         *openapi_routes,
         *api_routes,
+        *room_routes,
         *page_routes,
         *selling_routes,
         *draw_routes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from server.auth import Principal, Role, Scope, hash_secret, new_host_key, verify_secret
+from server.auth import Scope, hash_secret, new_host_key
 from server.errors import NotFound, Unauthorized
 from server.realtime.dispatch import ActionContext, action
 from server.rooms import rules
@@ -40,7 +41,8 @@ async def create_room(
     clean = rules.clean_title(title)
     host_key = new_host_key()
     now = now_ms()
-    room = Room(id=new_room_id(), title=clean, created_ms=now, host_key_hash=hash_secret(host_key))
+    hashed = await asyncio.to_thread(hash_secret, host_key)  # scrypt: tens of ms of CPU, off the loop
+    room = Room(id=new_room_id(), title=clean, created_ms=now, host_key_hash=hashed)
     async with db.session() as session:
         session.add(room)
         await session.flush()
@@ -73,18 +75,9 @@ async def load_room_cached(db: Database, room_id: str) -> Room:
     return await _rooms.get(room_id, lambda: load_room(db, room_id))
 
 
-async def check_host_key(services: Services, room_id: str, key: object) -> str:
-    """Exchange the room's host key for a host session token."""
-    room = await load_room(services.db, room_id)
-    if not isinstance(key, str) or not key or len(key) > 200 or not verify_secret(key, room.host_key_hash):
-        raise Unauthorized("wrong host key", code="bad_key")
-    return services.tokens.host(room.id, room.host_key_gen)
-
-
-async def check_host_token(services: Services, room_id: str, token: str) -> Principal:
-    room = await load_room(services.db, room_id)
-    services.tokens.check_host(token, room.id, room.host_key_gen)
-    return Principal(Role.HOST, room.id)
+def forget_room_cached(room_id: str) -> None:
+    """Drop this process's cached row (its key generations changed: server/rooms/access.py)."""
+    _rooms.forget(room_id)
 
 
 async def _transition(services: Services, room_id: str, command: str) -> Room:

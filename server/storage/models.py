@@ -21,6 +21,15 @@ class Room(SQLModel, table=True):
     peak_viewers: int = 0
 
 
+class RevokedToken(SQLModel, table=True):
+    """A logged-out host token, refused until it would have expired anyway (server/rooms/access.py).
+    ``id`` is the token's hash (``auth.token_id``): the deny list holds nothing that logs in."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    room_id: str = Field(foreign_key="room.id", max_length=32)
+    expires_ms: int = Field(sa_type=BigInteger, index=True)
+
+
 class Viewer(SQLModel, table=True):
     """One audience member's identity, kept across rooms by a signed cookie or API token."""
 
