@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -141,11 +144,14 @@ async def export(request: Request) -> Response:
     fmt = request.path_params["fmt"]
     filename = f"livewall-{principal.room_id}.{fmt}"
     headers = {"content-disposition": f'attachment; filename="{filename}"', "cache-control": "no-store"}
+    # A big room's export is a lot of Python (a third of a second for 50,000 questions): the CSV is
+    # built in a thread, which lets the event loop in every few milliseconds, and the JSON by orjson
+    # (a tenth of the time of json.dumps, whose C loop would hold the GIL, thread or not).
     if fmt == "csv":
         # A BOM so that spreadsheet programs read the Chinese text as UTF-8.
-        body = "\ufeff" + questions.export_csv(data)
+        body = "\ufeff" + await asyncio.to_thread(questions.export_csv, data)
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-    return JSONResponse(data, headers=headers)
+    return Response(orjson.dumps(data), media_type="application/json", headers=headers)
 
 
 routes = [

@@ -49,6 +49,7 @@ from server.realtime.protocol import Close, direct_frame
 from server.rooms import actions, snapshot
 from server.rooms import http as rooms_http
 from server.rooms.access import Access
+from server.sandbox import Sandbox
 from server.services import Services
 from server.storage import Database
 from server.throttle import failures_from_url
@@ -98,6 +99,8 @@ async def realtime(websocket: WebSocket) -> None:
 
 
 log = logging.getLogger("livewall.app")
+# What each sandbox worker imports before its first job (its deadline counts no import time).
+SANDBOX_PRELOAD = ("server.followup.render", "server.draws.jobs")
 
 
 async def _watched_step(name: str, step: Awaitable[None], secs: float) -> None:
@@ -135,6 +138,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     board = services.board = SalesBoard(db, hub)
     engine.board = board
     draws = services.draws = DrawEngine(db, hub)
+    # Worker processes (started when first needed) for message templates and draw recomputation.
+    sandbox = services.sandbox = Sandbox.from_settings(settings, preload=SANDBOX_PRELOAD)
     channels = make_channels(settings)
 
     async def show_inapp(room_id: str, viewer_ids: list[str], item: dict[str, object]) -> None:
@@ -150,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         on_inapp=show_inapp,
         rushing=engine.rushing,
         metrics=metrics_,
+        sandbox=sandbox,
     )
     board.on_record = followup.wake
 
@@ -189,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ("channels", lambda: close_all(channels)),
                 ("draws", draws.stop),
                 ("access", access.stop),
+                ("sandbox", sandbox.close),
                 ("sales board", board.stop),
                 ("discount engine", engine.stop),
                 ("feed", feed.stop),

@@ -376,12 +376,13 @@ async def _work(settings: Settings) -> None:
     import signal
 
     from server.followup.channels.registry import close_all, make_channels
-    from server.followup.runner import Runner, host_notifier
+    from server.followup.runner import SANDBOX_PRELOAD, Runner, host_notifier
     from server.logs import configure
     from server.metrics import Metrics
     from server.realtime.backends import backend_from_url
     from server.realtime.hub import Hub
     from server.realtime.protocol import direct_frame
+    from server.sandbox import Sandbox
     from server.storage import Database
 
     configure(settings.log_level, json=settings.log_json)
@@ -399,8 +400,16 @@ async def _work(settings: Settings) -> None:
             await hub.send_private(room_id, viewer_id, direct_frame("inbox", item))
 
     metrics = Metrics()
+    # Templates render in worker processes under the same limits as in the server.
+    sandbox = Sandbox.from_settings(settings, preload=SANDBOX_PRELOAD)
     runner = Runner(
-        db, settings, channels, on_change=host_notifier(db, hub), on_inapp=show_inapp, metrics=metrics
+        db,
+        settings,
+        channels,
+        on_change=host_notifier(db, hub),
+        on_inapp=show_inapp,
+        metrics=metrics,
+        sandbox=sandbox,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -415,6 +424,7 @@ async def _work(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runner.stop()
+        await sandbox.close()
         await close_all(channels)
         await hub.stop()
         await db.dispose()

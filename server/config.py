@@ -57,6 +57,18 @@ FOLLOWUP_LEASE_SECS = 120.0
 # SMTP cannot recognise a repeat: it waits this long before going again (once), so that a worker that
 # was only slow can still record its send (docs/followup.md#exactly-once).
 FOLLOWUP_UNCERTAIN_GRACE_SECS = 60.0
+# Untrusted and CPU-heavy work (a marketer's message template, a draw's recomputation) runs in worker
+# processes (server/sandbox.py). A message renders in milliseconds; 2 s of CPU is a template that
+# does something no message needs, and still a prompt answer to the host who previews it.
+SANDBOX_DEADLINE_SECS = 2.0
+# Memory a job may take on top of the worker's own (~80 MB after start-up): a 50,000-character
+# message needs a few MB; a template doubling a text runs into this within a fraction of a second.
+SANDBOX_MEMORY_MB = 256
+# The longest rendered message (subject and text) and job result, in characters: far beyond any
+# email, SMS or push message; bigger intermediate texts in a template are refused as well.
+SANDBOX_OUTPUT_CHARS = 50_000
+# Worker processes at most (started when first needed), each ~80 MB: one per core of a small host.
+SANDBOX_WORKERS = 2
 HOST_SESSION_SECS = 7 * 24 * 3600
 VIEWER_TOKEN_SECS = 90 * 24 * 3600
 
@@ -110,6 +122,16 @@ class Settings:
     # must exceed the slowest channel's timeout, or a slow send could be taken up a second time.
     followup_lease_secs: float = FOLLOWUP_LEASE_SECS
     followup_uncertain_grace_secs: float = FOLLOWUP_UNCERTAIN_GRACE_SECS
+    # Limits of untrusted and CPU-heavy jobs, each in a worker process (docs/security.md#limits).
+    sandbox_deadline_secs: float = SANDBOX_DEADLINE_SECS
+    sandbox_memory_mb: int = SANDBOX_MEMORY_MB
+    sandbox_output_chars: int = SANDBOX_OUTPUT_CHARS
+    sandbox_workers: int = SANDBOX_WORKERS
+
+    def __post_init__(self) -> None:
+        # A site served over https never needs a cookie that travels in clear text.
+        if (self.public_url or "").lower().startswith("https://") and not self.secure_cookies:
+            object.__setattr__(self, "secure_cookies", True)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -9,6 +9,7 @@ from server.auth import Tokens
 from server.config import Settings
 from server.metrics import Metrics
 from server.realtime.hub import Hub
+from server.sandbox import Sandbox
 from server.storage import Database
 
 if TYPE_CHECKING:
@@ -35,3 +36,4 @@ class Services:
     draws: DrawEngine | None = None
     followup: Runner | None = None
     access: Access | None = None  # host logins and revocation (server/rooms/access.py)
+    sandbox: Sandbox | None = None  # worker processes for untrusted and CPU-heavy jobs

@@ -324,7 +324,7 @@ def _template_fields(body: dict[str, Any]) -> tuple[str | None, str]:
         raise InvalidInput("subject must be text")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("body must be the message text")
-    templates.check(subject, text)
+    templates.check_size(subject, text)  # the rest is checked by rendering it, in a worker process
     return subject, text
 
 
@@ -340,6 +340,10 @@ async def save_template(request: Request) -> JSONResponse:
     if locale not in contacts.LOCALES:
         raise InvalidInput(f"locale must be one of {', '.join(contacts.LOCALES)}")
     subject, text = _template_fields(body)
+    # Rendered once with the sample data under the limits it will be sent under: a template that
+    # passes one (time, memory, size) is refused now, not at every send.
+    assert services.sandbox is not None
+    await templates.render_isolated(services.sandbox, subject, text, templates.SAMPLE)
     async with services.db.session() as session:
         await engine.ensure_room(session, room_id)
         found = (
@@ -366,9 +370,10 @@ async def save_template(request: Request) -> JSONResponse:
 async def preview(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/followup/preview {subject, body}: rendered with sample data (strict:
     an unknown variable is an error here, so typos show before anything is sent)."""
-    await _room(request)
+    services, _room_id = await _room(request)
     subject, text = _template_fields(await json_body(request))
-    rendered = templates.render(subject, text, templates.SAMPLE, strict=True)
+    assert services.sandbox is not None
+    rendered = await templates.render_isolated(services.sandbox, subject, text, templates.SAMPLE, strict=True)
     return JSONResponse({"subject": rendered.subject, "text": rendered.text})
 
 

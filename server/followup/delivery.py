@@ -46,6 +46,7 @@ from server.followup.channels import (
     Permanent,
     Retryable,
 )
+from server.sandbox import Sandbox
 from server.storage import Database, now_ms
 from server.storage.followup import (
     Alert,
@@ -460,6 +461,7 @@ class Deliverer:
         channels: dict[str, Channel],
         links: Links,
         *,
+        sandbox: Sandbox,
         time_scale: float = 1.0,
         lease_ms: int = SEND_LEASE_MS,
         on_alert: Callable[[str, str], Awaitable[None]] | None = None,
@@ -470,6 +472,7 @@ class Deliverer:
         self.db = db
         self.channels = channels
         self.links = links
+        self.sandbox = sandbox  # templates render in its worker processes, under its limits
         self.secret_key = links.secret_key
         self.time_scale = time_scale
         self.lease_ms = lease_ms
@@ -656,7 +659,8 @@ class Deliverer:
         found = await templates.find(session, message.room_id, message.template, channel, locale)
         if found is None:
             raise InvalidInput(f"no template {message.template!r}", code="unknown_template")
-        rendered = templates.render(found.subject, found.body, ctx)
+        # Past a limit this is InvalidInput (bad_template): the message fails with the reason, once.
+        rendered = await templates.render_isolated(self.sandbox, found.subject, found.body, ctx)
         assert message.id is not None
         mid = message.id
         text = rendered.text

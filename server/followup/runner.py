@@ -23,6 +23,7 @@ from server.followup import delivery, engine, reach
 from server.followup.channels import Channel
 from server.followup.events import FollowupChanged
 from server.metrics import Metrics
+from server.sandbox import Sandbox
 from server.storage import Database
 from server.storage.followup import Alert, Campaign, Message
 
@@ -40,6 +41,8 @@ CAMPAIGNS_SHOWN = 20
 # On stop, the pass under way may finish its sends (and record them) for this long before it is
 # cancelled: a send cancelled after the provider accepted it would be re-sent as uncertain.
 DRAIN_SECS = 10.0
+# What a worker process of the sandbox imports before its first job: the message renderer.
+SANDBOX_PRELOAD = ("server.followup.render",)
 
 
 async def summary(db: Database, room_id: str) -> dict[str, Any]:
@@ -140,8 +143,12 @@ class Runner:
         on_inapp: Callable[[str, list[str], dict[str, Any]], Awaitable[None]] | None = None,
         rushing: Callable[[], bool] | None = None,
         metrics: Metrics | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         assert settings.secret_key is not None
+        # The app shares its sandbox; a runner given none has its own, and stops it with itself.
+        self._own_sandbox = sandbox is None
+        self.sandbox = sandbox or Sandbox.from_settings(settings, preload=SANDBOX_PRELOAD)
         self.rushing = rushing  # true while this process serves a claim rush
         self.db = db
         self.settings = settings
@@ -152,6 +159,7 @@ class Runner:
             db,
             channels,
             self.links,
+            sandbox=self.sandbox,
             time_scale=settings.followup_time_scale,
             lease_ms=int(settings.followup_lease_secs * 1000),
             on_alert=self._alert,
@@ -208,6 +216,15 @@ class Runner:
     async def stop(self) -> None:
         """Let the pass under way finish (at most DRAIN_SECS), start no other, then stop."""
         task, self._task = self._task, None
+        if self._own_sandbox:
+            # After the pass: its renders need the workers. Stopped even if this runner never started
+            # (a test's run_once may have started workers).
+            await self._stop_loop(task)
+            await self.sandbox.close()
+            return
+        await self._stop_loop(task)
+
+    async def _stop_loop(self, task: asyncio.Task[None] | None) -> None:
         if task is None:
             return
         self._stopping = True

@@ -1,71 +1,48 @@
 """Message templates: Jinja2's sandboxed environment, per locale, with a channel-specific override.
 
 A template is found by (room, key, channel, locale), falling back to channel ``*`` and then to the
-other locale, so a room can override just the SMS text of one message.
+other locale, so a room can override just the SMS text of one message. It is rendered by
+server/followup/render.py in a sandbox worker process (``render_isolated``), never on the event loop.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2 import Template as JinjaTemplate
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.errors import InvalidInput
+from server.followup.render import (
+    MAX_RENDERED_CHARS,
+    MAX_TEMPLATE_CHARS,
+    Rendered,
+    check,
+    check_size,
+    render,
+    render_job,
+)
+from server.sandbox import LimitExceeded, Sandbox
 from server.storage.followup import Template
 
-MAX_TEMPLATE_CHARS = 20_000
-# A rendered message must not blow up (a template looping to build megabytes).
-MAX_RENDERED_CHARS = 50_000
-# Loops in a message template iterate at most this often (the sandbox's own bound is 100,000).
-MAX_RANGE = 1000
+__all__ = [
+    "MAX_RENDERED_CHARS",
+    "MAX_TEMPLATE_CHARS",
+    "SAMPLE",
+    "Rendered",
+    "check",
+    "check_size",
+    "find",
+    "render",
+    "render_isolated",
+    "rewrite_links",
+    "to_html",
+]
 
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, also bounded in effort: a host's template must not freeze the server
-    ({{ 'x' * 10**9 }}, huge powers, loops inside loops)."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(n, int)
-                    and len(seq) * n > MAX_RENDERED_CHARS
-                ):
-                    raise SecurityError("repetition too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _bounded_range(*args: int) -> range:
-    found = range(*args)
-    if len(found) > MAX_RANGE:
-        raise SecurityError(f"range of more than {MAX_RANGE} items")
-    return found
-
-
-def _make(**options: Any) -> _Sandbox:
-    env = _Sandbox(autoescape=False, **options)
-    env.globals["range"] = _bounded_range
-    return env
-
-
-_ENV = _make(undefined=StrictUndefined)
-_LENIENT = _make()
 _URL = re.compile(r"https?://[^\s<>\"')）]+")
 
 SAMPLE: dict[str, Any] = {
@@ -84,43 +61,21 @@ SAMPLE: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Rendered:
-    subject: str | None
-    text: str
-
-
-def check(subject: str | None, body: str) -> None:
-    """Compile a template (both parts) or raise InvalidInput naming the line that is wrong."""
-    if len(body) > MAX_TEMPLATE_CHARS or (subject is not None and len(subject) > 200):
-        raise InvalidInput(f"a template is at most {MAX_TEMPLATE_CHARS} characters (subject 200)")
-    for part in (subject or "", body):
-        try:
-            tree = _ENV.parse(part)
-        except TemplateError as exc:
-            raise InvalidInput(f"template error: {exc}", code="bad_template") from None
-        for loop in tree.find_all(nodes.For):
-            if any(True for _ in loop.find_all(nodes.For)):
-                raise InvalidInput("template error: no loop inside a loop in a message", code="bad_template")
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str, strict: bool) -> JinjaTemplate:
-    """A template compiled once (about a millisecond each time otherwise), then rendered per message."""
-    return (_ENV if strict else _LENIENT).from_string(source)
-
-
-def render(subject: str | None, body: str, context: dict[str, Any], *, strict: bool = False) -> Rendered:
-    """Render both parts. Lenient by default (a missing variable renders empty: a message still
-    goes out); strict for previews, so a typo in a variable name shows up before sending."""
+async def render_isolated(
+    sandbox: Sandbox, subject: str | None, body: str, context: dict[str, Any], *, strict: bool = False
+) -> Rendered:
+    """``render`` in one of the sandbox's worker processes, under its limits (time, memory, output):
+    the event loop never runs a marketer's template. A template past a limit is ``bad_template``,
+    the message naming the limit."""
+    check_size(subject, body)
+    limit = sandbox.limits.output_chars
     try:
-        text = _compiled(body, strict).render(context)
-        subj = _compiled(subject, strict).render(context).strip() if subject else None
-    except Exception as exc:
-        raise InvalidInput(f"template error: {exc}", code="bad_template") from None
-    if len(text) > MAX_RENDERED_CHARS:
-        raise InvalidInput("the rendered message is too long", code="bad_template")
-    return Rendered(subj, text)
+        out = await sandbox.run(render_job, subject, body, context, strict, limit)
+    except LimitExceeded as exc:
+        raise InvalidInput(
+            f"template error: over the {exc.limit} limit: rendering {exc.message}", code="bad_template"
+        ) from None
+    return Rendered(out["subject"], out["text"])
 
 
 def rewrite_links(text: str, track: Callable[[str], str], hosts: set[str] | None = None) -> str:
