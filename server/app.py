@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import select
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -31,10 +32,12 @@ from server.discounts.stock import make_stock
 from server.draws import http as draws_http
 from server.draws.actions import DrawEngine
 from server.errors import LivewallError
+from server.faults import internal_error_handler
 from server.followup import console as followup_console
 from server.followup import http as followup_http
 from server.followup.channels.registry import close_all, make_channels
 from server.followup.runner import Runner, host_notifier
+from server.headers import HeaderPolicy, SecurityHeaders
 from server.httputil import livewall_error_handler
 from server.intents.log import SalesBoard
 from server.metrics import Metrics
@@ -223,11 +226,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/screen-assets", StaticFiles(directory=root / "screen"), name="screen-assets"),
         Mount("/console-assets", StaticFiles(directory=root / "host_console"), name="console-assets"),
     ]
+    header_policy = HeaderPolicy(settings)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={LivewallError: livewall_error_handler},
+        middleware=[Middleware(SecurityHeaders, policy=header_policy)],
+        # Exception: anything unhandled is answered with the documented error body (server/faults.py).
+        exception_handlers={LivewallError: livewall_error_handler, Exception: internal_error_handler},
     )
+    app.state.header_policy = header_policy
     app.state.services = services
     app.state.templates = pages.make_templates()
     return app

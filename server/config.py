@@ -104,7 +104,16 @@ class Settings:
     fanout_coalesce_starved_secs: float = FANOUT_COALESCE_STARVED_SECS
     heartbeat_secs: int = HEARTBEAT_SECS
     ws_ping_secs: float = WS_PING_SECS
+    # Cookies marked Secure; always on when the public URL is https (__post_init__).
     secure_cookies: bool = False
+    # Strict-Transport-Security on every response, sent only when the public URL is https.
+    hsts: bool = True
+    # Who may frame the big screen (a CSP frame-ancestors source list; OBS and dashboards embed it).
+    # The console, login and phone pages may never be framed.
+    screen_frame_ancestors: str = "*"
+    # Hosts, addresses and networks (comma-separated) that webhooks, the SMS gateway and shop links may
+    # use although they are not public internet addresses (server/netguard.py).
+    outbound_allow: tuple[str, ...] = ()
     # Move settled connections' objects out of the cycle collector's way (server/realtime/gcpolicy.py).
     gc_freeze: bool = True
     # Follow-up messaging (docs/followup.md). Channels without settings are off: their messages are

@@ -85,10 +85,17 @@ def check_origin(conn: HTTPConnection, allowed: tuple[str, ...], public_url: str
         raise Forbidden("cross-origin request refused", code="bad_origin")
 
 
+# What makes a spreadsheet read a cell as a formula or a DDE command (OWASP "CSV injection"), with
+# the full-width and small forms that East Asian spreadsheets also take for them.
+FORMULA_STARTS = frozenset("=+-@|\t\r\n" + "\uff1d\uff0b\uff0d\uff20\uff5c" + "\ufe66\ufe62\ufe63\ufe6b")
+
+
 def csv_cell(value: object) -> str:
-    """A value for a CSV export that a spreadsheet never runs as a formula (CSV injection)."""
+    """A value for a CSV export that a spreadsheet never runs as a formula (CSV injection): one that
+    starts with a formula character, also after spaces, is prefixed with an apostrophe."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    first = text.lstrip(" \u3000")[:1]
+    return "'" + text if first and (first in FORMULA_STARTS or text[:1] in FORMULA_STARTS) else text
 
 
 def bearer(conn: HTTPConnection) -> str | None:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server import netguard
 from server.api import host_principal
 from server.errors import Conflict, InvalidInput, NotFound
 from server.followup import contacts, engine, reach, rules, runner, templates
@@ -232,6 +233,9 @@ async def save_settings(request: Request) -> JSONResponse:
             not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000
         ):
             raise InvalidInput("webhook_url must be an http(s) URL")
+        if url is not None:  # checked again, on the address connected to, at every send
+            allow = netguard.allow_list(services.settings.outbound_allow)
+            await netguard.check_url(url, allow, what="webhook_url")
         values["webhook_url"] = url
     async with services.db.session() as session:
         settings = await engine.ensure_room(session, room_id)

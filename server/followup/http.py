@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from server import netguard
 from server.api import viewer_from_cookie
 from server.draws.rules import mask_email, mask_phone
 from server.errors import InvalidInput, NotFound, Unauthorized
@@ -280,6 +281,13 @@ async def click(request: Request) -> Response:
     if len(value) != 2 or not isinstance(value[1], str):
         raise NotFound("this link is not valid")
     message_id, url = value
+    # Signed by us, but a shop link may predate the outbound check (server/products/http.py); links
+    # to this server itself are its own pages.
+    if urlsplit(url).netloc != urlsplit(links(services).base_url).netloc:
+        try:
+            netguard.check_shape(url, netguard.allow_list(services.settings.outbound_allow), what="link")
+        except netguard.Refused:
+            raise NotFound("this link is not valid") from None
     prefetch = "prefetch" in (request.headers.get("sec-purpose", "") + request.headers.get("purpose", ""))
     if not prefetch:
         t = now_ms()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete
 from sqlmodel import col, select
 
+from server import netguard
 from server.auth import Principal, Scope
 from server.errors import Conflict, InvalidInput, NotFound
 from server.intents import log as intents
@@ -21,6 +25,8 @@ from server.storage import Database, now_ms
 from server.storage.models import Discount, Follow, Product, RoomSettings
 
 MAX_PRODUCTS_PER_ROOM = 1000
+# Shop hosts of one import looked up at once (each lookup holds a resolver thread).
+SHOP_LOOKUPS_AT_ONCE = 8
 
 
 async def load_product(db: Database, room_id: str, product_id: object) -> Product:
@@ -38,6 +44,29 @@ async def _publish_shelf(services: Services, room_id: str) -> list[dict[str, Any
     return shelf
 
 
+async def check_shop_urls(services: Services, products: Sequence[rules.ProductFields]) -> None:
+    """Refuse (422) shop links whose host is, or resolves to, a non-public address: the buy button
+    sends phones there through this server's redirect (server/netguard.py). One lookup per host."""
+    allow = netguard.allow_list(services.settings.outbound_allow)
+    first: dict[str, tuple[int, str]] = {}
+    for number, product in enumerate(products, start=1):
+        if product.shop_url:
+            first.setdefault((urlsplit(product.shop_url).hostname or "").lower(), (number, product.shop_url))
+    gate = asyncio.Semaphore(SHOP_LOOKUPS_AT_ONCE)
+
+    async def check(url: str) -> None:
+        async with gate:
+            await netguard.check_url(url, allow, what="shop_url")
+
+    found = sorted(first.values())
+    results = await asyncio.gather(*(check(url) for _, url in found), return_exceptions=True)
+    for (number, _), result in zip(found, results, strict=True):
+        if isinstance(result, netguard.Refused) and len(products) > 1:
+            raise netguard.Refused(f"product {number}: {result.message}")
+        if isinstance(result, BaseException):
+            raise result
+
+
 def _apply(product: Product, fields: rules.ProductFields) -> None:
     for key, value in vars(fields).items():
         setattr(product, key, value)
@@ -46,6 +75,7 @@ def _apply(product: Product, fields: rules.ProductFields) -> None:
 async def do_save(services: Services, principal: Principal, data: dict[str, Any]) -> Product:
     """Add a product, or edit one (``id``)."""
     fields = rules.clean_product(data)
+    await check_shop_urls(services, [fields])
     room_id = principal.room_id
     if data.get("id") is not None:
         product = await load_product(services.db, room_id, data["id"])
@@ -67,6 +97,7 @@ async def do_import(services: Services, room_id: str, body: bytes, content_type:
     All or nothing: one bad row and nothing is saved."""
     await load_room(services.db, room_id)
     rows = rules.parse_import(body, content_type)
+    await check_shop_urls(services, rows)
     existing = await room_products(services.db, room_id)
     by_sku = {p.sku: p for p in existing if p.sku}
     added = sum(1 for r in rows if not (r.sku and r.sku in by_sku))

@@ -114,6 +114,18 @@ def clean_product(data: Mapping[str, Any]) -> ProductFields:
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _read_rows(reader)
+    except csv.Error as exc:  # a field over the csv module's limit (128 KiB), a stray quote
+        if "field larger than field limit" in str(exc):
+            raise InvalidInput(
+                f"line {reader.line_num + 1}: a field is longer than {csv.field_size_limit() // 1024} KiB",
+                code="too_long",
+            ) from None
+        raise InvalidInput(f"line {reader.line_num}: the CSV cannot be read ({exc})") from None
+
+
+def _read_rows(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
     if reader.fieldnames is None or "name" not in [f.strip() for f in reader.fieldnames]:
         raise InvalidInput("the CSV needs a header row with at least name and price (or price_minor)")
     rows: list[dict[str, Any]] = []

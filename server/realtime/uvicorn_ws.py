@@ -186,8 +186,11 @@ def websocket_fast_path(app: Any) -> ASGIApp:
         for r in getattr(app, "routes", ())
         if isinstance(r, WebSocketRoute) and (inspect.isfunction(r.endpoint) or inspect.ismethod(r.endpoint))
     ]
-    if not routes or getattr(app, "user_middleware", None):
-        return cast(ASGIApp, app)  # middleware the app asked for must keep seeing WebSocket connections
+    # Middleware the app asked for must keep seeing WebSocket connections, unless it declares that it
+    # passes them on untouched (``http_only = True``, as server/headers.py does).
+    middleware = getattr(app, "user_middleware", None) or ()
+    if not routes or any(not getattr(m.cls, "http_only", False) for m in middleware):
+        return cast(ASGIApp, app)
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket" and not scope.get("root_path"):

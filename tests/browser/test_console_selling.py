@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Dialog, Locator, Page, expect
 
+from tests.browser.conftest import wait_until
 from tests.helpers import Client, Running, create_room, join
 
 pytestmark = pytest.mark.browser
@@ -179,7 +180,8 @@ async def test_launch_claim_extend_restock_and_stop(browser: Browser, running: R
     before = await _clock_secs(countdown)
     await card.locator("[data-extend='30']").click()
     await expect(countdown).to_have_attribute("data-ends-ms", str(deal["ends_ms"] + 30_000))
-    await page.wait_for_function(
+    await wait_until(
+        page,
         "([el, before]) => { const [m, s] = el.textContent.split(':'); return m * 60 + +s >= before + 25; }",
         arg=[await countdown.element_handle(), before],
     )

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.draws.rules import mask_name
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, wait_until
 from tests.helpers import Client, Running, create_room
 
 pytestmark = pytest.mark.browser
@@ -242,7 +242,7 @@ async def test_shake_race_with_the_tap_fallback(browser: Browser, running: Runni
         await expect(phone.locator("[data-lucky-shakes]")).to_have_text(f"{taps} shakes")
         await expect(phone.locator("[data-lucky-in]")).to_be_visible()
         # Every shake sent (at most one message every 500 ms), none left on the phone.
-        await phone.wait_for_function("window.lwLucky.unsent() === 0")
+        await wait_until(phone, "window.lwLucky.unsent() === 0")
     await expect(screen.locator("[data-draw-entrants]")).to_have_text("2")
 
     drawn = await _ok(host, "draw.run", {"id": draw["id"]})

@@ -24,8 +24,9 @@ from server.followup.delivery import Links
 from server.storage import now_ms
 from server.storage.followup import Consent, ConsentLog, Contact, ContactViewer, Message, PushSubscription
 from server.storage.models import RoomViewer, Viewer
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, wait_until
 from tests.conftest import make_settings
+from tests.followup.channels.conftest import LOOPBACK_ALLOWED
 from tests.followup.flow import UNREACHABLE
 from tests.helpers import Client, Running, create_room, serve
 
@@ -42,7 +43,8 @@ SCARF = {"name": "Cashmere scarf", "price_minor": 19900, "currency": "CNY", "sto
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     """The app with email and SMS configured (nothing listens there): the opt-in box offers both."""
-    async with serve(make_settings(tmp_path, **UNREACHABLE)) as r:
+    # Loopback addresses are no outbound destination unless allowed, as an operator would here.
+    async with serve(make_settings(tmp_path, **UNREACHABLE, outbound_allow=LOOPBACK_ALLOWED)) as r:
         yield r
 
 
@@ -400,7 +402,7 @@ async def test_service_worker_shows_the_push_payload(browser: Browser, running: 
         for _attempt in range(10):
             await cdp.send("ServiceWorker.deliverPushMessage", push)
             try:
-                found = await (await page.wait_for_function(shown, arg=f"m{n}", timeout=3000)).json_value()
+                found = await wait_until(page, shown, f"m{n}", timeout_ms=3000)
                 break
             except PlaywrightTimeoutError:
                 continue

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from server.rooms.snapshot import apply_event
 from server.storage.models import IntentEvent
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, wait_until
 from tests.helpers import Client, Running, create_room
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ async def _live(page: Page) -> None:
 
 
 async def _clock_measured(page: Page) -> None:
-    await page.wait_for_function("window.lw && window.lw.bestRttMs < Infinity")
+    await wait_until(page, "window.lw && window.lw.bestRttMs < Infinity")
 
 
 async def _phone(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, WebSocket, expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, wait_until
 from tests.helpers import Client, Running, join
 
 pytestmark = pytest.mark.browser
@@ -109,8 +109,8 @@ async def test_payloads_display_literally_and_never_run(browser: Browser, runnin
         await expect(other.locator("[data-questions] [data-item-text]", has_text=text)).to_have_text(text)
         await expect(screen.locator("[data-top] .s-top-text", has_text=text)).to_have_text(text)
     await expect(other.locator("[data-comments] .v-c-author").first).to_have_text("<b>Mallory</b>")
-    await screen.wait_for_function(
-        "texts => texts.every((t) => window.__seen.dm.filter((s) => s === t).length === 2)", arg=PAYLOADS
+    await wait_until(
+        screen, "texts => texts.every((t) => window.__seen.dm.filter((s) => s === t).length === 2)", PAYLOADS
     )
     question = await _item_id(sender, PAYLOADS[1])
     await room["host"].request("item.spotlight", {"id": question})
@@ -278,7 +278,7 @@ async def test_screen_danmaku_spotlight_layouts_reactions(browser: Browser, runn
     phone.on("websocket", on_ws)
     welcomes = await phone.evaluate("window.lw.welcomes")
     await phone.evaluate("window.lw.dropConnection()")  # reconnect, so the listener sees the socket
-    await phone.wait_for_function("n => window.lw.welcomes > n && window.lw.status === 'live'", arg=welcomes)
+    await wait_until(phone, "n => window.lw.welcomes > n && window.lw.status === 'live'", welcomes)
     started = time.monotonic()
     for _ in range(25):
         await phone.locator("[data-react=heart]").click()
@@ -286,7 +286,7 @@ async def test_screen_danmaku_spotlight_layouts_reactions(browser: Browser, runn
         await phone.locator("[data-react=fire]").click()
     tapping = time.monotonic() - started
     await expect(screen.locator("[data-reactions-layer]")).to_have_attribute("data-total", "30")
-    await screen.wait_for_function("window.__seen.floats > 0")
+    await wait_until(screen, "window.__seen.floats > 0")
     assert await screen.locator(".s-float").count() <= 40
     sent = [f for f in frames if '"type":"reaction"' in f.replace(" ", "")]
     assert 1 <= len(sent) <= int(tapping) + 2, (len(sent), tapping)
@@ -330,7 +330,7 @@ async def test_burst_keeps_screen_current(browser: Browser, running: Running) ->
     marker = "LAST ONE 最后一条 ✨"
     await viewers[0].request("item.submit", {"text": marker})
     # Shown once a lane frees (the burst's comments take a few seconds to cross the screen).
-    await screen.wait_for_function("t => window.__seen.dm.includes(t)", arg=marker, timeout=20_000)
+    await wait_until(screen, "t => window.__seen.dm.includes(t)", marker, timeout_ms=20_000)
     done.set()
     await sampler
     stats = await screen.evaluate("window.lwScreen.danmaku.stats()")

@@ -21,6 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from server.intents.webhook import shop_secret
 from server.storage.followup import Message
 from tests.conftest import make_settings
+from tests.followup.channels.conftest import LOOPBACK_ALLOWED
 from tests.helpers import Client, Running, create_room, serve
 
 T = TypeVar("T")
@@ -115,7 +116,12 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 
 @contextlib.asynccontextmanager
 async def stage(tmp: Path, **settings: Any) -> AsyncIterator[Stage]:
     """A server with compressed follow-up time, a room with a product, quiet hours off."""
-    values = {"followup_time_scale": TIME_SCALE, "followup_tick_secs": 0.05, **settings}
+    values = {
+        "followup_time_scale": TIME_SCALE,
+        "followup_tick_secs": 0.05,
+        "outbound_allow": LOOPBACK_ALLOWED,  # the tests' webhook and SMS receivers
+        **settings,
+    }
     async with serve(make_settings(tmp, **values)) as running:
         room = await create_room(running)
         host = await Client.connect(

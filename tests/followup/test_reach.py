@@ -16,6 +16,7 @@ from server.followup.runner import Runner
 from server.storage import Database, now_ms
 from server.storage.followup import Contact, FollowupProcess
 from tests.conftest import make_settings
+from tests.followup.channels.conftest import LOOPBACK_ALLOWED
 from tests.followup.flow import Stage, eventually, stage
 
 
@@ -112,7 +113,7 @@ async def test_phone_and_console_see_the_configured_channels(tmp_path: Path) -> 
 
 async def test_a_process_announces_its_channels_while_it_runs(tmp_path: Path) -> None:
     """A follow-up loop announces its channels when it starts and withdraws them when it stops."""
-    settings = make_settings(tmp_path, sms_url="http://127.0.0.1:9/sms")
+    settings = make_settings(tmp_path, sms_url="http://127.0.0.1:9/sms", outbound_allow=LOOPBACK_ALLOWED)
     db = Database(f"sqlite:///{tmp_path / 'r.db'}")
     await asyncio.to_thread(db.migrate)
     runner = Runner(db, settings, make_channels(settings))

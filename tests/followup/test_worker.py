@@ -20,7 +20,7 @@ from server.followup.runner import Runner
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.followup import Consent, Contact, Message
-from tests.followup.channels.conftest import Remote, Sink
+from tests.followup.channels.conftest import LOOPBACK_ALLOWED, Remote, Sink
 from tests.followup.flow import eventually
 from tests.helpers import free_port, spawn
 
@@ -153,6 +153,7 @@ async def test_two_workers_share_the_queue_on_postgres(
         sms_url=url,
         sms_token="tok",
         followup_tick_secs=0.05,
+        outbound_allow=LOOPBACK_ALLOWED,
     )
     workers = []
     for _ in range(2):

@@ -93,3 +93,14 @@ async def test_odd_numbers_and_currencies_are_clear_errors(running: Running) -> 
         assert r.status_code == 422, (body, r.text)
     reply = await host.request("product.save", {"name": "A", "price_minor": 1, "currency": {"x": 1}})
     assert reply["data"]["code"] == "invalid"
+
+
+async def test_an_oversized_csv_field_is_a_clear_422(running: Running) -> None:
+    """A field over the CSV reader's 128 KiB limit is refused with its line, not a bare 500."""
+    room, _, _, _, _ = await setup_room(running, viewers=0)
+    body = "name,price,description\nTea,10," + "x" * (129 * 1024) + "\n"
+    r = await _import(running, room, body.encode(), "text/csv")
+    assert r.status_code == 422 and r.json()["error"] == {
+        "code": "too_long",
+        "message": "line 2: a field is longer than 128 KiB",
+    }

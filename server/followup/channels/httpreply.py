@@ -5,34 +5,44 @@
 - 404 and 410: ``Permanent`` with ``gone`` (the number, endpoint or subscription no longer exists);
 - any other status: ``Permanent``;
 - timeouts, refused connections and broken streams: ``Retryable``;
-- a URL that cannot be sent to: ``Permanent``.
+- a URL that cannot be sent to, or whose host is not a public address (server/netguard.py): ``Permanent``.
+
+The reason recorded with a message (and shown to the host in the console) is the status and a fixed
+phrase, never the remote's body: a reply is the remote's text, and the host chose the remote. The
+operator's log gets a short excerpt of the body for diagnosis.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 
 import httpx
 
+from server import netguard
 from server.followup.channels import Permanent, Retryable
 
 RETRY_STATUSES = frozenset({408, 425, 429})
 GONE_STATUSES = frozenset({404, 410})
-# Enough of a refusal's body to say why in the message's record, not so much that a verbose
-# error page fills the database.
-REASON_BODY_CHARS = 200
+# Enough of a refusal's body to say why in the operator's log, not so much that a verbose error page
+# fills it.
+LOG_BODY_CHARS = 200
 # A remote that answers slowly is retried later rather than holding a delivery worker: connecting
 # should take well under a second, and providers answer within seconds when healthy.
 CONNECT_TIMEOUT_SECS = 5.0
 REPLY_TIMEOUT_SECS = 15.0
 
+log = logging.getLogger("livewall.followup.channels")
 
-def new_client() -> httpx.AsyncClient:
-    """An HTTP client with the channels' timeouts; redirects are not followed (a 3xx is a refusal)."""
+
+def new_client(allow: netguard.Allow) -> httpx.AsyncClient:
+    """An HTTP client with the channels' timeouts that connects only to public addresses (and those
+    ``allow`` lists); redirects are not followed (a 3xx is a refusal)."""
     timeout = httpx.Timeout(REPLY_TIMEOUT_SECS, connect=CONNECT_TIMEOUT_SECS)
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    return netguard.guarded_client(allow, timeout=timeout)
 
 
 async def post(
@@ -41,12 +51,15 @@ async def post(
     """POST ``content`` to ``url``; a 2xx reply is returned, anything else raised as a delivery error."""
     try:
         response = await client.post(url, content=content, headers=headers)
+    except netguard.Refused as exc:
+        raise Permanent(f"{what}: {exc.message}") from exc
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-        raise Permanent(f"{what}: cannot send to {url!r}: {exc}") from exc
+        raise Permanent(f"{what}: cannot send to this URL ({type(exc).__name__})") from exc
     except httpx.TimeoutException as exc:
         raise Retryable(f"{what}: timed out ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise Retryable(f"{what}: {type(exc).__name__}: {exc}") from exc
+        log.info("%s: %s: %s", what, type(exc).__name__, exc)
+        raise Retryable(f"{what}: no connection ({type(exc).__name__})") from exc
     raise_for_status(response, what=what)
     return response
 
@@ -56,7 +69,8 @@ def raise_for_status(response: httpx.Response, *, what: str) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    reason = f"{what}: HTTP {status} {_snippet(response)}".rstrip()
+    reason = f"{what}: HTTP {status} {_phrase(status)}".rstrip()
+    log.info("%s: HTTP %s from %s: %r", what, status, response.url.host, _excerpt(response))
     if status in RETRY_STATUSES or status >= 500:
         after = retry_after_secs(response.headers.get("retry-after"))
         raise Retryable(reason, retry_after_secs=after)
@@ -79,9 +93,16 @@ def retry_after_secs(value: str | None, *, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _snippet(response: httpx.Response) -> str:
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _excerpt(response: httpx.Response) -> str:
     try:
         text = response.text
     except (UnicodeDecodeError, httpx.ResponseNotRead):
         return ""
-    return " ".join(text.split())[:REASON_BODY_CHARS]
+    return " ".join(text.split())[:LOG_BODY_CHARS]

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02, VapidException  # type: ignore[import-untyped]
 from pywebpush import WebPusher, WebPushException  # type: ignore[import-untyped]
 
+from server import netguard
 from server.config import Settings
 from server.followup.channels import Outgoing, Permanent, Sent
 from server.followup.channels.httpreply import new_client, post
@@ -84,7 +85,7 @@ class PushChannel:
         # Real push services are all https; an http endpoint is a stored subscription pointing a
         # request from this server somewhere it should not go. Tests run a plain local service.
         self._allow_http = allow_http
-        self._client = new_client()
+        self._client = new_client(netguard.allow_list(settings.outbound_allow))
 
     async def send(self, message: Outgoing) -> Sent:
         """Encrypt and post one notification to the subscription's endpoint."""

@@ -26,6 +26,7 @@ import re
 import httpx
 import orjson
 
+from server import netguard
 from server.config import Settings
 from server.followup.channels import Outgoing, Permanent, Sent
 from server.followup.channels.httpreply import new_client, post
@@ -41,9 +42,14 @@ class SmsChannel:
     def __init__(self, settings: Settings) -> None:
         if not settings.sms_url:
             raise ValueError("SmsChannel needs sms_url")
+        allow = netguard.allow_list(settings.outbound_allow)
+        try:  # a gateway on a literal local address is refused at start, not message by message
+            netguard.check_shape(settings.sms_url, allow, what="LIVEWALL_SMS_URL")
+        except netguard.Refused as exc:
+            raise ValueError(exc.message) from None
         self._url = settings.sms_url
         self._token = settings.sms_token
-        self._client = new_client()
+        self._client = new_client(allow)
 
     async def send(self, message: Outgoing) -> Sent:
         """Post one text to the gateway; see the module docstring for how replies are read."""

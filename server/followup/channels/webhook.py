@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import orjson
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from server import netguard
 from server.config import Settings
 from server.followup.channels import Outgoing, Permanent, Sent
 from server.followup.channels.httpreply import new_client, post
@@ -26,9 +27,8 @@ class WebhookChannel:
     name = "webhook"
 
     def __init__(self, settings: Settings) -> None:
-        # Endpoints and secrets travel with each message; nothing here depends on settings yet.
-        del settings
-        self._client = new_client()
+        # Endpoints and secrets travel with each message; the client checks each one's address.
+        self._client = new_client(netguard.allow_list(settings.outbound_allow))
 
     async def send(self, message: Outgoing) -> Sent:
         """Sign and post ``message.data`` to ``message.to``."""

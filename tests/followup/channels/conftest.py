@@ -30,6 +30,10 @@ from starlette.routing import Route
 
 from tests.helpers import free_port
 
+# The local services below listen on loopback, which outbound requests may not reach unless the
+# operator allows it (server/netguard.py): tests that send to them allow it, as an operator would.
+LOOPBACK_ALLOWED = ("127.0.0.1",)
+
 
 @dataclass
 class Reply:

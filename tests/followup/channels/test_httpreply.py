@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from server import netguard
 from server.followup.channels import Permanent, Retryable
 from server.followup.channels.httpreply import new_client, post, retry_after_secs
-from tests.followup.channels.conftest import Remote, Reply
+from tests.followup.channels.conftest import LOOPBACK_ALLOWED, Remote, Reply
+
+ALLOW = netguard.allow_list(LOOPBACK_ALLOWED)
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 async def test_2xx_is_accepted(remote: Remote, status: int) -> None:
     """Any 2xx reply is returned."""
-    async with new_client() as client:
+    async with new_client(ALLOW) as client:
         response = await post(client, remote.script("/x", Reply(status)), content=b"{}", headers={}, what="t")
     assert response.status_code == status
 
@@ -23,7 +26,7 @@ async def test_2xx_is_accepted(remote: Remote, status: int) -> None:
 @pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504])
 async def test_retryable_statuses(remote: Remote, status: int) -> None:
     """408, 425, 429 and 5xx are retryable."""
-    async with new_client() as client:
+    async with new_client(ALLOW) as client:
         with pytest.raises(Retryable):
             await post(client, remote.script("/x", Reply(status)), content=b"", headers={}, what="t")
 
@@ -33,25 +36,43 @@ async def test_retryable_statuses(remote: Remote, status: int) -> None:
 )
 async def test_permanent_statuses(remote: Remote, status: int, gone: bool) -> None:
     """Other 4xx are permanent; 404 and 410 mark the address gone."""
-    async with new_client() as client:
+    async with new_client(ALLOW) as client:
         with pytest.raises(Permanent) as refused:
             await post(client, remote.script("/x", Reply(status)), content=b"", headers={}, what="t")
     assert refused.value.gone is gone
 
 
-async def test_reason_carries_a_bounded_body(remote: Remote) -> None:
-    """The refusal reason names the status and at most a short excerpt of the body."""
-    url = remote.script("/x", Reply(400, b"bad number\n" + b"x" * 5000))
-    async with new_client() as client:
+async def test_reason_never_carries_the_body(remote: Remote, caplog: pytest.LogCaptureFixture) -> None:
+    """The refusal reason (shown to hosts) is the status and its phrase; the body goes to the log only."""
+    url = remote.script("/x", Reply(400, b"internal service says: admin=secret\n" + b"x" * 5000))
+    with caplog.at_level("INFO", "livewall.followup.channels"):
+        async with new_client(ALLOW) as client:
+            with pytest.raises(Permanent) as refused:
+                await post(client, url, content=b"", headers={}, what="sms")
+    assert refused.value.reason == "sms: HTTP 400 Bad Request"
+    assert "internal service says" in caplog.text and len(caplog.text) < 1000
+
+
+async def test_transport_failure_reason_is_fixed(dead_url: str) -> None:
+    """A refused connection is retried with a fixed reason, not the socket error's text."""
+    async with new_client(ALLOW) as client:
+        with pytest.raises(Retryable) as failed:
+            await post(client, dead_url, content=b"", headers={}, what="webhook")
+    assert failed.value.reason == "webhook: no connection (ConnectError)"
+
+
+async def test_loopback_is_refused_without_the_allow_list(remote: Remote) -> None:
+    """Without an allow-list the client will not connect to a loopback receiver: permanent."""
+    async with new_client(netguard.NOTHING_ALLOWED) as client:
         with pytest.raises(Permanent) as refused:
-            await post(client, url, content=b"", headers={}, what="sms")
-    assert refused.value.reason.startswith("sms: HTTP 400 bad number x")
-    assert len(refused.value.reason) < 300
+            await post(client, remote.script("/x"), content=b"", headers={}, what="webhook")
+    assert "127.0.0.1 is a loopback address" in refused.value.reason
+    assert remote.received == []
 
 
 async def test_unsupported_scheme_is_permanent() -> None:
     """A URL that no request can be made to is permanent."""
-    async with new_client() as client:
+    async with new_client(ALLOW) as client:
         with pytest.raises(Permanent):
             await post(client, "ftp://example.com/x", content=b"", headers={}, what="t")
 
@@ -69,6 +90,6 @@ def test_retry_after_seconds_and_dates() -> None:
 
 def test_client_does_not_follow_redirects() -> None:
     """The shared client never follows redirects."""
-    client = new_client()
+    client = new_client(ALLOW)
     assert client.follow_redirects is False
     assert isinstance(client.timeout, httpx.Timeout)

@@ -19,7 +19,7 @@ from py_vapid import Vapid02
 from server.config import Settings
 from server.followup.channels import Outgoing, Permanent, Retryable
 from server.followup.channels.push import PushChannel, load_or_create_vapid_key, public_key_b64url
-from tests.followup.channels.conftest import Remote, Reply
+from tests.followup.channels.conftest import LOOPBACK_ALLOWED, Remote, Reply
 
 
 def b64url(raw: bytes) -> str:
@@ -68,7 +68,10 @@ def note(endpoint: str, browser: Browser, **overrides: object) -> Outgoing:
 
 
 def channel(tmp_path: Path) -> PushChannel:
-    return PushChannel(Settings(data_dir=tmp_path, vapid_subject="mailto:ops@shop.example"), allow_http=True)
+    return PushChannel(
+        Settings(data_dir=tmp_path, vapid_subject="mailto:ops@shop.example", outbound_allow=LOOPBACK_ALLOWED),
+        allow_http=True,
+    )
 
 
 async def test_delivered_encrypted_and_signed(tmp_path: Path, remote: Remote) -> None:

@@ -1,0 +1,12 @@
+// The host login page: the language switch, and links printed by `livewall demo` / `rooms create`,
+// which carry the key in the fragment (a fragment never reaches a server log): fill it in, forget it
+// from the address bar, and log in.
+import { initLangSwitch } from "/static/js/i18n.js";
+
+initLangSwitch();
+const match = location.hash.match(/^#key=(.+)$/);
+if (match) {
+  document.getElementById("key").value = decodeURIComponent(match[1]);
+  history.replaceState(null, "", location.pathname);
+  document.getElementById("login-form").submit();
+}
