@@ -7,6 +7,7 @@
     python -m bench.run reconnect --viewers 10000            (Livewall + redis-server; restarts the server)
     python -m bench.run redis2 --viewers 20000               (two Livewall processes sharing redis-server)
     python -m bench.run claim --viewers 10000 --units 100    (a claim rush: see bench/claim.py)
+    python -m bench.run flood --viewers 1000                 (one flooding client: see bench/flood.py)
 
 Every scenario starts its servers as subprocesses on free ports, drives them with the Node load
 generator in bench/loadgen (one or more processes), samples the server's CPU and RSS from /proc,
@@ -126,7 +127,12 @@ def _bench_env(*, lift_limits: bool = True) -> dict[str, str]:
     # which must show the default limits holding).
     env = {**os.environ, "LIVEWALL_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"}
     if lift_limits:
-        env.update(LIVEWALL_INBOUND_BURST="1000000", LIVEWALL_INBOUND_RATE_PER_SEC="1000000")
+        env.update(
+            LIVEWALL_INBOUND_BURST="1000000",
+            LIVEWALL_INBOUND_RATE_PER_SEC="1000000",
+            LIVEWALL_INBOUND_BURST_BYTES="1000000000",
+            LIVEWALL_INBOUND_BYTES_PER_SEC="1000000000",
+        )
     return env
 
 
@@ -146,11 +152,17 @@ def _read_links(proc: subprocess.Popen[str], timeout: float = 60) -> dict[str, A
 
 
 def start_server(
-    kind: str, data_dir: Path, *, port: int = 0, redis_url: str | None = None, lift_limits: bool = True
+    kind: str,
+    data_dir: Path,
+    *,
+    port: int = 0,
+    redis_url: str | None = None,
+    lift_limits: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """Start one server of ``kind`` and wait until it listens."""
     port = port or free_port()
-    env = _bench_env(lift_limits=lift_limits)
+    env = {**_bench_env(lift_limits=lift_limits), **(extra_env or {})}
     if kind == "livewall":
         argv = [
             sys.executable,
@@ -1062,6 +1074,12 @@ def scenario_claim(args: argparse.Namespace, node: str, work: Path) -> list[dict
     return claim.scenario(args, node, work)
 
 
+def scenario_flood(args: argparse.Namespace, node: str, work: Path) -> list[dict[str, Any]]:
+    from bench import flood  # imports this module
+
+    return flood.scenario(args, node, work)
+
+
 def write_results(
     scenario: str, args: argparse.Namespace, rows: list[dict[str, Any]], out: Path | None = None
 ) -> Path:
@@ -1070,6 +1088,10 @@ def write_results(
         from bench import claim
 
         summarize_fn, table_fn = claim.summarize, claim.table
+    elif scenario == "flood":
+        from bench import flood
+
+        summarize_fn, table_fn = flood.summarize, flood.table
     summary = summarize_fn(rows)
     doc = {
         "scenario": scenario,
@@ -1096,6 +1118,7 @@ SCENARIOS = {
     "reconnect": scenario_reconnect,
     "redis2": scenario_redis2,
     "claim": scenario_claim,
+    "flood": scenario_flood,
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fanout": {"viewers": "1000,5000,10000", "churn": 0.005},
@@ -1112,6 +1135,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "reconnect": {"viewers": "10000", "servers": "livewall", "runs": 1},
     "redis2": {"viewers": "20000", "servers": "livewall", "runs": 1},
     "claim": {"viewers": "10000", "servers": "livewall"},
+    # 30 s windows: the flooder is closed (4029) and comes back at least twice in each.
+    "flood": {"viewers": "1000", "servers": "livewall", "duration": 30.0},
 }
 
 
@@ -1145,6 +1170,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--spread-ms", type=float, help="claim: every viewer claims once within this window (default 1000)"
     )
     p.add_argument("--configs", help="claim: comma-separated embedded,redis1,redis2 (default all three)")
+    p.add_argument(
+        "--limits",
+        choices=("default", "off"),
+        help="flood: the server's inbound limits as shipped, or lifted (default: default)",
+    )
     p.add_argument("--out", type=Path, help="result file (default bench/results/SCENARIO.json)")
     args = p.parse_args(argv)
     d = {
@@ -1161,6 +1191,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "units": 100,
         "spread_ms": 1000.0,
         "configs": "embedded,redis1,redis2",
+        "limits": "default",
         **DEFAULTS[args.scenario],
     }
     for key, value in d.items():

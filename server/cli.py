@@ -206,7 +206,9 @@ def _print_links(links: dict[str, str], host_key: str) -> None:
 def _uvicorn_config(app: Any, settings: Settings) -> Any:
     import uvicorn
 
-    from server.realtime.uvicorn_ws import DirectWriteProtocol, websocket_fast_path
+    from server.realtime.inbound import InboundLimits
+    from server.realtime.uvicorn_ws import websocket_fast_path, with_inbound_limits
+    from server.uvicorn_http import http_protocol
 
     try:
         import uvloop  # noqa: F401
@@ -214,13 +216,23 @@ def _uvicorn_config(app: Any, settings: Settings) -> Any:
         loop = "uvloop"
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         loop = "asyncio"
+    inbound = InboundLimits(
+        burst_frames=settings.inbound_burst,
+        frames_per_sec=settings.inbound_rate_per_sec,
+        burst_bytes=settings.inbound_burst_bytes,
+        bytes_per_sec=settings.inbound_bytes_per_sec,
+        flood_close_secs=settings.inbound_flood_close_secs,
+    )
+    http, http_extra = http_protocol(settings)  # head and body deadlines (server/uvicorn_http.py)
     return uvicorn.Config(
         # /ws/ connections skip Starlette's middleware and router frames (~4 KiB per connection).
         websocket_fast_path(app),
         host=settings.host,
         port=settings.port,
         loop=loop,
-        ws=DirectWriteProtocol,
+        http=http,
+        # Inbound limits counted on raw frames, before parsing (server/realtime/inbound.py).
+        ws=with_inbound_limits(inbound),
         ws_max_size=settings.max_frame_bytes,
         # Small JSON frames gain little from deflate and each compressor costs ~64 KiB per connection.
         ws_per_message_deflate=False,
@@ -231,6 +243,7 @@ def _uvicorn_config(app: Any, settings: Settings) -> Any:
         proxy_headers=True,
         timeout_graceful_shutdown=5,
         backlog=4096,
+        **http_extra,
     )
 
 

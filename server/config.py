@@ -24,11 +24,37 @@ HISTORY_EVENTS = 1000
 # A connection whose unsent bytes exceed this is too slow to follow the room; it is cut (close 4008)
 # instead of buffering without bound or slowing others.
 SEND_BUFFER_LIMIT_BYTES = 512 * 1024
-# Inbound flood guard per connection: a burst of 20 messages, refilled at 10 per second.
-INBOUND_BURST = 20
+# Inbound limits per connection, counted on raw frames before they are parsed
+# (server/realtime/inbound.py): a burst of 50 frames, refilled at 10 per second. A phone that comes
+# back from a stall sends what it queued at once (a few comments, votes, a resume); more than the
+# burst is read at the rate, never refused. Frames are small JSON commands: 64 KiB at once and 32 KiB
+# a second leave room for frames of the largest size (MAX_FRAME_BYTES) while a client sending big
+# frames fast is held to a trickle.
+INBOUND_BURST = 50
 INBOUND_RATE_PER_SEC = 10.0
-# A client that keeps flooding after being told is disconnected after this many refusals in a row.
+INBOUND_BURST_BYTES = 64 * 1024
+INBOUND_BYTES_PER_SEC = 32 * 1024
+# A client held back by those limits for this long without once catching up is flooding: closed 4029.
+# An innocent burst drains in (burst beyond INBOUND_BURST) / INBOUND_RATE_PER_SEC: 10 s is 100 frames.
+INBOUND_FLOOD_CLOSE_SECS = 10.0
+# Under an ASGI server without Livewall's protocol (no raw frames to count), messages over the limits
+# are refused with rate_limited, and a client refused this many times in a row is closed 4029.
 INBOUND_STRIKES_BEFORE_CLOSE = 20
+# WebSocket connections per client address (the proxy's forwarded address behind a trusted proxy),
+# counted from the handshake: a venue's phones can share one public address behind its Wi-Fi's NAT,
+# so this only stops one machine from holding thousands of sockets. Refused with HTTP 429.
+MAX_CONNS_PER_ADDRESS = 2000
+# Connections per identity (a viewer, a host login, a room's screen link): a few tabs and devices,
+# and a reconnecting phone whose old connection is not yet known to be dead. The oldest is closed
+# (4009) to make room, so a reconnect is never locked out by its own stale connection.
+MAX_CONNS_PER_IDENTITY = 8
+# HTTP: a request head (request line and headers) must arrive within this long of the connection
+# opening or of the request's first byte, and be at most HTTP_MAX_HEAD_BYTES; a body within
+# HTTP_BODY_TIMEOUT_SECS of its head (the largest upload, 512 KiB, needs ~17 KiB/s). A client that
+# stalls is disconnected instead of holding a socket forever (uvicorn has no such deadline).
+HTTP_HEAD_TIMEOUT_SECS = 10.0
+HTTP_MAX_HEAD_BYTES = 64 * 1024
+HTTP_BODY_TIMEOUT_SECS = 30.0
 # Presence (viewer count) is published at most this often, so a join storm is one frame per tick.
 PRESENCE_TICK_SECS = 1.0
 # Fan-out ticks (server/realtime/hub.py): while writing fan-outs takes at least FANOUT_COALESCE_BUSY of
@@ -95,8 +121,16 @@ class Settings:
     max_frame_bytes: int = MAX_FRAME_BYTES
     history_events: int = HISTORY_EVENTS
     send_buffer_limit_bytes: int = SEND_BUFFER_LIMIT_BYTES
-    inbound_burst: int = INBOUND_BURST
-    inbound_rate_per_sec: float = INBOUND_RATE_PER_SEC
+    inbound_burst: int = INBOUND_BURST  # frames
+    inbound_rate_per_sec: float = INBOUND_RATE_PER_SEC  # frames
+    inbound_burst_bytes: int = INBOUND_BURST_BYTES
+    inbound_bytes_per_sec: float = INBOUND_BYTES_PER_SEC
+    inbound_flood_close_secs: float = INBOUND_FLOOD_CLOSE_SECS
+    max_conns_per_address: int = MAX_CONNS_PER_ADDRESS
+    max_conns_per_identity: int = MAX_CONNS_PER_IDENTITY
+    http_head_timeout_secs: float = HTTP_HEAD_TIMEOUT_SECS
+    http_max_head_bytes: int = HTTP_MAX_HEAD_BYTES
+    http_body_timeout_secs: float = HTTP_BODY_TIMEOUT_SECS
     presence_tick_secs: float = PRESENCE_TICK_SECS
     fanout_coalesce_secs: float = FANOUT_COALESCE_SECS
     fanout_coalesce_min_conns: int = FANOUT_COALESCE_MIN_CONNS

@@ -16,7 +16,7 @@
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws"; // the host's connections only; viewers and the screen use RawWS
-import { RawWS, utf8, latin1 } from "./rawws.mjs";
+import { RawWS, OPEN, utf8, latin1 } from "./rawws.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const KIND = cfg.kind; // livewall | naive | socketio
@@ -454,6 +454,64 @@ async function hostToken() {
   return r.token;
 }
 
+// --- the flooding client (the flood scenario, bench/flood.py) ----------------------------------------
+// One viewer that, once told to, sends `ping` frames as fast as its socket takes them: it writes a
+// chunk of frames whenever the socket has room (waiting for 'drain' when the server reads slowly or
+// not at all), and after a close opens again at once (with the same token) and goes on. It counts
+// the frames it got out, the pongs that came back and the close codes it was given.
+const flood = {
+  on: false, ws: null, token: null, sent: 0, pongs: 0, opens: 0, closes: {}, chunk: null, perChunk: 0,
+
+  frames(n) {
+    // n masked text frames `{"type":"ping"}` (a fixed mask key: the server unmasks whatever it is).
+    const text = Buffer.from('{"type":"ping"}');
+    const one = Buffer.alloc(6 + text.length);
+    one[0] = 0x81; one[1] = 0x80 | text.length; one.writeUInt32BE(0x5a17c0de, 2);
+    for (let i = 0; i < text.length; i++) one[6 + i] = text[i] ^ one[2 + (i & 3)];
+    return Buffer.concat(Array.from({ length: n }, () => one));
+  },
+
+  open() {
+    if (!this.on) return;
+    const ws = this.ws = new RawWS(`${cfg.targets[0].ws_base}/ws/viewer/${cfg.room}`, { localAddress: "127.0.0.9" });
+    this.opens++;
+    ws.onopen = () => { ws.send(JSON.stringify({ type: "hello", data: { token: this.token } })); this.pump(ws); };
+    ws.onmessage = (buf, start, end) => { if (utf8(buf, start, Math.min(end, start + 16)).startsWith('{"type":"pong"')) this.pongs++; };
+    ws.onerror = () => {};
+    ws.onclose = (code) => {
+      this.closes[code] = (this.closes[code] ?? 0) + 1;
+      if (this.ws === ws) { this.ws = null; setTimeout(() => this.open(), 50); }
+    };
+  },
+
+  pump(ws) {
+    // As fast as the socket takes it; the event loop still runs between chunks (reads, timers).
+    while (this.on && ws.readyState === OPEN) {
+      const more = ws.sendRaw(this.chunk);
+      this.sent += this.perChunk;
+      if (!more) { ws.ondrain(() => this.pump(ws)); return; }
+      if (this.sent % (this.perChunk * 64) === 0) { setImmediate(() => this.pump(ws)); return; }
+    }
+  },
+};
+
+async function cmdFlood(c) {
+  if (flood.token === null) {
+    const r = await postJson(`${cfg.targets[0].api_base}/rooms/${cfg.room}/join`, { name: "flooder" });
+    flood.token = r.token;
+    flood.perChunk = 256; flood.chunk = flood.frames(flood.perChunk);
+  }
+  if (c.on && !flood.on) {
+    Object.assign(flood, { on: true, sent: 0, pongs: 0, opens: 0, closes: {} });
+    flood.open();
+  } else if (!c.on && flood.on) {
+    flood.on = false;
+    const ws = flood.ws; flood.ws = null;
+    if (ws) ws.terminate();
+  }
+  emit({ ev: "flood", on: flood.on, frames_sent: flood.sent, pongs: flood.pongs, opens: flood.opens, closes: flood.closes });
+}
+
 // --- commands ---------------------------------------------------------------------------------------
 let goResolve = null;
 
@@ -712,6 +770,7 @@ rl.on("line", (line) => {
       else if (c.cmd === "run") await cmdRun(c);
       else if (c.cmd === "drain") await cmdDrain(c);
       else if (c.cmd === "claim") await cmdClaim(c);
+      else if (c.cmd === "flood") await cmdFlood(c);
       else if (c.cmd === "host") await cmdHost(c);
       else if (c.cmd === "reset") { counters = freshCounters(); emit({ ev: "ok" }); }
       else if (c.cmd === "await_resumed") await cmdAwaitResumed(c);

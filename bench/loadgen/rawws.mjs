@@ -83,6 +83,16 @@ export class RawWS {
     this._sock.write(f);
   }
 
+  // Bytes already framed (and masked) by the caller, as they are: the flooding client writes many
+  // frames at once. Returns false when the socket's buffer is full; ondrain(cb) then calls cb once
+  // it has room again (the server reads it).
+  sendRaw(buf) {
+    if (this.readyState !== OPEN) return false;
+    return this._sock.write(buf);
+  }
+
+  ondrain(cb) { this._sock.once("drain", cb); }
+
   // Drop the connection at once, without a close frame (as ws.terminate()); close fires with 1006.
   terminate() {
     if (this.readyState === CLOSED) return;

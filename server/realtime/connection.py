@@ -79,6 +79,11 @@ class Connection:
     def direct(self) -> bool:
         return self._proto is not None
 
+    @property
+    def metered(self) -> bool:
+        """Inbound limits are enforced on this connection's raw frames, before they are parsed."""
+        return self._proto is not None and bool(self._proto.lw_metered)
+
     def write_frames(self, framed: bytes, envelopes: list[bytes]) -> None:
         """Send events: ``framed`` is every envelope already framed, for the direct path."""
         if self.closed:

@@ -18,8 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.auth import Principal, Role, require
 from server.config import HELLO_TIMEOUT_SECS, INBOUND_STRIKES_BEFORE_CLOSE
-from server.errors import BadMessage, LivewallError, UnknownType
-from server.httputil import same_origin
+from server.errors import BadMessage, LivewallError, RateLimited, UnknownType
+from server.httputil import error_response, same_origin
+from server.realtime.caps import identity
 from server.realtime.connection import Connection
 from server.realtime.dispatch import HANDLERS, ActionContext
 from server.realtime.hub import Resume
@@ -78,46 +79,62 @@ class RealtimeEndpoint:
         if not same_origin(websocket, services.settings.allowed_origins, services.settings.public_url):
             await websocket.close(Close.FORBIDDEN, "origin not allowed")  # before accept: HTTP 403
             return
-        await websocket.accept()
+        # The client's address as uvicorn's proxy-headers support (FORWARDED_ALLOW_IPS) resolved it.
+        address = websocket.client.host if websocket.client is not None else ""
+        caps = services.hub.caps
+        if not caps.enter_address(address, services.settings.max_conns_per_address):
+            services.metrics.error_sent("too_many_connections")
+            refusal = RateLimited("too many connections from this address", code="too_many_connections")
+            await websocket.send_denial_response(error_response(refusal))  # HTTP 429, before accept
+            return
         try:
-            greeted = await self._greet(websocket, services, role, room_id)
-        except LivewallError as exc:
-            await self._refuse(websocket, services, exc)
-            return
-        except WebSocketDisconnect:
-            return
-        if greeted is None:
-            return
-        principal, resume = greeted
-        del greeted
-
-        conn = Connection(websocket, principal, buffer_limit=services.settings.send_buffer_limit_bytes)
-        try:
+            await websocket.accept()
             try:
-                await self._attach(services, conn, resume)
-                resume = None
-            except LivewallError as exc:  # e.g. the viewer behind a token no longer exists
-                conn.stop()
+                greeted = await self._greet(websocket, services, role, room_id)
+            except LivewallError as exc:
                 await self._refuse(websocket, services, exc)
                 return
-            except (OSError, TimeoutError, ConnectionError, RedisError, SQLAlchemyError):
-                # A backend is unreachable (Redis down, database gone): say so, and let the client
-                # retry with backoff, instead of failing the handler with a bare 1011.
-                log.warning("connect failed: a backend did not answer", exc_info=True)
-                conn.stop()
-                await self._close_with(
-                    websocket,
-                    services,
-                    "unavailable",
-                    "the server cannot reach its storage; retry",
-                    Close.TRY_AGAIN_LATER,
-                )
+            except WebSocketDisconnect:
                 return
-            await self._read_loop(websocket, services, conn)
-        except WebSocketDisconnect:
-            pass
+            if greeted is None:
+                return
+            principal, resume = greeted
+            del greeted
+
+            conn = Connection(websocket, principal, buffer_limit=services.settings.send_buffer_limit_bytes)
+            key = identity(principal)
+            for stale in caps.enter_identity(key, conn, services.settings.max_conns_per_identity):
+                services.metrics.error_sent("replaced")
+                stale.close(Close.REPLACED, "replaced: a newer connection of the same identity")
+            try:
+                try:
+                    await self._attach(services, conn, resume)
+                    resume = None
+                except LivewallError as exc:  # e.g. the viewer behind a token no longer exists
+                    conn.stop()
+                    await self._refuse(websocket, services, exc)
+                    return
+                except (OSError, TimeoutError, ConnectionError, RedisError, SQLAlchemyError):
+                    # A backend is unreachable (Redis down, database gone): say so, and let the client
+                    # retry with backoff, instead of failing the handler with a bare 1011.
+                    log.warning("connect failed: a backend did not answer", exc_info=True)
+                    conn.stop()
+                    await self._close_with(
+                        websocket,
+                        services,
+                        "unavailable",
+                        "the server cannot reach its storage; retry",
+                        Close.TRY_AGAIN_LATER,
+                    )
+                    return
+                await self._read_loop(websocket, services, conn)
+            except WebSocketDisconnect:
+                pass
+            finally:
+                caps.leave_identity(key, conn)
+                services.hub.detach(conn)
         finally:
-            services.hub.detach(conn)
+            caps.leave_address(address)
 
     # The handshake's steps run in frames of their own, so that what they read (the hello, the
     # welcome with its snapshot) is freed once the connection is open, not kept by the read loop's.
@@ -182,7 +199,13 @@ class RealtimeEndpoint:
 
     async def _read_loop(self, websocket: WebSocket, services: Services, conn: Connection) -> None:
         settings = services.settings
-        bucket = TokenBucket(settings.inbound_burst, settings.inbound_rate_per_sec, time.monotonic())
+        # Livewall's uvicorn protocol counts frames before they are parsed, and holds a client over
+        # its limits back instead of refusing it; only under another server are messages counted here.
+        bucket = (
+            None
+            if conn.metered
+            else TokenBucket(settings.inbound_burst, settings.inbound_rate_per_sec, time.monotonic())
+        )
         strikes = 0
         ctx = ActionContext(conn.principal, services, conn)
         metrics = services.metrics
@@ -190,7 +213,7 @@ class RealtimeEndpoint:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect" or conn.closed:
                 return
-            if not bucket.take(time.monotonic()):
+            if bucket is not None and not bucket.take(time.monotonic()):
                 strikes += 1
                 metrics.error_sent("rate_limited")
                 if strikes >= INBOUND_STRIKES_BEFORE_CLOSE:

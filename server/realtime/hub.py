@@ -19,6 +19,7 @@ from typing import Any
 
 from server.metrics import Metrics
 from server.realtime.backends.base import Backend
+from server.realtime.caps import ConnectionCaps
 from server.realtime.connection import Connection, frame
 from server.realtime.protocol import AUDIENCES, Event, direct_frame, dumps, envelope_parts
 
@@ -180,6 +181,8 @@ class Hub:
         self._presence_task: asyncio.Task[None] | None = None
         self._posted: list[tuple[str, str, bytes]] = []  # private frames waiting to go
         self._posting: asyncio.Future[None] | None = None
+        # Connections per client address and per identity in this process (the endpoint counts).
+        self.caps: ConnectionCaps[Connection] = ConnectionCaps()
         self.opened = 0  # connections attached since start
         self.closed = 0  # and detached
         self.on_presence: PresenceHook | None = None

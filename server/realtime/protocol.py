@@ -27,9 +27,10 @@ class Close(enum.IntEnum):
     FORBIDDEN = 4003  # wrong role for this endpoint, or Origin not allowed
     NOT_FOUND = 4004  # no such room
     SLOW_CONSUMER = 4008  # could not keep up: unsent data over the limit
+    REPLACED = 4009  # a newer connection of the same identity took this one's place (per-identity cap)
     HELLO_TIMEOUT = 4010  # no hello in time
     PROTOCOL = 4002  # the first message was not hello, or hello was malformed
-    FLOOD = 4029  # kept sending after rate-limit errors
+    FLOOD = 4029  # sent faster than the inbound limits allow for too long
 
 
 # Client -> server message types. Value: one line of documentation (docs/protocol.md has the full text).

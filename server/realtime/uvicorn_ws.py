@@ -13,14 +13,20 @@ the bare frame parser), and the receive queue and write gate are slot objects in
 Queue and Event (four deques of ~600 bytes each, almost always empty).
 ``websocket_fast_path`` serves WebSocket routes without Starlette's middleware and router layers,
 whose coroutine frames would otherwise live as long as each connection.
+
+Inbound limits (``server/realtime/inbound.py``) act here, on the bytes as they come off the socket:
+frames are counted from their headers before websockets' parser sees them, and a client over its
+budget is not read (its transport paused) until the budget refills, so a flood costs the server the
+frames it allows, not the frames it was sent. ``with_inbound_limits`` makes the class uvicorn runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from server.compat import require_supported
 
@@ -34,7 +40,16 @@ from websockets.http11 import Request  # noqa: E402
 from websockets.protocol import Protocol  # noqa: E402
 from websockets.streams import StreamReader  # noqa: E402
 
+from server.realtime.inbound import InboundLimits, InboundMeter  # noqa: E402
+from server.realtime.protocol import Close  # noqa: E402
+
 DIRECT_EXTENSION = "livewall.direct"
+# After a flood close the client's close reply is not waited for (it is behind everything it sent):
+# the socket is not read again, and is closed this long after the close frame went out (time for the
+# client to read it; what it sent and the server never read then makes the kernel reset the socket).
+FLOOD_LINGER_SECS = 1.0
+
+log = logging.getLogger("livewall.ws")
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -121,12 +136,105 @@ def _between_frames(conn: Any) -> bool:
 
 
 class DirectWriteProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O websockets protocol plus a synchronous pre-framed write path."""
+    """uvicorn's sans-I/O websockets protocol plus a synchronous pre-framed write path, and inbound
+    limits on raw frames when the class has ``limits`` (see ``with_inbound_limits``)."""
+
+    limits: ClassVar[InboundLimits | None] = None
+    # Class-level defaults: an instance holds these only once they differ (10,000 idle connections).
+    lw_meter: InboundMeter | None = None  # made with the first frame bytes
+    lw_backlog = b""  # received, not yet admitted (starts at a frame boundary)
+    lw_hold: asyncio.TimerHandle | None = None  # set while reading waits for the budget
+    lw_dropping = False  # closed for flooding: nothing more is read
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Gate()  # type: ignore[assignment]
+
+    @property
+    def lw_metered(self) -> bool:
+        """Inbound limits are enforced here, before parsing (the endpoint need not count again)."""
+        return self.limits is not None
+
+    def data_received(self, data: bytes) -> None:
+        if self.lw_dropping:
+            return
+        if self.limits is None or not self.handshake_initiated:
+            super().data_received(data)  # the handshake request (its own size limits apply)
+            return
+        if self.lw_backlog:
+            data, self.lw_backlog = self.lw_backlog + data, b""
+        self._lw_take(data)
+
+    def _lw_take(self, data: bytes) -> None:
+        """Pass on what the budget allows; hold the rest and stop reading until it may go on."""
+        meter = self.lw_meter
+        now = self.loop.time()
+        if meter is None:
+            assert self.limits is not None
+            meter = self.lw_meter = InboundMeter(self.limits, now)
+        end, wait = meter.admit(data, now)
+        if end:
+            super().data_received(data if end == len(data) else data[:end])
+        if end == len(data) or self.disconnected or self.transport.is_closing():
+            return
+        self.lw_backlog = data[end:]
+        if wait == 0.0:
+            return  # part of a frame header: the rest is on its way
+        if meter.flooding(now):
+            self._lw_flood()
+            return
+        # Paused every time: a close resumes reading behind this (uvicorn's close paths do).
+        self.transport.pause_reading()
+        if self.lw_hold is not None:
+            self.lw_hold.cancel()
+        self.lw_hold = self.loop.call_later(wait, self._lw_release)
+
+    def _lw_release(self) -> None:
+        self.lw_hold = None
+        if self.disconnected or self.lw_dropping:
+            return
+        data, self.lw_backlog = self.lw_backlog, b""
+        if data:
+            self._lw_take(data)
+        if self.lw_hold is None and not self.read_paused and not self.lw_dropping:
+            self.transport.resume_reading()
+
+    def _lw_flood(self) -> None:
+        """Close 4029 without parsing what is still queued: the client is told why, and everything
+        it sends after that stays unread until the socket closes."""
+        if self.lw_hold is not None:
+            self.lw_hold.cancel()
+            self.lw_hold = None
+        self.lw_backlog = b""
+        self.lw_dropping = True
+        client = self.client[0] if self.client else "?"
+        log.warning("closing a flooding WebSocket connection from %s (4029)", client)
+        if self.handshake_complete and not self.close_sent:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": Close.FLOOD, "reason": "flooding"})
+            self.conn.send_close(Close.FLOOD, "flooding")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(FLOOD_LINGER_SECS, self.transport.close)
+        self.read_paused = False  # so that no close path of uvicorn's resumes reading
+        self.transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.lw_hold is not None:
+            self.lw_hold.cancel()
+            self.lw_hold = None
+        self.lw_backlog = b""
+        super().connection_lost(exc)
+
+    async def receive(self) -> Any:
+        message = await self.queue.get()
+        if self.read_paused and self.queue.empty():
+            self.read_paused = False
+            if self.lw_hold is None and not self.lw_dropping:  # reading also waits for the budget
+                self.transport.resume_reading()
+        return message
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -175,6 +283,11 @@ class DirectWriteProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+
+def with_inbound_limits(limits: InboundLimits) -> type[DirectWriteProtocol]:
+    """The protocol class for uvicorn's ``ws=``, enforcing ``limits`` on every connection."""
+    return type("LimitedDirectWriteProtocol", (DirectWriteProtocol,), {"limits": limits})
 
 
 def websocket_fast_path(app: Any) -> ASGIApp:

@@ -5,8 +5,9 @@ const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000;
 const PONG_TIMEOUT_MS = 10000;
 const REQUEST_TIMEOUT_MS = 10000;
-// Close codes after which retrying cannot help (bad credentials, wrong room, forbidden origin).
-const FATAL_CLOSE = new Set([4001, 4003, 4004]);
+// Close codes after which retrying cannot help (bad credentials, wrong room, forbidden origin), or
+// would take the room from a newer tab of the same viewer (4009: too many connections, the oldest goes).
+const FATAL_CLOSE = new Set([4001, 4003, 4004, 4009]);
 
 export class RoomClient {
   /**

@@ -144,3 +144,18 @@ def test_the_load_generators_websocket_client(tmp_path: Path) -> None:
         ["node", "--test", "rawws.test.mjs"], cwd=loadgen, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+@needs_node
+def test_flood_beside_quiet_viewers(tmp_path: Path) -> None:
+    """The flood scenario: a calm and a flooded window on the same viewers, both measured, no loss;
+    the flooder wrote far more frames than the server answered."""
+    doc = _run(tmp_path, "flood", "--viewers", "20", "--duration", "1", "--runs", "1")
+    row = doc["runs"][0]
+    for window in ("calm", "flood"):
+        assert row[window]["loss"] == 0 and row[window]["gaps"] == 0, row[window]
+        assert row[window]["lat_ms"]["p99"] is not None
+    assert row["p99_ratio"] is not None
+    flooder = row["flooder"]
+    assert flooder["frames_sent"] > 10 * max(1, flooder["pongs"]), flooder
+    assert doc["summary"][0]["target_ratio"] == 1.5

@@ -297,6 +297,8 @@ async def test_slow_consumer_closed_4008_others_unaffected(tmp_path: Path) -> No
         # the host below publishes as fast as it can; that is not what this test is about
         inbound_burst=100_000,
         inbound_rate_per_sec=100_000.0,
+        inbound_burst_bytes=10**9,
+        inbound_bytes_per_sec=1e9,
         presence_tick_secs=NO_PRESENCE,
     )
     async with serve(settings) as running:
