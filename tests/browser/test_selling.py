@@ -197,7 +197,8 @@ async def test_countdowns_agree_across_phones_with_wrong_clocks_and_the_screen(
 async def _assert_agree(pages: list[Page], around_ms: int) -> None:
     values = await _remaining(pages)
     assert max(values) - min(values) < AGREE_MS, values
-    assert around_ms - 5_000 < values[0] <= around_ms, values
+    # Each page's clock offset is estimated from round trips: a few ms either way of the truth.
+    assert around_ms - 5_000 < values[0] <= around_ms + AGREE_MS, values
     # The big numbers people read: the same second, or neighbours when read across a boundary.
     texts = await asyncio.gather(*(p.locator("[data-deal-clock]").text_content() for p in pages))
     seconds = [int(m) * 60 + int(s) for m, s in (str(t).split(":") for t in texts)]
