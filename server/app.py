@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import select
@@ -17,45 +17,26 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-# Importing the domain modules registers their actions, events and snapshot parts.
-import server.discounts.snapshot
-import server.draws.snapshot
-import server.followup.snapshot
-import server.questions.actions
-import server.questions.snapshot
-import server.rooms.actions
 from server import api, openapi, pages, sessions
 from server.auth import Role, Tokens
 from server.config import SHUTDOWN_STEP_SECS, Settings
-from server.discounts.actions import Engine
-from server.discounts.stock import make_stock
-from server.draws import http as draws_http
-from server.draws.actions import DrawEngine
+from server.domain import Domain, Registry
+from server.domains import default_domains
 from server.errors import LivewallError
 from server.faults import internal_error_handler
-from server.followup import console as followup_console
-from server.followup import http as followup_http
-from server.followup.channels.registry import close_all, make_channels
-from server.followup.runner import Runner, host_notifier
 from server.headers import HeaderPolicy, SecurityHeaders
 from server.httputil import livewall_error_handler
-from server.intents.log import SalesBoard
 from server.metrics import Metrics
-from server.products import http as products_http
-from server.questions.feed import Feed
 from server.realtime.backends import backend_from_url
 from server.realtime.endpoint import RealtimeEndpoint
 from server.realtime.gcpolicy import GC_LOOK_SECS, GcPolicy
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
-from server.realtime.protocol import Close, direct_frame
+from server.realtime.protocol import Close
 from server.rooms import actions, snapshot
-from server.rooms import http as rooms_http
-from server.rooms.access import Access
 from server.sandbox import Sandbox
 from server.services import Services
 from server.storage import Database
-from server.throttle import failures_from_url
 from server.web import web_root
 
 
@@ -84,21 +65,16 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-_endpoint = RealtimeEndpoint(
-    sessions.authenticate,
-    lambda services, principal: snapshot.build(services, principal),
-    sessions.welcome,
-    private=snapshot.private_parts,
-)
+def _realtime_route(endpoint: RealtimeEndpoint) -> Callable[[WebSocket], Awaitable[None]]:
+    async def realtime(websocket: WebSocket) -> None:
+        if websocket.path_params["role"] not in {r.value for r in Role}:
+            # Accept first so the client sees the documented close code (4004), not a refused handshake.
+            await websocket.accept()
+            await websocket.close(Close.NOT_FOUND, "no such endpoint")
+            return
+        await endpoint(websocket)
 
-
-async def realtime(websocket: WebSocket) -> None:
-    if websocket.path_params["role"] not in {r.value for r in Role}:
-        # Accept first so the client sees the documented close code (4004), not a refused handshake.
-        await websocket.accept()
-        await websocket.close(Close.NOT_FOUND, "no such endpoint")
-        return
-    await _endpoint(websocket)
+    return realtime
 
 
 log = logging.getLogger("livewall.app")
@@ -117,10 +93,12 @@ async def _watched_step(name: str, step: Awaitable[None], secs: float) -> None:
     await task
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The Livewall ASGI app. Storage is migrated and the hub started in the lifespan."""
+def create_app(settings: Settings | None = None, domains: Sequence[Domain] | None = None) -> Starlette:
+    """The Livewall ASGI app made of ``domains`` (``server.domains.default_domains()`` when not
+    given). Storage is migrated, the hub and the domains' engines started in the lifespan."""
     settings = (settings or Settings.from_env()).resolved()
     assert settings.database_url is not None and settings.secret_key is not None
+    registry = Registry(default_domains() if domains is None else domains)
     metrics_ = Metrics()
     db = Database(settings.database_url)
     hub = Hub(
@@ -132,40 +110,38 @@ def create_app(settings: Settings | None = None) -> Starlette:
         coalesce_busy=settings.fanout_coalesce_busy,
         coalesce_starved_secs=settings.fanout_coalesce_starved_secs,
     )
-    services = Services(settings, db, hub, Tokens(settings.secret_key), metrics_)
-    feed = Feed(hub, lambda room_id: server.questions.actions.top_questions(db, room_id))
-    services.feed = feed
-    services.limiter = Limiter(hub.backend)
-    access = services.access = Access(db, hub, failures_from_url(settings.redis_url))
-    engine = services.discounts = Engine(db, hub, make_stock(db, hub.backend))
-    board = services.board = SalesBoard(db, hub)
-    engine.board = board
-    draws = services.draws = DrawEngine(db, hub)
-    # Worker processes (started when first needed) for message templates and draw recomputation.
-    sandbox = services.sandbox = Sandbox.from_settings(settings, preload=SANDBOX_PRELOAD)
-    channels = make_channels(settings)
-
-    async def show_inapp(room_id: str, viewer_ids: list[str], item: dict[str, object]) -> None:
-        frame = direct_frame("inbox", item)
-        for viewer_id in viewer_ids:
-            await hub.send_private(room_id, viewer_id, frame)
-
-    followup = services.followup = Runner(
-        db,
+    services = Services(
         settings,
-        channels,
-        on_change=host_notifier(db, hub),
-        on_inapp=show_inapp,
-        rushing=engine.rushing,
-        metrics=metrics_,
-        sandbox=sandbox,
+        db,
+        hub,
+        Tokens(settings.secret_key),
+        metrics_,
+        # Worker processes (started when first needed) for message templates and draw recomputation.
+        sandbox=Sandbox.from_settings(settings, preload=SANDBOX_PRELOAD),
+        limiter=Limiter(hub.backend),
+        registry=registry,
     )
-    board.on_record = followup.wake
+    # Each domain's engines, built in the declared order (a later one may find an earlier one).
+    specs = registry.engine_specs()
+    for spec in specs:
+        services.engines.add(spec.name, spec.build(services))
+    running = [
+        (spec.name, engine)
+        for spec, (_name, engine) in zip(specs, services.engines.order, strict=True)
+        if spec.runs is None or spec.runs(settings)
+    ]
 
     async def on_presence(room_id: str, viewers: int) -> None:
         await actions.on_presence(services, room_id, viewers)
 
     hub.on_presence = on_presence
+    endpoint = RealtimeEndpoint(
+        sessions.authenticate,
+        lambda services, principal: snapshot.build(services, principal),
+        sessions.welcome,
+        private=snapshot.private_parts,
+        handlers=registry.handlers,
+    )
 
     async def gc_loop() -> None:
         policy = GcPolicy()
@@ -181,27 +157,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(db.migrate)
         gc_task = asyncio.create_task(gc_loop(), name="livewall-gc") if settings.gc_freeze else None
         await hub.start()
-        await feed.start()
-        await engine.start()
-        await board.start()
-        await draws.start()
-        await access.start()
-        if settings.followup_embedded:
-            await followup.start()
+        for _name, engine in running:
+            await engine.start()
         try:
             yield
         finally:
             if gc_task is not None:
                 gc_task.cancel()
             steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-                ("follow-up runner", followup.stop),
-                ("channels", lambda: close_all(channels)),
-                ("draws", draws.stop),
-                ("access", access.stop),
-                ("sandbox", sandbox.close),
-                ("sales board", board.stop),
-                ("discount engine", engine.stop),
-                ("feed", feed.stop),
+                *((name, engine.stop) for name, engine in reversed(services.engines.order)),
+                ("sandbox", services.sandbox.close),
                 ("hub", hub.stop),
                 ("database", db.dispose),
             ]
@@ -215,13 +180,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics),
         *openapi.routes,
         *api.routes,
-        *products_http.routes,
-        *draws_http.routes,
-        *rooms_http.routes,
-        *followup_http.routes,
-        *followup_console.routes,
+        *registry.routes,
         *pages.routes,
-        WebSocketRoute("/ws/{role}/{room_id}", realtime),
+        WebSocketRoute("/ws/{role}/{room_id}", _realtime_route(endpoint)),
         Mount("/static", StaticFiles(directory=root / "static"), name="static"),
         Mount("/screen-assets", StaticFiles(directory=root / "screen"), name="screen-assets"),
         Mount("/console-assets", StaticFiles(directory=root / "host_console"), name="console-assets"),

@@ -7,13 +7,17 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-import server.app  # noqa: F401  (registers every action and event)
+import server.app  # noqa: F401  (defines every event)
 from server import errors
 from server.cli import build_parser
 from server.config import Settings
-from server.realtime.protocol import CLIENT_TYPES, DIRECT_TYPES, Close, Event
+from server.domains import default_registry
+from server.realtime.protocol import Close, Event
 
 ROOT = Path(__file__).resolve().parent.parent
+REGISTRY = default_registry()
+CLIENT_TYPES = REGISTRY.client_types
+DIRECT_TYPES = REGISTRY.direct_types
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
 API = (ROOT / "docs" / "api.md").read_text()
 README = (ROOT / "README.md").read_text()

@@ -26,9 +26,9 @@ from server.errors import Conflict, Forbidden, NotFound
 from server.intents import log as intents
 from server.products.actions import load_product
 from server.products.rules import currency_digits
-from server.realtime.dispatch import ActionContext, action
+from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.hub import Hub
-from server.realtime.protocol import direct_frame, register_direct_type
+from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_names
 from server.rooms.rules import clean_id
 from server.services import Services
@@ -39,7 +39,8 @@ from server.ttlcache import TtlCache
 
 log = logging.getLogger("livewall.discounts")
 
-register_direct_type("claim", "one of the viewer's claims changed (expired, released, redeemed)")
+# Direct (unsequenced) frames this domain sends, with their one-line docs.
+DIRECT_TYPES = {"claim": "one of the viewer's claims changed (expired, released, redeemed)"}
 
 # Counters of a rush reach every screen in ticks of this length (10 frames a second at most).
 STOCK_TICK_SECS = 0.1
@@ -180,7 +181,9 @@ class _Batch:
 class Engine(Ticker):
     """Per-process: claim batching, the 100 ms counter ticks and the clock of starts, ends and holds."""
 
-    def __init__(self, db: Database, hub: Hub, stock: Stock) -> None:
+    def __init__(
+        self, db: Database, hub: Hub, stock: Stock, *, board: intents.SalesBoard | None = None
+    ) -> None:
         super().__init__(STOCK_TICK_SECS, "stock")
         self.db = db
         self.hub = hub
@@ -193,7 +196,7 @@ class Engine(Ticker):
         self._told: dict[int, int] = {}
         self._claims: dict[str, dict[int, dict[str, Any]]] = {}
         self._clock_task: asyncio.Task[None] | None = None
-        self.board: intents.SalesBoard | None = None  # told when claims' intent events are stored
+        self.board = board  # told when claims' intent events are stored
         self._last_claim = -RUSH_QUIET_SECS  # monotonic time of the last claim received
 
     # claims
@@ -418,8 +421,7 @@ class Engine(Ticker):
 
 
 def _engine(services: Services) -> Engine:
-    assert services.discounts is not None, "the app starts the discount engine"
-    return services.discounts
+    return services.engines.get(Engine)
 
 
 # --- hosts --------------------------------------------------------------------------------------
@@ -604,26 +606,36 @@ async def recent_claims(db: Database, room_id: str) -> list[dict[str, Any]]:
 # --- WebSocket actions --------------------------------------------------------------------------
 
 
-@action("discount.launch", scope=Scope.CONTROL, doc="host: start a time-limited discount on a product")
+# The client actions this domain handles (declared to the app in its domain.py).
+ACTIONS = ActionTable()
+
+
+@ACTIONS.action(
+    "discount.launch", scope=Scope.CONTROL, doc="host: start a time-limited discount on a product"
+)
 async def _ws_launch(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_launch(ctx.services, ctx.principal, data)
 
 
-@action("discount.update", scope=Scope.CONTROL, doc="host: extend a discount, add stock or change its price")
+@ACTIONS.action(
+    "discount.update", scope=Scope.CONTROL, doc="host: extend a discount, add stock or change its price"
+)
 async def _ws_update(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_update(ctx.services, ctx.principal, data)
 
 
-@action("discount.stop", scope=Scope.CONTROL, doc="host: end a discount now")
+@ACTIONS.action("discount.stop", scope=Scope.CONTROL, doc="host: end a discount now")
 async def _ws_stop(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_stop(ctx.services, ctx.principal, data.get("id"))
 
 
-@action("discount.claim", scope=Scope.PARTICIPATE, doc="viewer: claim one unit of a discount (a coupon code)")
+@ACTIONS.action(
+    "discount.claim", scope=Scope.PARTICIPATE, doc="viewer: claim one unit of a discount (a coupon code)"
+)
 async def _ws_claim(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_claim(ctx.services, ctx.principal, data.get("id"))
 
 
-@action("discount.release", scope=Scope.PARTICIPATE, doc="viewer: give a reserved unit back")
+@ACTIONS.action("discount.release", scope=Scope.PARTICIPATE, doc="viewer: give a reserved unit back")
 async def _ws_release(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_release(ctx.services, ctx.principal, data.get("id"))

@@ -10,10 +10,11 @@ from sqlmodel import col, select
 
 from server.auth import Principal, Role
 from server.discounts import actions
+from server.discounts.actions import Engine
+from server.domain import PersonalPart, Reducer
 from server.intents import log as intents
 from server.intents.webhook import shop_secret, webhook_path
 from server.products.actions import is_following, pinned
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
 from server.storage import now_ms
 from server.storage.models import Claim, Follow, RoomViewer
@@ -22,7 +23,7 @@ from server.storage.models import Claim, Follow, RoomViewer
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
     db, room_id = services.db, principal.room_id
     snap["pinned"] = await pinned(db, room_id)
-    engine = services.discounts
+    engine = services.engines.find(Engine)
     assert engine is not None
     t = now_ms()
     recent = await actions.recent_discounts(db, room_id)
@@ -113,15 +114,13 @@ def reduce_pinned(snap: dict[str, Any], data: dict[str, Any]) -> None:
     snap["pinned"] = dict(data)
 
 
-CONTRIBUTORS.append(contribute)
-PERSONAL.append(PersonalPart(personal, has_state, empty))
-REDUCERS.update(
-    {
-        "products": reduce_products,
-        "pinned": reduce_pinned,
-        "discount": reduce_discount,
-        "stock": reduce_stock,
-        "claims": reduce_claims,
-        "sales": reduce_sales,
-    }
-)
+# This domain's part of the snapshot, of the viewer's private state, and of the reducer.
+PERSONAL = PersonalPart(personal, has_state, empty)
+REDUCERS: dict[str, Reducer] = {
+    "products": reduce_products,
+    "pinned": reduce_pinned,
+    "discount": reduce_discount,
+    "stock": reduce_stock,
+    "claims": reduce_claims,
+    "sales": reduce_sales,
+}

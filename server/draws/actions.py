@@ -27,11 +27,11 @@ from server.followup.engine import queue_confirmation
 from server.httputil import csv_cell
 from server.i18n import DEFAULT_LOCALE, normalize, translate
 from server.intents import log as intents
-from server.questions.actions import ITEM_HOOKS
+from server.intents.log import SalesBoard
 from server.questions.rules import normalize_for_match
-from server.realtime.dispatch import ActionContext, action
+from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.hub import Hub
-from server.realtime.protocol import direct_frame, register_direct_type
+from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_name_cached, load_room
 from server.rooms.rules import clean_id
 from server.services import Services
@@ -43,9 +43,8 @@ from server.ttlcache import TtlCache
 
 log = logging.getLogger("livewall.draws")
 
-register_direct_type(
-    "draw.entry", "the viewer is in a draw (by joining, a keyword comment, or what they did)"
-)
+# Direct (unsequenced) frames this domain sends, with their one-line docs.
+DIRECT_TYPES = {"draw.entry": "the viewer is in a draw (by joining, a keyword comment, or what they did)"}
 
 ENTRANTS_TICK_SECS = 0.25  # the live entrant count on the screen: 4 updates a second at most
 CLOCK_SECS = 0.25
@@ -292,8 +291,7 @@ class DrawEngine(Ticker):
 
 
 def _engine(services: Services) -> DrawEngine:
-    assert services.draws is not None, "the app starts the draw engine"
-    return services.draws
+    return services.engines.get(DrawEngine)
 
 
 async def publish(db: Database, hub: Hub, d: Draw) -> DrawView:
@@ -492,7 +490,6 @@ async def _pick(
 ) -> list[rules.Place]:
     """The winner function in a worker process: 10,000 weighted entrants take about a second of
     pure-Python CPU, which in a thread would hold the GIL the event loop needs during the show."""
-    assert services.sandbox is not None
     return await jobs.pick(services.sandbox, seed, [_entrant(e) for e in entries], spec)
 
 
@@ -775,7 +772,7 @@ async def do_claim(services: Services, principal: Principal, data: dict[str, Any
         services.db, room_id=d.room_id, viewer_id=principal.viewer_id, kind="draw.claimed",
         event_id=f"draw:{d.id}:claimed:{principal.viewer_id}",
         data={"draw": d.code, "consent": contact.consent, "consent_text": mine.consent_text},
-        board=services.board,
+        board=services.engines.find(SalesBoard),
     )  # fmt: skip
     await _remember_contact(
         services, d.room_id, principal.viewer_id, contact, mine.consent_text, lang or DEFAULT_LOCALE
@@ -921,51 +918,56 @@ def export_csv(draws: list[dict[str, Any]]) -> str:
 # --- WebSocket actions --------------------------------------------------------------------------
 
 
-@action("draw.create", scope=Scope.CONTROL, doc="host: set up a draw (commits to its seed)")
+# The client actions this domain handles (declared to the app in its domain.py).
+ACTIONS = ActionTable()
+
+
+@ACTIONS.action("draw.create", scope=Scope.CONTROL, doc="host: set up a draw (commits to its seed)")
 async def _ws_create(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_create(ctx.services, ctx.principal, data)
 
 
-@action("draw.close", scope=Scope.CONTROL, doc="host: close the entry window now (commits to the entrants)")
+@ACTIONS.action(
+    "draw.close", scope=Scope.CONTROL, doc="host: close the entry window now (commits to the entrants)"
+)
 async def _ws_close(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_close(ctx.services, ctx.principal, data.get("id"))
 
 
-@action("draw.run", scope=Scope.CONTROL, doc="host: draw the winners (reveals the seed); only once")
+@ACTIONS.action("draw.run", scope=Scope.CONTROL, doc="host: draw the winners (reveals the seed); only once")
 async def _ws_run(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_run(ctx.services, ctx.principal, data.get("id"))
 
 
-@action("draw.confirm", scope=Scope.CONTROL, doc="host: confirm the winner of a place")
+@ACTIONS.action("draw.confirm", scope=Scope.CONTROL, doc="host: confirm the winner of a place")
 async def _ws_confirm(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_confirm(ctx.services, ctx.principal, data)
 
 
-@action("draw.absent", scope=Scope.CONTROL, doc="host: mark a winner absent and re-draw only that place")
+@ACTIONS.action(
+    "draw.absent", scope=Scope.CONTROL, doc="host: mark a winner absent and re-draw only that place"
+)
 async def _ws_absent(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_absent(ctx.services, ctx.principal, data)
 
 
-@action("draw.cancel", scope=Scope.CONTROL, doc="host: cancel a draw that has not been drawn")
+@ACTIONS.action("draw.cancel", scope=Scope.CONTROL, doc="host: cancel a draw that has not been drawn")
 async def _ws_cancel(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_cancel(ctx.services, ctx.principal, data.get("id"))
 
 
-@action("draw.enter", scope=Scope.PARTICIPATE, doc="viewer: join a draw during its entry window")
+@ACTIONS.action("draw.enter", scope=Scope.PARTICIPATE, doc="viewer: join a draw during its entry window")
 async def _ws_enter(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_enter(ctx.services, ctx.principal, data.get("id"))
 
 
-@action("draw.shake", scope=Scope.PARTICIPATE, doc="viewer: shakes counted in a shake race")
+@ACTIONS.action("draw.shake", scope=Scope.PARTICIPATE, doc="viewer: shakes counted in a shake race")
 async def _ws_shake(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_shake(ctx.services, ctx.principal, data)
 
 
-@action(
+@ACTIONS.action(
     "draw.claim", scope=Scope.PARTICIPATE, doc="viewer (a winner): leave contact details to get the prize"
 )
 async def _ws_claim(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return await do_claim(ctx.services, ctx.principal, data)
-
-
-ITEM_HOOKS.append(on_item)

@@ -68,7 +68,6 @@ async def verify_page(request: Request) -> Response:
         # Every chance of every entrant is hashed again: in a worker process, never on the event
         # loop (nor in a thread holding its GIL). Should that fail, the page says the record was not
         # checked (never "not valid"), and a crowd does not retry it before the cache period ends.
-        assert services.sandbox is not None
         try:
             return data, await jobs.verify(services.sandbox, data), True
         except SandboxError:

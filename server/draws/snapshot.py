@@ -8,8 +8,8 @@ from sqlalchemy import Select
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
+from server.domain import PersonalPart, Reducer
 from server.draws import actions
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
 from server.storage.models import Draw, DrawEntry, DrawWinner
 
@@ -58,6 +58,6 @@ def reduce_entrants(snap: dict[str, Any], data: dict[str, Any]) -> None:
             d["entrants"] = data["entrants"]
 
 
-CONTRIBUTORS.append(contribute)
-PERSONAL.append(PersonalPart(personal, has_state, empty))
-REDUCERS.update({"draw": reduce_draw, "draw.entrants": reduce_entrants})
+# This domain's part of the snapshot, of the viewer's private state, and of the reducer.
+PERSONAL = PersonalPart(personal, has_state, empty)
+REDUCERS: dict[str, Reducer] = {"draw": reduce_draw, "draw.entrants": reduce_entrants}

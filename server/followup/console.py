@@ -21,6 +21,7 @@ from server.api import host_principal
 from server.errors import Conflict, InvalidInput, NotFound
 from server.followup import contacts, engine, reach, rules, runner, templates
 from server.followup.delivery import webhook_secret
+from server.followup.runner import Runner
 from server.httputil import bearer, check_origin, json_body
 from server.services import Services
 from server.storage import now_ms
@@ -315,8 +316,8 @@ async def journey_status(request: Request) -> JSONResponse:
         # The entries it held go in now (a first batch; the follow-up loop takes any rest), so the
         # answer already says what became of them.
         await engine.release_held(services.db, journey.id)
-        if services.followup is not None:
-            services.followup.wake()
+        if (runner := services.engines.find(Runner)) is not None:
+            runner.wake()
     async with services.db.session() as session:
         answer = await _journey_answer(session, journey)
     return JSONResponse(answer)
@@ -346,7 +347,6 @@ async def save_template(request: Request) -> JSONResponse:
     subject, text = _template_fields(body)
     # Rendered once with the sample data under the limits it will be sent under: a template that
     # passes one (time, memory, size) is refused now, not at every send.
-    assert services.sandbox is not None
     await templates.render_isolated(services.sandbox, subject, text, templates.SAMPLE)
     async with services.db.session() as session:
         await engine.ensure_room(session, room_id)
@@ -376,7 +376,6 @@ async def preview(request: Request) -> JSONResponse:
     an unknown variable is an error here, so typos show before anything is sent)."""
     services, _room_id = await _room(request)
     subject, text = _template_fields(await json_body(request))
-    assert services.sandbox is not None
     rendered = await templates.render_isolated(services.sandbox, subject, text, templates.SAMPLE, strict=True)
     return JSONResponse({"subject": rendered.subject, "text": rendered.text})
 
@@ -421,8 +420,8 @@ async def create_campaign(request: Request) -> JSONResponse:
         )
         session.add(campaign)
         await session.commit()
-    if services.followup is not None:
-        services.followup.wake()
+    if (runner := services.engines.find(Runner)) is not None:
+        runner.wake()
     await _tell_hosts(services, room_id)  # a campaign for later is listed at once too
     return JSONResponse({"id": campaign.id, "status": campaign.status, "send_ms": send_ms})
 
@@ -450,8 +449,8 @@ async def cancel_campaign(request: Request) -> JSONResponse:
 
 
 async def _tell_hosts(services: Services, room_id: str) -> None:
-    if services.followup is not None:
-        await services.followup.changed(room_id)
+    if (runner := services.engines.find(Runner)) is not None:
+        await runner.changed(room_id)
 
 
 def _int_param(request: Request, name: str) -> int:
@@ -510,8 +509,8 @@ async def retry(request: Request) -> JSONResponse:
     if not result.rowcount:
         raise Conflict("only a dead or failed message of this room can be retried")
     await _tell_hosts(services, room_id)
-    if services.followup is not None:
-        services.followup.wake()
+    if (runner := services.engines.find(Runner)) is not None:
+        runner.wake()
     return JSONResponse({"id": message_id, "status": "scheduled"})
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.realtime.protocol import Event, register_direct_type
+from server.realtime.protocol import Event
 
-register_direct_type("inbox", "an in-app message for the viewer, sent while the room is open")
+# Direct (unsequenced) frames this domain sends, with their one-line docs.
+DIRECT_TYPES = {"inbox": "an in-app message for the viewer, sent while the room is open"}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from server.errors import InvalidInput, NotFound, Unauthorized
 from server.followup import contacts, reach, rules
 from server.followup.delivery import Links
 from server.followup.engine import queue_confirmation
+from server.followup.runner import Runner
 from server.httputil import bearer, check_origin, json_body
 from server.i18n import template_helpers
 from server.rooms.actions import load_room
@@ -45,8 +46,7 @@ def _services(request: Request) -> Services:
 
 
 def links(services: Services) -> Links:
-    assert services.followup is not None
-    return services.followup.links
+    return services.engines.get(Runner).links
 
 
 def _viewer(request: Request) -> str:
@@ -108,8 +108,8 @@ async def opt_in(request: Request) -> JSONResponse:
     sent = False
     if "email" in pending:
         sent = await queue_confirmation(services.db, room_id, contact, contact.pending_email or contact.email)
-        if services.followup is not None:
-            services.followup.wake()
+        if (runner := services.engines.find(Runner)) is not None:
+            runner.wake()
     answer = {"ok": True, "contact": await contact_shape(services, contact), "pending": pending}
     return JSONResponse({**answer, "confirmation_sent": sent})
 

@@ -8,8 +8,8 @@ from sqlalchemy import Select
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
+from server.domain import PersonalPart, Reducer
 from server.followup import http, runner
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
 from server.storage.followup import ContactViewer, Message
 
@@ -42,6 +42,6 @@ def reduce_followup(snap: dict[str, Any], data: dict[str, Any]) -> None:
     snap["followup"] = dict(data)
 
 
-CONTRIBUTORS.append(contribute)
-PERSONAL.append(PersonalPart(personal, has_state, empty))
-REDUCERS.update({"followup": reduce_followup})
+# This domain's part of the snapshot, of the viewer's private state, and of the reducer.
+PERSONAL = PersonalPart(personal, has_state, empty)
+REDUCERS: dict[str, Reducer] = {"followup": reduce_followup}

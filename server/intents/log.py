@@ -133,13 +133,20 @@ async def funnel(db: Database, room_id: str) -> dict[str, Any]:
 class SalesBoard(Ticker):
     """Publishes a room's funnel to its hosts, at most once per tick and only when it changed."""
 
-    def __init__(self, db: Database, hub: Hub, *, tick_secs: float = BOARD_TICK_SECS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        *,
+        tick_secs: float = BOARD_TICK_SECS,
+        on_record: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(tick_secs, "sales")
         self.db = db
         self.hub = hub
         self._dirty: set[str] = set()
         self._last: dict[str, dict[str, Any]] = {}
-        self.on_record: Callable[[], None] | None = None
+        self.on_record = on_record  # told when intents are stored (the follow-up wakes)
 
     def touch(self, room_id: str) -> None:
         self._dirty.add(room_id)

@@ -20,9 +20,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from server.discounts.actions import Engine as DiscountEngine
 from server.errors import BadMessage, InvalidInput, Unauthorized
 from server.httputil import read_body
 from server.intents import log as intents
+from server.intents.log import SalesBoard
 from server.rooms.actions import load_room
 from server.services import Services
 from server.storage import now_ms
@@ -127,7 +129,7 @@ async def receive(request: Request) -> JSONResponse:
         order_id=order_id,
         data=data,
         event_id=event_id,
-        board=services.board,
+        board=services.engines.find(SalesBoard),
     )
     late = claim is not None and kind in REDEEMING and claim.status in ("expired", "released")
     if fresh and claim is not None and kind in REDEEMING and not late:
@@ -150,9 +152,10 @@ async def _redeem(services: Services, claim: Claim, *, record: bool) -> None:
         )
         await session.commit()
         discount = await session.get(Discount, claim.discount_id)
-    if result.rowcount == 1 and discount is not None and services.discounts is not None:
+    engine = services.engines.find(DiscountEngine)
+    if result.rowcount == 1 and discount is not None and engine is not None:
         claim.status, claim.closed_ms = "redeemed", t
-        await services.discounts.announce_claim(claim, discount)
+        await engine.announce_claim(claim, discount)
         if record:
             await intents.record(
                 services.db,
@@ -163,5 +166,5 @@ async def _redeem(services: Services, claim: Claim, *, record: bool) -> None:
                 discount_id=discount.id,
                 claim_id=claim.id,
                 event_id=f"redeem:{claim.id}",
-                board=services.board,
+                board=services.engines.find(SalesBoard),
             )

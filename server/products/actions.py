@@ -14,9 +14,10 @@ from server import netguard
 from server.auth import Principal, Scope
 from server.errors import Conflict, InvalidInput, NotFound
 from server.intents import log as intents
+from server.intents.log import SalesBoard
 from server.products import rules
 from server.products.events import PinChanged, ProductsChanged
-from server.realtime.dispatch import ActionContext, action
+from server.realtime.dispatch import ActionContext, ActionTable
 from server.rooms.actions import load_room, room_products
 from server.rooms.rules import clean_id
 from server.rooms.snapshot import product_shape
@@ -197,8 +198,8 @@ async def do_follow(services: Services, principal: Principal, on: object) -> boo
                 )
             )
         await session.commit()
-    if on != exists and services.board is not None:
-        services.board.touch(principal.room_id)
+    if on != exists and (board := services.engines.find(SalesBoard)) is not None:
+        board.touch(principal.room_id)
     return on
 
 
@@ -226,37 +227,41 @@ async def do_intent(services: Services, principal: Principal, data: dict[str, An
         product_id=product.id,
         discount_id=discount_id,
         event_id=f"v:{principal.viewer_id}:{client_id}" if client_id else None,
-        board=services.board,
+        board=services.engines.find(SalesBoard),
     )
 
 
 # --- WebSocket actions ------------------------------------------------------------------------------
 
 
-@action("product.save", scope=Scope.CONTROL, doc="host: add a product to the shelf, or edit one (id)")
+# The client actions this domain handles (declared to the app in its domain.py).
+ACTIONS = ActionTable()
+
+
+@ACTIONS.action("product.save", scope=Scope.CONTROL, doc="host: add a product to the shelf, or edit one (id)")
 async def _ws_save(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return product_shape(await do_save(ctx.services, ctx.principal, data))
 
 
-@action("product.remove", scope=Scope.CONTROL, doc="host: take a product off the shelf")
+@ACTIONS.action("product.remove", scope=Scope.CONTROL, doc="host: take a product off the shelf")
 async def _ws_remove(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     await do_remove(ctx.services, ctx.principal, data.get("id"))
     return {}
 
 
-@action(
+@ACTIONS.action(
     "product.pin", scope=Scope.CONTROL, doc="host: pin a product on phones and the big screen (null unpins)"
 )
 async def _ws_pin(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"pinned": await do_pin(ctx.services, ctx.principal, data.get("id"))}
 
 
-@action("room.follow", scope=Scope.PARTICIPATE, doc="viewer: follow or unfollow the room")
+@ACTIONS.action("room.follow", scope=Scope.PARTICIPATE, doc="viewer: follow or unfollow the room")
 async def _ws_follow(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"following": await do_follow(ctx.services, ctx.principal, data.get("on", True))}
 
 
-@action(
+@ACTIONS.action(
     "intent",
     scope=Scope.PARTICIPATE,
     doc="viewer: a purchase-intent signal (pinned card seen, details, back from checkout)",

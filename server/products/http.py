@@ -13,6 +13,7 @@ from server.discounts import rules as discount_rules
 from server.errors import Conflict
 from server.httputil import bearer, check_origin, read_body
 from server.intents import log as intents
+from server.intents.log import SalesBoard
 from server.intents.webhook import receive
 from server.products.actions import do_import, load_product
 from server.services import Services
@@ -66,7 +67,7 @@ async def buy(request: Request) -> Response:
             viewer_id=viewer_id,
             kind="product.buy",
             product_id=product.id,
-            board=services.board,
+            board=services.engines.find(SalesBoard),
         )
     url = discount_rules.checkout_url(product.shop_url, code, viewer_id)
     assert url is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +16,12 @@ from server.auth import Principal, Scope
 from server.errors import Conflict, InvalidInput, NotFound, RateLimited
 from server.httputil import csv_cell
 from server.intents import log as intents
+from server.intents.log import SalesBoard
 from server.questions import rules
 from server.questions.events import BlocklistChanged, SanctionsChanged, SettingsChanged, SpotlightChanged
 from server.questions.feed import Feed
-from server.realtime.dispatch import ActionContext, action
-from server.realtime.protocol import direct_frame, register_direct_type
+from server.realtime.dispatch import ActionContext, ActionTable
+from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_name_cached, load_room
 from server.rooms.rules import clean_id
 from server.services import Services
@@ -30,12 +30,10 @@ from server.storage.batch import shared_inserter
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
 from server.ttlcache import TtlCache
 
-register_direct_type("mine", "one of the viewer's own items changed (status, answer, private reply)")
+# Direct (unsequenced) frames this domain sends, with their one-line docs.
+DIRECT_TYPES = {"mine": "one of the viewer's own items changed (status, answer, private reply)"}
 
 TOP_QUESTIONS = 10
-# Other domains react to new posts (a keyword draw enters whoever comments its keyword).
-ItemHook = Callable[[Services, str, str, str], Awaitable[None]]
-ITEM_HOOKS: list[ItemHook] = []
 REACTION_MAX_PER_MESSAGE = 50
 
 
@@ -179,8 +177,7 @@ async def sanctions(db: Database, room_id: str) -> list[dict[str, Any]]:
 
 
 def _feed(services: Services) -> Feed:
-    assert services.feed is not None, "the app starts the feed"
-    return services.feed
+    return services.engines.get(Feed)
 
 
 _compiled: dict[str | None, rules.Blocklist] = {}
@@ -248,7 +245,7 @@ async def check_can_post(services: Services, principal: Principal, settings: Roo
     sanction = await _sanction(services.db, principal.room_id, principal.viewer_id)
     if sanction is not None:
         rules.check_not_silenced(sanction.mute_until_ms, sanction.banned, now_ms())
-    if settings.slow_mode_secs > 0 and services.limiter is not None:
+    if settings.slow_mode_secs > 0:
         ok, wait = await services.limiter.take(
             f"{principal.room_id}:{principal.viewer_id}", 1, settings.slow_mode_secs
         )
@@ -289,7 +286,8 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
     item = NewItem(id=await shared_inserter(services.db, Item).add(values), **values)
     _announce_item(services, item, new=True)
     if item.blocked_word is None:  # a held item with a blocked word enters no draw
-        for hook in ITEM_HOOKS:
+        # Other domains react to new posts (a keyword draw enters whoever comments its keyword).
+        for hook in services.registry.item_hooks:
             await hook(services, item.room_id, item.viewer_id, item.text)
     if item.product_id is not None and item.kind != "comment":
         # Asking about a product is purchase intent (follow-up journeys and the askers' audience).
@@ -301,7 +299,7 @@ async def do_submit(services: Services, principal: Principal, data: dict[str, An
             product_id=item.product_id,
             event_id=f"item:{item.id}",
             data={"kind": item.kind},
-            board=services.board,
+            board=services.engines.find(SalesBoard),
         )
     return item
 
@@ -580,7 +578,11 @@ def export_csv(data: dict[str, Any]) -> str:
 # --- WebSocket actions ------------------------------------------------------------------------------
 
 
-@action(
+# The client actions this domain handles (declared to the app in its domain.py).
+ACTIONS = ActionTable()
+
+
+@ACTIONS.action(
     "item.submit", scope=Scope.PARTICIPATE, doc="viewer: post a comment or a question/suggestion/concern/need"
 )
 async def _ws_submit(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -588,13 +590,17 @@ async def _ws_submit(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]
     return mine_item(item)
 
 
-@action("item.vote", scope=Scope.PARTICIPATE, doc="viewer: upvote a shown question, or withdraw the vote")
+@ACTIONS.action(
+    "item.vote", scope=Scope.PARTICIPATE, doc="viewer: upvote a shown question, or withdraw the vote"
+)
 async def _ws_vote(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     votes, voted = await do_vote(ctx.services, ctx.principal, data.get("id"), data.get("up", True))
     return {"id": data.get("id"), "votes": votes, "voted": voted}
 
 
-@action("reaction", scope=Scope.PARTICIPATE, doc="viewer: quick emoji reactions, aggregated by the phone")
+@ACTIONS.action(
+    "reaction", scope=Scope.PARTICIPATE, doc="viewer: quick emoji reactions, aggregated by the phone"
+)
 async def _ws_react(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     counts = check_reactions(data)
     _feed(ctx.services).react(ctx.principal.room_id, counts)
@@ -602,7 +608,7 @@ async def _ws_react(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _moderation(command: str, doc: str) -> None:
-    @action(f"item.{command}", scope=Scope.CONTROL, doc=doc)
+    @ACTIONS.action(f"item.{command}", scope=Scope.CONTROL, doc=doc)
     async def handler(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
         return host_item(await _set_status(ctx.services, ctx.principal, data.get("id"), command))
 
@@ -614,17 +620,19 @@ _moderation("answered", "host: mark an item answered")
 _moderation("reopen", "host: mark an answered item unanswered")
 
 
-@action("item.claim", scope=Scope.CONTROL, doc="host: take an item so other moderators see it is handled")
+@ACTIONS.action(
+    "item.claim", scope=Scope.CONTROL, doc="host: take an item so other moderators see it is handled"
+)
 async def _ws_claim(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return host_item(await do_claim(ctx.services, ctx.principal, data.get("id"), True))
 
 
-@action("item.release", scope=Scope.CONTROL, doc="host: let go of a taken item")
+@ACTIONS.action("item.release", scope=Scope.CONTROL, doc="host: let go of a taken item")
 async def _ws_release(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return host_item(await do_claim(ctx.services, ctx.principal, data.get("id"), False))
 
 
-@action(
+@ACTIONS.action(
     "item.spotlight", scope=Scope.CONTROL, doc="host: answer now (big-screen spotlight); null id clears it"
 )
 async def _ws_spotlight(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -632,27 +640,29 @@ async def _ws_spotlight(ctx: ActionContext, data: dict[str, Any]) -> dict[str, A
     return {"item": public_item(item) if item is not None else None}
 
 
-@action("item.answer", scope=Scope.CONTROL, doc="host: a typed answer shown to everyone")
+@ACTIONS.action("item.answer", scope=Scope.CONTROL, doc="host: a typed answer shown to everyone")
 async def _ws_answer(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return host_item(
         await do_answer(ctx.services, ctx.principal, data.get("id"), data.get("text"), private=False)
     )
 
 
-@action("item.reply", scope=Scope.CONTROL, doc="host: a private reply only the asker sees")
+@ACTIONS.action("item.reply", scope=Scope.CONTROL, doc="host: a private reply only the asker sees")
 async def _ws_reply(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return host_item(
         await do_answer(ctx.services, ctx.principal, data.get("id"), data.get("text"), private=True)
     )
 
 
-@action("viewer.sanction", scope=Scope.CONTROL, doc="host: mute a viewer for N minutes, ban, or pardon")
+@ACTIONS.action(
+    "viewer.sanction", scope=Scope.CONTROL, doc="host: mute a viewer for N minutes, ban, or pardon"
+)
 async def _ws_sanction(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     await do_sanction(ctx.services, ctx.principal, data.get("viewer_id"), data)
     return {}
 
 
-@action(
+@ACTIONS.action(
     "settings.update", scope=Scope.CONTROL, doc="host: moderation mode, slow mode, screen layout, blocklist"
 )
 async def _ws_settings(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:

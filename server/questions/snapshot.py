@@ -8,8 +8,8 @@ from sqlalchemy import Select
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
+from server.domain import PersonalPart, Reducer
 from server.questions import actions
-from server.rooms.snapshot import CONTRIBUTORS, PERSONAL, REDUCERS, PersonalPart
 from server.services import Services
 from server.storage.models import Item, Vote
 
@@ -135,15 +135,13 @@ def _set(key: str, field: str | None = None) -> Any:
     return reducer
 
 
-CONTRIBUTORS.append(contribute)
-PERSONAL.append(PersonalPart(personal, has_state, empty))
-REDUCERS.update(
-    {
-        "wall": reduce_wall,
-        "queue": reduce_queue,
-        "spotlight": _set("spotlight", "item"),
-        "room.settings": _set("settings"),
-        "blocklist": _set("blocklist", "words"),
-        "sanctions": _set("sanctions", "sanctions"),
-    }
-)
+# This domain's part of the snapshot, of the viewer's private state, and of the reducer.
+PERSONAL = PersonalPart(personal, has_state, empty)
+REDUCERS: dict[str, Reducer] = {
+    "wall": reduce_wall,
+    "queue": reduce_queue,
+    "spotlight": _set("spotlight", "item"),
+    "room.settings": _set("settings"),
+    "blocklist": _set("blocklist", "words"),
+    "sanctions": _set("sanctions", "sanctions"),
+}

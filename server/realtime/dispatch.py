@@ -1,4 +1,6 @@
-"""Client actions: domain modules register a handler per message type, with the scope it needs."""
+"""Client actions: a domain declares a handler per message type, with the scope it needs, in its own
+``ActionTable``; the app merges the tables of the domains it is given (server/domain.py) and the
+endpoint dispatches through the merged map."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from server.auth import Principal, Scope
-from server.realtime.protocol import register_client_type
 
 if TYPE_CHECKING:
     from server.realtime.connection import Connection
@@ -26,23 +27,28 @@ class ActionContext:
 HandlerFn = Callable[[ActionContext, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Handler:
+    kind: str
     fn: HandlerFn
     scope: Scope
+    doc: str
 
 
-HANDLERS: dict[str, Handler] = {}
+class ActionTable:
+    """A domain's client actions: ``@ACTIONS.action("draw.run", scope=..., doc=...)`` adds one to
+    this table (and nowhere else); the domain's declaration hands the table to the app."""
 
+    def __init__(self) -> None:
+        self.handlers: list[Handler] = []
 
-def action(kind: str, *, scope: Scope, doc: str) -> Callable[[HandlerFn], HandlerFn]:
-    """Register ``fn`` as the handler of client message ``kind``, allowed to roles with ``scope``."""
+    def action(self, kind: str, *, scope: Scope, doc: str) -> Callable[[HandlerFn], HandlerFn]:
+        """Declare ``fn`` as the handler of client message ``kind``, allowed to roles with ``scope``."""
 
-    def register(fn: HandlerFn) -> HandlerFn:
-        if kind in HANDLERS:
-            raise ValueError(f"two handlers for {kind!r}")
-        HANDLERS[kind] = Handler(fn, scope)
-        register_client_type(kind, doc)
-        return fn
+        def declare(fn: HandlerFn) -> HandlerFn:
+            if any(h.kind == kind for h in self.handlers):
+                raise ValueError(f"two handlers for {kind!r}")
+            self.handlers.append(Handler(kind, fn, scope, doc))
+            return fn
 
-    return register
+        return declare

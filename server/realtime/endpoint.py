@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -22,7 +22,7 @@ from server.errors import BadMessage, LivewallError, RateLimited, UnknownType
 from server.httputil import error_response, same_origin
 from server.realtime.caps import identity
 from server.realtime.connection import Connection
-from server.realtime.dispatch import HANDLERS, ActionContext
+from server.realtime.dispatch import ActionContext, Handler
 from server.realtime.hub import Resume
 from server.realtime.protocol import ClientMessage, Close, direct_frame, error_frame, parse_client_frame
 from server.realtime.ratelimit import TokenBucket
@@ -66,8 +66,10 @@ class RealtimeEndpoint:
         snapshot: Snapshot,
         welcome: Welcome,
         private: Snapshot | None = None,
+        handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self.authenticate = authenticate
+        self.handlers: Mapping[str, Handler] = handlers or {}  # client actions by type (the domains')
         self.snapshot = snapshot  # the part every connection of the audience shares (cached by the hub)
         self.private = private  # the part that belongs to this principal alone
         self.welcome = welcome
@@ -209,6 +211,7 @@ class RealtimeEndpoint:
         strikes = 0
         ctx = ActionContext(conn.principal, services, conn)
         metrics = services.metrics
+        handlers = self.handlers
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect" or conn.closed:
@@ -229,7 +232,7 @@ class RealtimeEndpoint:
                     raise BadMessage("binary frames are not accepted; send JSON text")
                 msg = parse_client_frame(text, settings.max_frame_bytes)
                 msg_id = msg.id
-                metrics.received(msg.type if msg.type in HANDLERS else "_other")
+                metrics.received(msg.type if msg.type in handlers else "_other")
                 if msg.type == "ping":
                     t = msg.data.get("t")
                     conn.send(
@@ -244,7 +247,7 @@ class RealtimeEndpoint:
                     continue
                 if msg.type == "hello":
                     raise BadMessage("hello was already received", code="protocol")
-                handler = HANDLERS.get(msg.type)
+                handler = handlers.get(msg.type)
                 if handler is None:
                     raise UnknownType(f"unknown message type {msg.type!r}")
                 require(conn.principal, handler.scope)

@@ -48,18 +48,6 @@ DIRECT_TYPES: dict[str, str] = {
 }
 
 
-def register_client_type(name: str, doc: str) -> None:
-    """Domain modules add the actions they handle (called at import time)."""
-    if name in CLIENT_TYPES and CLIENT_TYPES[name] != doc:
-        raise ValueError(f"client message type {name!r} registered twice")
-    CLIENT_TYPES[name] = doc
-
-
-def register_direct_type(name: str, doc: str) -> None:
-    """Domain modules add the direct (unsequenced) frames they send."""
-    DIRECT_TYPES[name] = doc
-
-
 @dataclass(frozen=True)
 class ClientMessage:
     """A parsed client frame: ``{"type": str, "id"?: str|int, "data"?: object}``."""

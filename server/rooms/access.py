@@ -129,8 +129,7 @@ def _close_revoked(conn: Connection) -> None:
 
 
 def _access(services: Services) -> Access:
-    assert services.access is not None, "create_app sets services.access"
-    return services.access
+    return services.engines.get(Access)
 
 
 # --- logging in -------------------------------------------------------------------------------------

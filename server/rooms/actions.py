@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from server.auth import Scope, hash_secret, new_host_key
 from server.errors import NotFound, Unauthorized
-from server.realtime.dispatch import ActionContext, action
+from server.realtime.dispatch import ActionContext, ActionTable
 from server.rooms import rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
@@ -290,25 +290,29 @@ async def count_attendees(db: Database, room_id: str) -> int:
 # --- WebSocket actions ------------------------------------------------------------------------------
 
 
-@action("room.start", scope=Scope.CONTROL, doc="host: go live")
+# The client actions this domain handles (declared to the app in its domain.py).
+ACTIONS = ActionTable()
+
+
+@ACTIONS.action("room.start", scope=Scope.CONTROL, doc="host: go live")
 async def _ws_start(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     room = await do_start(ctx.services, ctx.principal.room_id)
     return {"status": room.status}
 
 
-@action("room.end", scope=Scope.CONTROL, doc="host: end the live session")
+@ACTIONS.action("room.end", scope=Scope.CONTROL, doc="host: end the live session")
 async def _ws_end(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     room = await do_end(ctx.services, ctx.principal.room_id)
     return {"status": room.status}
 
 
-@action("announce", scope=Scope.CONTROL, doc="host: post an announcement to every surface")
+@ACTIONS.action("announce", scope=Scope.CONTROL, doc="host: post an announcement to every surface")
 async def _ws_announce(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     item = await do_announce(ctx.services, ctx.principal.room_id, data.get("text"))
     return {"id": item.id}
 
 
-@action("viewer.rename", scope=Scope.PARTICIPATE, doc="viewer: set or clear the display name")
+@ACTIONS.action("viewer.rename", scope=Scope.PARTICIPATE, doc="viewer: set or clear the display name")
 async def _ws_rename(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     assert ctx.principal.viewer_id is not None
     viewer = await do_rename(ctx.services, ctx.principal.viewer_id, data.get("name"))

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, union
+from sqlalchemy import bindparam, union
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
+from server.domain import PersonalPart, Reducer
 from server.products.rules import currency_digits
 from server.rooms import actions
 from server.services import Services
@@ -24,30 +25,6 @@ from server.storage.batch import BatchGetter, per_database
 from server.storage.models import Announcement, Product, Room, RoomViewer
 
 HOST_ANNOUNCEMENTS = 20
-
-# Other domains add their part of the snapshot, of the viewer's private state, and of the reducer.
-Contributor = Callable[[Services, Principal, dict[str, Any]], Awaitable[None]]
-Reducer = Callable[[dict[str, Any], dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class PersonalPart:
-    """A domain's part of a viewer's private state, sent in every welcome.
-
-    Most viewers of a storm have none: ``has_state(room_id, viewer_ids)`` gives statements selecting
-    the ids (a superset is fine) of those who may have some in this part (both arguments are bind
-    parameters: the statement is built once), and ``empty(joined_ms)`` what ``read`` would give for
-    anyone else. A welcome then costs a share of one gathered query instead of a dozen of its own;
-    ``read`` still serves those the statements name."""
-
-    read: Contributor
-    has_state: Callable[[Any, Any], list[Select[Any]]]
-    empty: Callable[[int | None], dict[str, Any]]
-
-
-CONTRIBUTORS: list[Contributor] = []
-PERSONAL: list[PersonalPart] = []
-REDUCERS: dict[str, Reducer] = {}
 
 
 def links(services: Services, room: Room) -> dict[str, str]:
@@ -106,7 +83,7 @@ async def build(services: Services, principal: Principal, *, viewers: int | None
     if principal.role is Role.HOST:
         snap["announcements"] = [_announcement(a) for a in recent]
         snap["links"] = links(services, room)
-    for contribute in CONTRIBUTORS:
+    for contribute in services.registry.contributors:
         await contribute(services, principal, snap)
     return snap
 
@@ -122,13 +99,14 @@ async def private_parts(services: Services, principal: Principal) -> dict[str, A
 async def personal(services: Services, principal: Principal) -> dict[str, Any]:
     """A viewer's private state (their own items, their votes), sent in every welcome, resumed or not."""
     assert principal.viewer_id is not None
-    quick = await _quick_reader(services.db).get((principal.room_id, principal.viewer_id))
+    parts = services.registry.personal
+    quick = await _quick_reader(services.db, parts).get((principal.room_id, principal.viewer_id))
     out: dict[str, Any] = {}
     if quick is not None:
-        for part in PERSONAL:
+        for part in parts:
             out.update(part.empty(quick.joined_ms))
         return out
-    for part in PERSONAL:
+    for part in parts:
         await part.read(services, principal, out)
     return out
 
@@ -138,13 +116,13 @@ class _Quick:
     joined_ms: int | None
 
 
-@functools.cache  # built on first use, when every part has registered
-def _quick_statement() -> Any:
+@functools.cache  # built once per set of parts (one per app)
+def _quick_statement(parts: tuple[PersonalPart, ...]) -> Any:
     """Attendance of the viewers (``:ids``) of a room (``:room``) that no part names: built once, so
     a welcome costs no statement construction (SQLAlchemy's cache key included)."""
     room: Any = bindparam("room")
     ids: Any = bindparam("ids", expanding=True)
-    busy = union(*[s for part in PERSONAL for s in part.has_state(room, ids)]).subquery()
+    busy = union(*[s for part in parts for s in part.has_state(room, ids)]).subquery()
     return select(RoomViewer.viewer_id, RoomViewer.joined_ms).where(
         RoomViewer.room_id == room,
         col(RoomViewer.viewer_id).in_(ids),
@@ -152,12 +130,14 @@ def _quick_statement() -> Any:
     )
 
 
-def _quick_reader(db: Database) -> BatchGetter[tuple[str, str], _Quick | None]:
+def _quick_reader(
+    db: Database, parts: tuple[PersonalPart, ...]
+) -> BatchGetter[tuple[str, str], _Quick | None]:
     """Which viewers of a moment have no private state at all (answered from their attendance row
     alone); ``None`` for the others, read part by part."""
 
     async def fetch(keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Quick | None]:
-        statement = _quick_statement()
+        statement = _quick_statement(parts)
         rooms: dict[str, list[str]] = {}
         for room_id, viewer_id in keys:
             rooms.setdefault(room_id, []).append(viewer_id)
@@ -172,8 +152,11 @@ def _quick_reader(db: Database) -> BatchGetter[tuple[str, str], _Quick | None]:
     return per_database(db, "personal-quick", lambda: BatchGetter(fetch, None))
 
 
-def apply_event(snapshot: dict[str, Any], kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Reference reducer: the snapshot after one event (does not modify its input)."""
+def apply_event(
+    snapshot: dict[str, Any], kind: str, data: dict[str, Any], reducers: Mapping[str, Reducer]
+) -> dict[str, Any]:
+    """Reference reducer: the snapshot after one event (does not modify its input); ``reducers`` are
+    the domains' parts (``Registry.reducers``)."""
     snap = copy.deepcopy(snapshot)
     if kind == "room.status":
         snap["room"].update(data)
@@ -184,6 +167,6 @@ def apply_event(snapshot: dict[str, Any], kind: str, data: dict[str, Any]) -> di
             snap["announcements"] = [dict(data), *rest][:HOST_ANNOUNCEMENTS]
     elif kind == "presence":
         snap["presence"] = dict(data)
-    elif kind in REDUCERS:
-        REDUCERS[kind](snap, data)
+    elif kind in reducers:
+        reducers[kind](snap, data)
     return snap

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Dialog, Locator, Page, WebSocket, expect
 
+from server.domains import default_registry
 from server.rooms.snapshot import apply_event
 from server.storage.models import Draw
 from tests.helpers import Client, Running, create_room, join
+
+REDUCERS = default_registry().reducers  # the reference reducer's parts, as the app has them
 
 pytestmark = pytest.mark.browser
 
@@ -349,7 +352,7 @@ async def test_state_js_draw_reducers_match_the_server(browser: Browser, running
     ]
     expected = snapshot
     for event in events:
-        expected = apply_event(expected, event["type"], event["data"])
+        expected = apply_event(expected, event["type"], event["data"], REDUCERS)
     got = await page.evaluate(
         """async ([snap, events]) => {
           const { applyEvent } = await import("/static/js/state.js");
@@ -364,7 +367,7 @@ async def test_state_js_draw_reducers_match_the_server(browser: Browser, running
     phone_events = [events[0], events[1]]
     expected_phone = viewer
     for event in phone_events:
-        expected_phone = apply_event(expected_phone, event["type"], event["data"])
+        expected_phone = apply_event(expected_phone, event["type"], event["data"], REDUCERS)
     got_phone = await page.evaluate(
         """async ([snap, events]) => {
           const { applyEvent } = await import("/static/js/state.js");

@@ -17,12 +17,15 @@ from playwright.async_api import Browser, Dialog, Locator, Page, expect
 from sqlmodel import col, select
 
 import server.followup.snapshot  # noqa: F401  (registers the "followup" reducer)
+from server.domains import default_registry
 from server.followup.defaults import JOURNEYS
 from server.rooms.snapshot import apply_event
 from server.storage import now_ms
 from server.storage.followup import Alert, Journey, Message, PausedEntry
 from server.storage.models import IntentEvent, Viewer
 from tests.helpers import Running, create_room, join
+
+REDUCERS = default_registry().reducers  # the reference reducer's parts, as the app has them
 
 pytestmark = pytest.mark.browser
 
@@ -535,7 +538,7 @@ async def test_state_js_followup_reducer_matches_the_server(browser: Browser, ru
     ]
     expected = snapshot
     for event in events:
-        expected = apply_event(expected, event["type"], event["data"])
+        expected = apply_event(expected, event["type"], event["data"], REDUCERS)
     got = await page.evaluate(
         """async ([snap, events]) => {
           const { applyEvent } = await import("/static/js/state.js");

@@ -14,10 +14,13 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlmodel import select
 
+from server.domains import default_registry
 from server.rooms.snapshot import apply_event
 from server.storage.models import IntentEvent
 from tests.browser.conftest import PHONE, wait_until
 from tests.helpers import Client, Running, create_room
+
+REDUCERS = default_registry().reducers  # the reference reducer's parts, as the app has them
 
 pytestmark = pytest.mark.browser
 
@@ -355,7 +358,7 @@ async def _intent_stored(running: Running, room_id: str, kind: str, product_id: 
 
 def _py_reduce(snapshot: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     for event in events:
-        snapshot = apply_event(snapshot, event["type"], event["data"])
+        snapshot = apply_event(snapshot, event["type"], event["data"], REDUCERS)
     return snapshot
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from server.discounts.actions import Engine
 from server.storage.models import IntentEvent
 from tests.helpers import Client, Running, setup_room
 
@@ -74,7 +75,7 @@ async def test_launch_claim_until_sold_out(running: Running) -> None:
 
     # After the sell-out, refusals change no figure: no further stock tick goes out for them.
     services = running.app.state.services
-    engine = services.discounts
+    engine = services.engines.get(Engine)
     await engine.flush()  # whatever the sell-out left pending
     published = services.metrics.registry.get_sample_value(
         "livewall_events_published_total", {"type": "stock"}
@@ -179,7 +180,7 @@ async def test_scheduled_start_and_timed_end(running: Running) -> None:
     assert deal["status"] == "scheduled"
     early = await p1.request("discount.claim", {"id": deal["id"]})
     assert early["data"]["code"] == "not_started"
-    engine = _services(running).discounts
+    engine = _services(running).engines.get(Engine)
     await engine.tick_clock(deal["starts_ms"])
     live = await screen.recv_type("discount")
     while live["data"]["status"] != "live":
@@ -195,7 +196,7 @@ async def test_lapsed_hold_returns_to_stock(running: Running) -> None:
     deal = await _launch(host, (await _product(host))["id"], quantity=1, hold_secs=30)
     claim = (await p1.request("discount.claim", {"id": deal["id"]}))["data"]["result"]
     assert (await p2.request("discount.claim", {"id": deal["id"]}))["data"]["code"] == "sold_out"
-    await _services(running).discounts.tick_clock(claim["expires_ms"])
+    await _services(running).engines.get(Engine).tick_clock(claim["expires_ms"])
     expired = await _direct(p1, "claim")
     while expired["status"] != "expired":  # (the new claim itself came as a frame first)
         expired = await _direct(p1, "claim")
@@ -301,7 +302,7 @@ async def test_bad_changes_change_nothing(running: Running) -> None:
     from server.discounts.actions import load_discount
 
     stored = await load_discount(_services(running).db, room["id"], deal["id"])
-    counts = await _services(running).discounts.stock.counts(stored)
+    counts = await _services(running).engines.get(Engine).stock.counts(stored)
     assert (counts.quantity, counts.claimed) == (3, 1)
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from server.draws import rules
+from server.draws.actions import DrawEngine
 from tests.helpers import REPO, Client, Running, setup_room
 
 
@@ -253,8 +254,8 @@ async def test_late_entries_and_shakes_never_change_the_committed_list(running: 
     stale = await load_draw(services.db, room["id"], draw["id"])  # as a request in flight saw it: open
     closed = await _ok(host, "draw.close", {"id": draw["id"]})
     await enter(services, stale, joined[1]["viewer_id"], stale.created_ms + 1)
-    services.draws.shake(stale, joined[0]["viewer_id"], 50)
-    await services.draws.flush()
+    services.engines.get(DrawEngine).shake(stale, joined[0]["viewer_id"], 50)
+    await services.engines.get(DrawEngine).flush()
     drawn = await _ok(host, "draw.run", {"id": draw["id"]})
     assert drawn["entrants"] == 1 and drawn["entrants_sha256"] == closed["entrants_sha256"]
     async with httpx.AsyncClient(base_url=running.base) as http:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlmodel import select
 
+from server.followup.runner import Runner
 from server.storage.followup import Alert, Consent, ConsentLog, Journey, JourneyInstance, Message
 from tests.followup.channels.conftest import Remote, Reply, Smtp
 from tests.followup.flow import Stage, eventually, links_in, stage
@@ -86,7 +87,7 @@ async def test_clicked_buy_not_paid_gets_one_reminder_with_a_tracked_link(
 
 
 async def _rounds_after(s: Stage, n: int) -> bool:
-    runner = s.services.followup
+    runner = s.services.engines.get(Runner)
     start = getattr(runner, "_probe_start", None)
     if start is None:
         runner._probe_start = runner.rounds
@@ -243,7 +244,7 @@ async def test_consent_checked_at_send_time(tmp_path: Path, smtp_server: Callabl
             ).status_code == 200
         await phone.get(f"/r/{s.room_id}/buy/{s.product['id']}")
         waiting = await eventually(lambda: _waiting(s))
-        links = s.services.followup.links
+        links = s.services.engines.get(Runner).links
         async with s.services.db.session() as session:
             consent = (await session.exec(select(Consent))).one()
         r = await phone.post(links.unsubscribe(consent.contact_id, "email"))
@@ -254,7 +255,7 @@ async def test_consent_checked_at_send_time(tmp_path: Path, smtp_server: Callabl
             inst.wake_ms = 0
             session.add(inst)
             await session.commit()
-        s.services.followup.wake()
+        s.services.engines.get(Runner).wake()
         skipped = await eventually(lambda: _one(s, "unpaid-reminder", status="skipped"), timeout=10)
         assert skipped.reason == "email: withdrawn"
         assert len([d for d in smtp.sink.delivered if EMAIL in d.rcpt_tos]) == 1

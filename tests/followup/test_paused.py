@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from server.followup import engine
+from server.followup.runner import Runner
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.followup import Journey, JourneyInstance, PausedEntry
@@ -110,7 +111,7 @@ async def test_paid_while_paused_never_gets_the_reminder(tmp_path: Path) -> None
         (entry,) = await eventually(lambda: _entries(s, "goal"))
         assert entry.reason == "goal reached while paused: order.paid"
         assert await _instances(s) == []
-        runner = s.services.followup
+        runner = s.services.engines.get(Runner)
         start = runner.rounds
         await eventually(lambda: _rounds(s, start + 3))
         assert await s.messages(template=JOURNEY) == []
@@ -119,7 +120,7 @@ async def test_paid_while_paused_never_gets_the_reminder(tmp_path: Path) -> None
 
 
 async def _rounds(s: Stage, n: int) -> bool:
-    return bool(s.services.followup.rounds >= n)
+    return bool(s.services.engines.get(Runner).rounds >= n)
 
 
 async def test_skip_while_paused_lists_the_entry_and_never_enters(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ async def test_skip_while_paused_lists_the_entry_and_never_enters(tmp_path: Path
         (item,) = listed["skipped_recent"]
         assert (item["event"], item["product_id"], item["name"]) == ("product.buy", s.product["id"], "Mei")
         await _status(s, {"status": "active"})
-        start = s.services.followup.rounds
+        start = s.services.engines.get(Runner).rounds
         await eventually(lambda: _rounds(s, start + 3))
         assert await _instances(s) == []
         assert [e.status for e in await _entries(s)] == ["skipped"]

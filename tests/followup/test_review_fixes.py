@@ -16,6 +16,7 @@ from sqlmodel import select
 from server.errors import InvalidInput
 from server.followup import contacts, delivery, engine, templates
 from server.followup.contacts import Say
+from server.followup.runner import Runner
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.followup import Campaign, Consent, Journey, JourneyInstance, Message
@@ -123,7 +124,7 @@ async def test_a_crashed_campaign_filler_is_resumed(tmp_path: Path) -> None:
             )  # fmt: skip
             session.add(c)
             await session.commit()
-        s.services.followup.wake()
+        s.services.engines.get(Runner).wake()
         done = await eventually(lambda: _campaign(s, "done"))
         assert done.populated and done.total == 1
         await phone.aclose()
@@ -154,7 +155,7 @@ async def test_resuming_a_journey_restarts_the_breakers_count(tmp_path: Path) ->
             await session.commit()
         url = f"/api/rooms/{s.room_id}/followup/journeys/unpaid-reminder/status"
         assert (await http.post(url, json={"status": "active"})).status_code == 200
-        runner = s.services.followup
+        runner = s.services.engines.get(Runner)
         settings = await _settings(s)
         await runner.deliverer._breaker(journey.id, s.room_id, settings)
         async with s.services.db.session() as session:
@@ -262,7 +263,7 @@ async def test_confirm_link_get_confirms_nothing(tmp_path: Path) -> None:
     async with stage(tmp_path, smtp_url=UNREACHABLE["smtp_url"]) as s:
         phone = await s.phone()
         answer = await s.opt_in(phone, email="li@example.com", consent={"email": True})
-        links = s.services.followup.links
+        links = s.services.engines.get(Runner).links
         assert answer["pending"] == ["email"]
         url = links.confirm(await _contact_id(s), "li@example.com")
         async with httpx.AsyncClient() as scanner:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from server.discounts.actions import Engine
 from server.intents.webhook import shop_secret
 from tests.helpers import Client, Running, setup_room
 
@@ -72,7 +73,7 @@ async def test_paid_order_redeems_the_coupon_once(running: Running) -> None:
     assert told["id"] == claim["id"] and told["status"] == "redeemed"
     again = await _post(running, room["id"], body, headers)
     assert again.status_code == 200 and again.json()["duplicate"] is True
-    await running.app.state.services.discounts.tick_clock(claim["expires_ms"] + 1)
+    await running.app.state.services.engines.get(Engine).tick_clock(claim["expires_ms"] + 1)
     sales = await host.recv_type("sales")
     while sales["data"]["products"][str(claim["product_id"])]["paid"] != 1:
         sales = await host.recv_type("sales")

@@ -22,8 +22,8 @@ from server.config import (
     MAX_FRAME_BYTES,
     VIEWER_TOKEN_SECS,
 )
+from server.domains import default_registry
 from server.httputil import VIEWER_COOKIE
-from server.realtime.dispatch import HANDLERS
 from server.realtime.protocol import Close
 from server.rooms import actions, snapshot
 from tests.conftest import make_settings
@@ -452,10 +452,9 @@ async def test_ping_gets_pong(scene: Scene) -> None:
 
 
 def action_kinds(*scopes: Scope) -> list[str]:
-    """Every registered client action that needs one of ``scopes`` (all domains, as the app loads them)."""
-    import server.app  # noqa: F401  (registers every domain's actions)
-
-    return sorted(kind for kind, handler in HANDLERS.items() if handler.scope in scopes)
+    """Every declared client action that needs one of ``scopes`` (all domains, as the app has them)."""
+    handlers = default_registry().handlers
+    return sorted(kind for kind, handler in handlers.items() if handler.scope in scopes)
 
 
 async def all_forbidden(connect: Callable[[], Awaitable[Client]], kinds: list[str]) -> None:

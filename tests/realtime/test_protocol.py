@@ -7,10 +7,12 @@ import dataclasses
 import orjson
 import pytest
 
+from server.auth import Scope
+from server.domain import ActionTable, Domain, Registry
+from server.domains import default_registry
 from server.errors import BadMessage, TooLarge
 from server.realtime.protocol import (
     CLIENT_TYPES,
-    DIRECT_TYPES,
     Close,
     Event,
     direct_frame,
@@ -18,7 +20,6 @@ from server.realtime.protocol import (
     error_frame,
     join_envelope,
     parse_client_frame,
-    register_client_type,
 )
 from server.rooms.events import RoomStatusChanged
 
@@ -208,17 +209,34 @@ def test_application_close_codes_in_private_range() -> None:
 
 def test_client_and_direct_types_do_not_overlap() -> None:
     """A message type name means one thing: client types, direct types and events are disjoint."""
-    import server.app  # noqa: F401  (registers every action and event)
+    import server.app  # noqa: F401  (defines every event)
 
-    assert not set(CLIENT_TYPES) & set(DIRECT_TYPES)
-    assert not set(DIRECT_TYPES) & set(Event.registry)
+    registry = default_registry()
+    assert not set(registry.client_types) & set(registry.direct_types)
+    assert not set(registry.direct_types) & set(Event.registry)
 
 
-def test_register_client_type_twice_with_other_doc_refused() -> None:
-    """Registering a known client type with a different doc raises; the same doc is a no-op."""
-    register_client_type("ping", CLIENT_TYPES["ping"])
+async def _noop(_ctx: object, _data: dict[str, object]) -> None:
+    return None
+
+
+def test_a_client_type_declared_twice_is_refused() -> None:
+    """Two handlers for one client type (in one table, across two domains, or over a core type such as
+    ``ping``) are refused when the table or the app's registry is built."""
+    table = ActionTable()
+    table.action("x.do", scope=Scope.CONTROL, doc="one")(_noop)
     with pytest.raises(ValueError):
-        register_client_type("ping", "something else")
+        table.action("x.do", scope=Scope.CONTROL, doc="two")(_noop)
+    other = ActionTable()
+    other.action("x.do", scope=Scope.CONTROL, doc="again")(_noop)
+    with pytest.raises(ValueError):
+        Registry([Domain("a", actions=table), Domain("b", actions=other)])
+    core = ActionTable()
+    core.action("ping", scope=Scope.CONTROL, doc=CLIENT_TYPES["ping"])(_noop)
+    with pytest.raises(ValueError):
+        Registry([Domain("c", actions=core)])
+    with pytest.raises(ValueError):
+        Registry([Domain("a"), Domain("a")])
 
 
 def test_event_type_defined_twice_refused() -> None:

@@ -156,7 +156,7 @@ async def test_too_many_checks_at_once_are_refused_quickly(
 ) -> None:
     """Past the checks running and waiting, a login is refused at once: 429 too_many_attempts, Retry-After."""
     slow_wrong_check(monkeypatch, 0.3)
-    access_ = services(shared).access
+    access_ = services(shared).engines.get(access.Access)
     assert access_ is not None
     monkeypatch.setattr(access_, "checks", SecretChecks(at_once=1, waiting=1))
     busy = [asyncio.ensure_future(login(http, room["id"], "wrong", address())) for _ in range(2)]

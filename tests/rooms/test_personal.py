@@ -11,9 +11,9 @@ import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.auth import Principal, Role
+from server.domain import PersonalPart
 from server.errors import Unauthorized
 from server.rooms import snapshot
-from server.rooms.snapshot import PERSONAL
 from server.services import Services
 from server.storage import now_ms
 from server.storage.followup import Contact, ContactViewer, Message
@@ -35,15 +35,15 @@ def services_of(running: Running) -> Services:
 
 async def full_read(services: Services, principal: Principal) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for part in PERSONAL:
+    for part in services.registry.personal:
         await part.read(services, principal, out)
     return out
 
 
-def count_full_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def count_full_reads(monkeypatch: pytest.MonkeyPatch, services: Services) -> list[str]:
     calls: list[str] = []
     counted = []
-    for part in PERSONAL:
+    for part in services.registry.personal:
 
         async def read(
             services: Services, principal: Principal, out: dict[str, Any], part: Any = part
@@ -51,8 +51,8 @@ def count_full_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             calls.append(principal.viewer_id or "")
             await part.read(services, principal, out)
 
-        counted.append(snapshot.PersonalPart(read, part.has_state, part.empty))
-    monkeypatch.setattr(snapshot, "PERSONAL", counted)
+        counted.append(PersonalPart(read, part.has_state, part.empty))
+    monkeypatch.setattr(services.registry, "personal", tuple(counted))
     return calls
 
 
@@ -64,7 +64,7 @@ async def test_a_viewer_with_nothing_gets_the_quick_answer_and_it_equals_the_ful
     viewer = await join(running.base, room["id"], "Ann")
     principal = Principal(Role.VIEWER, room["id"], viewer["viewer_id"])
     full = await full_read(services, principal)
-    calls = count_full_reads(monkeypatch)
+    calls = count_full_reads(monkeypatch, services)
     quick = await snapshot.personal(services, principal)
     assert calls == []  # answered without any part's own read
     assert quick == full
@@ -77,7 +77,7 @@ async def test_a_storm_of_welcomes_is_read_in_a_few_gathered_queries(
     services = services_of(running)
     room = await create_room(running)
     viewers = [await join(running.base, room["id"], f"v{i}") for i in range(40)]
-    reader = snapshot._quick_reader(services.db)
+    reader = snapshot._quick_reader(services.db, services.registry.personal)
     batches: list[int] = []
     fetch = reader.fetch
 
@@ -232,7 +232,7 @@ async def test_a_viewer_with_any_private_state_gets_the_full_read(
         await make(session, room["id"], viewer["viewer_id"], other["viewer_id"])
         await session.commit()
     principal = Principal(Role.VIEWER, room["id"], viewer["viewer_id"])
-    calls = count_full_reads(monkeypatch)
+    calls = count_full_reads(monkeypatch, services)
     got = await snapshot.personal(services, principal)
     assert calls, "the quick read answered for a viewer who has private state"
     assert got == await full_read(services, principal)

@@ -17,12 +17,19 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 
 from server.auth import Principal, Role
+from server.discounts.actions import Engine
+from server.domains import default_registry
+from server.draws.actions import DrawEngine
+from server.intents.log import SalesBoard
+from server.questions.feed import Feed
 from server.realtime.protocol import Event
 from server.rooms import actions, snapshot
 from server.rooms.snapshot import HOST_ANNOUNCEMENTS, apply_event
 from server.services import Services
 from tests.conftest import make_settings
 from tests.helpers import Client, Running, create_room, join, serve
+
+REDUCERS = default_registry().reducers  # the reference reducer's parts, as the app has them
 
 TIMEOUT = 10.0
 
@@ -106,7 +113,7 @@ async def check(world: World, kind: str, step: Step) -> None:
         state = before[role]
         for event in client.events:
             if event["seq"] > start[role]:
-                state = apply_event(state, event["type"], event["data"])
+                state = apply_event(state, event["type"], event["data"], REDUCERS)
         after = await snapshot.build(world.services, world.principals[role])
         assert state == after, role
         assert before[role] != after, f"{kind}: the case changed nothing for {role}"
@@ -197,13 +204,10 @@ PRODUCT = {"name": "围巾 Scarf", "price_minor": 19900, "stock": 10, "shop_url"
 async def settle(world: World) -> None:
     """Publish what the per-tick streams (stock counters, claims, funnel) hold right now."""
     services = world.services
-    assert services.discounts is not None and services.board is not None
-    assert services.feed is not None
-    await services.feed.flush()
-    await services.discounts.flush()
-    await services.board.flush()
-    assert services.draws is not None
-    await services.draws.flush()
+    await services.engines.get(Feed).flush()
+    await services.engines.get(Engine).flush()
+    await services.engines.get(SalesBoard).flush()
+    await services.engines.get(DrawEngine).flush()
 
 
 async def newest(world: World, what: str) -> int:

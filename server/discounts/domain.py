@@ -1,0 +1,30 @@
+"""The discounts domain: time-limited deals with exact stock, claims and coupons."""
+
+from __future__ import annotations
+
+from server.discounts import actions, snapshot
+from server.discounts.actions import Engine
+from server.discounts.stock import make_stock
+from server.domain import Domain, EngineSpec
+from server.intents.log import SalesBoard
+from server.services import Services
+
+
+def _engine(services: Services) -> Engine:
+    return Engine(
+        services.db,
+        services.hub,
+        make_stock(services.db, services.hub.backend),
+        board=services.engines.find(SalesBoard),
+    )
+
+
+DOMAIN = Domain(
+    name="discounts",
+    actions=actions.ACTIONS,
+    snapshot=snapshot.contribute,
+    personal=snapshot.PERSONAL,
+    reducers=snapshot.REDUCERS,
+    direct_types=actions.DIRECT_TYPES,
+    engines=(EngineSpec("discount engine", _engine),),
+)

@@ -1,0 +1,20 @@
+"""The intents domain: the log of purchase signals (the follow-up's input) and the hosts' sales board."""
+
+from __future__ import annotations
+
+from server.domain import Domain, EngineSpec
+from server.intents.log import SalesBoard
+from server.services import Services
+
+
+def _board(services: Services) -> SalesBoard:
+    hooks = services.registry.intent_hooks
+
+    def recorded() -> None:
+        for hook in hooks:
+            hook(services)
+
+    return SalesBoard(services.db, services.hub, on_record=recorded if hooks else None)
+
+
+DOMAIN = Domain(name="intents", engines=(EngineSpec("sales board", _board),))
