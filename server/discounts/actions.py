@@ -30,10 +30,10 @@ from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_names
-from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.models import Claim, Discount, Follow, Item, Product, RoomViewer, Viewer
+from server.text import clean_id
 from server.ticker import Ticker
 from server.ttlcache import TtlCache
 

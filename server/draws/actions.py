@@ -18,6 +18,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from server import text
 from server.auth import Principal, Scope
 from server.draws import jobs, rules
 from server.draws.events import DrawChanged, EntrantsTick
@@ -33,11 +34,11 @@ from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_name_cached, load_room
-from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.batch import shared_writer
 from server.storage.models import Claim, Draw, DrawEntry, DrawWinner, Follow, IntentEvent, Item, Room, Viewer
+from server.text import clean_id
 from server.ticker import Ticker
 from server.ttlcache import TtlCache
 
@@ -72,7 +73,7 @@ def winner_shape(w: DrawWinner, name: str | None, *, host: bool) -> dict[str, An
         "place": w.place,
         "tier": w.tier,
         "entrant": w.entrant,
-        "name": name if host else rules.mask_name(name),
+        "name": name if host else text.mask_name(name),
         "status": w.status,
     }
     if host:
@@ -171,7 +172,7 @@ async def load_view(db: Database, d: Draw) -> DrawView:
                 .order_by(col(DrawEntry.entrant))
                 .limit(SAMPLE_NAMES)
             )
-            sample = [rules.mask_name(n) for n in names.all()]
+            sample = [text.mask_name(n) for n in names.all()]
     return DrawView(d, int(entrants), [(w, n) for w, n in winners], sample)
 
 
@@ -866,7 +867,7 @@ async def record(db: Database, d: Draw) -> dict[str, Any]:
         "entrants": [
             {
                 "id": e.entrant,
-                "name": rules.mask_name(e.name),
+                "name": text.mask_name(e.name),
                 "weight": e.weight,
                 "shakes": e.shakes,
                 "tiers": orjson.loads(e.tiers) if e.tiers else None,
@@ -877,7 +878,7 @@ async def record(db: Database, d: Draw) -> dict[str, Any]:
         else [],
         "absent": orjson.loads(d.absent),
         "winners": [
-            {"place": w.place, "tier": w.tier, "entrant": w.entrant, "name": rules.mask_name(n)}
+            {"place": w.place, "tier": w.tier, "entrant": w.entrant, "name": text.mask_name(n)}
             for w, n in view.winners
             if w.status != "absent"
         ],

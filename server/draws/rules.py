@@ -26,9 +26,8 @@ from typing import Any
 import orjson
 
 from server.errors import InvalidInput
-from server.followup.rules import clean_email, clean_phone
 from server.products.rules import clean_url
-from server.rooms.rules import clean_text
+from server.text import clean_email, clean_phone, clean_text
 
 ALGORITHM = "livewall-draw-v1"
 MAX_WEIGHT = 51  # one chance plus at most 10 extra for each of the 5 actions
@@ -203,37 +202,6 @@ def verify_record(record: Mapping[str, Any]) -> Verdict:
     if sorted(winners, key=lambda p: p.place) != sorted(recorded, key=lambda p: p.place):
         problems.append("the recorded winners are not the ones the seed and the entrants give")
     return Verdict(not problems, tuple(problems), tuple(winners))
-
-
-# --- masking ------------------------------------------------------------------------------------
-
-
-def mask_name(name: str | None) -> str:
-    """Names as the big screen may show them: 张三 -> 张*, 张小三 -> 张*三, Alice -> A***e."""
-    if not name:
-        return "***"
-    if "@" in name:
-        return mask_email(name)
-    chars = list(name)
-    if len(chars) == 1:
-        return "*"
-    if len(chars) == 2:
-        return chars[0] + "*"
-    middle = "*" * min(3, len(chars) - 2)
-    return chars[0] + middle + chars[-1]
-
-
-def mask_email(email: str) -> str:
-    """a***@x.com: the first letter of the local part and the domain."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_phone(phone: str) -> str:
-    """+8613812345678 -> +86138****5678: the last four digits only."""
-    if len(phone) <= 6:
-        return "*" * len(phone)
-    return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else phone[:2] + "****" + phone[-2:]
 
 
 # --- validation ---------------------------------------------------------------------------------

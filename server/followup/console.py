@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server import netguard
+from server import netguard, text
 from server.api import host_principal
 from server.errors import Conflict, InvalidInput, NotFound
 from server.followup import contacts, engine, reach, rules, runner, templates
@@ -519,8 +519,8 @@ async def do_not_contact(request: Request) -> JSONResponse:
     on a channel (or all of them), for a stated reason. Recorded in the consent history."""
     services, room_id = await _room(request)
     body = await json_body(request)
-    email = rules.clean_email(body.get("email"))
-    phone = rules.clean_phone(body.get("phone"))
+    email = text.clean_email(body.get("email"))
+    phone = text.clean_phone(body.get("phone"))
     if email is None and phone is None:
         raise InvalidInput("give the email or the phone of the person")
     channel = body.get("channel") or "all"

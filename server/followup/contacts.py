@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server import text
 from server.errors import InvalidInput
 from server.followup import rules
 from server.storage import Database, now_ms
@@ -370,8 +371,8 @@ async def subject_contact(session: AsyncSession, subject: str) -> Contact | None
 
 def clean_details(data: dict[str, Any], default_region: str = "CN") -> dict[str, Any]:
     """The opt-in box: an email and/or a phone, a time zone, a locale; validated."""
-    email = rules.clean_email(data.get("email"))
-    phone = rules.clean_phone(data.get("phone"), default_region)
+    email = text.clean_email(data.get("email"))
+    phone = text.clean_phone(data.get("phone"), default_region)
     if email is None and phone is None:
         raise InvalidInput("leave an email address or a phone number", code="no_contact")
     tz = rules.clean_tz(data["tz"]) if data.get("tz") else None

@@ -18,7 +18,6 @@ from starlette.templating import Jinja2Templates
 
 from server import netguard
 from server.api import viewer_from_cookie
-from server.draws.rules import mask_email, mask_phone
 from server.errors import InvalidInput, NotFound, Unauthorized
 from server.followup import contacts, reach, rules
 from server.followup.delivery import Links
@@ -31,6 +30,7 @@ from server.services import Services
 from server.storage import now_ms
 from server.storage.followup import Consent, Contact, ContactViewer, Message, PushSubscription
 from server.storage.models import RoomViewer
+from server.text import clean_phone, mask_email, mask_phone
 
 # The opt-in box's channels, the field each needs, and the setting that configures each.
 FIELDS = {"email": "email", "sms": "phone"}
@@ -402,7 +402,7 @@ async def sms_inbound(request: Request) -> JSONResponse:
     sender, text = body.get("from"), body.get("text")
     if not isinstance(text, str) or len(text) > 1600:
         raise InvalidInput("text must be the message text")
-    phone = rules.clean_phone(sender)
+    phone = clean_phone(sender)
     if phone is None:
         raise InvalidInput("from must be the sender's phone number", code="bad_phone")
     if not rules.is_stop(text):

@@ -12,9 +12,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from server.errors import InvalidInput
 
 CHANNELS = ("email", "sms", "push", "webhook", "inapp")
@@ -79,33 +76,6 @@ def clean_tz(value: object) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(f"unknown time zone {value!r}") from None
     return value
-
-
-def clean_phone(raw: object, default_region: str = "CN") -> str | None:
-    """A phone number as E.164 (phonenumbers), None when not given; raises bad_phone."""
-    if raw in (None, ""):
-        return None
-    if not isinstance(raw, str) or len(raw) > 32:
-        raise InvalidInput("phone must be a phone number", code="bad_phone")
-    try:
-        parsed = phonenumbers.parse(raw, default_region)
-    except phonenumbers.NumberParseException:
-        raise InvalidInput("that is not a phone number", code="bad_phone") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidInput("that phone number does not exist", code="bad_phone")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def clean_email(raw: object) -> str | None:
-    """An email address, normalised (email-validator), None when not given; raises bad_email."""
-    if raw in (None, ""):
-        return None
-    if not isinstance(raw, str) or len(raw) > 254:
-        raise InvalidInput("email must be an email address", code="bad_email")
-    try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise InvalidInput(f"that email address is not valid: {exc}", code="bad_email") from None
 
 
 def _int(value: object, what: str, lo: int, hi: int) -> int:

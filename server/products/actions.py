@@ -19,11 +19,11 @@ from server.products import rules
 from server.products.events import PinChanged, ProductsChanged
 from server.realtime.dispatch import ActionContext, ActionTable
 from server.rooms.actions import load_room, room_products
-from server.rooms.rules import clean_id
 from server.rooms.snapshot import product_shape
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.models import Discount, Follow, Product, RoomSettings
+from server.text import clean_id
 
 MAX_PRODUCTS_PER_ROOM = 1000
 # Shop hosts of one import looked up at once (each lookup holds a resolver thread).

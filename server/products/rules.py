@@ -14,7 +14,7 @@ import orjson
 from babel.numbers import get_currency_precision, list_currencies
 
 from server.errors import BadMessage, InvalidInput
-from server.rooms.rules import clean_text
+from server.text import clean_text
 
 NAME_MAX_CHARS = 200
 DESCRIPTION_MAX_CHARS = 2000

@@ -23,11 +23,11 @@ from server.questions.feed import Feed
 from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_name_cached, load_room
-from server.rooms.rules import clean_id
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.batch import shared_inserter
 from server.storage.models import Item, ModerationLog, Product, RoomSettings, Sanction, Viewer, Vote
+from server.text import clean_id
 from server.ttlcache import TtlCache
 
 # Direct (unsequenced) frames this domain sends, with their one-line docs.

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from server.errors import Conflict, Forbidden, InvalidInput, RateLimited
-from server.rooms.rules import clean_text
+from server.text import clean_text
 
 KINDS = ("comment", "question", "suggestion", "concern", "need")
 FEEDBACK_KINDS = KINDS[1:]  # everything but comments goes to the host's queue

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.draws.rules import mask_name
+from server.text import mask_name
 from tests.browser.conftest import PHONE, wait_until
 from tests.helpers import Client, Running, create_room
 

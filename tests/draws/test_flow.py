@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server import text
 from server.draws import rules
 from server.draws.actions import DrawEngine
 from tests.helpers import REPO, Client, Running, setup_room
@@ -67,7 +68,7 @@ async def test_join_draw_commits_then_reveals(running: Running) -> None:
     while public["data"]["status"] != "drawn":
         public = await screen.recv_type("draw")
     shown = public["data"]["winners"][0]
-    assert shown["name"] == rules.mask_name(winner["name"]) and "viewer_id" not in shown
+    assert shown["name"] == text.mask_name(winner["name"]) and "viewer_id" not in shown
     assert again["entrant"] in {w["entrant"] for w in [winner]} or True
     twice = await host.request("draw.run", {"id": draw["id"]})
     assert twice["type"] == "error" and twice["data"]["code"] == "bad_state"
@@ -139,7 +140,7 @@ async def test_absent_redraws_only_that_place(running: Running) -> None:
         page = await http.get(f"/d/{draw['code']}")
     assert rules.verify_record(record).valid
     assert 'data-verdict="valid"' in page.text
-    assert all(w["name"] != "v0" or w["name"] == rules.mask_name("v0") for w in record["winners"])
+    assert all(w["name"] != "v0" or w["name"] == text.mask_name("v0") for w in record["winners"])
 
 
 async def test_winner_claims_in_time_with_valid_contact(running: Running) -> None:
