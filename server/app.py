@@ -65,7 +65,7 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _realtime_route(endpoint: RealtimeEndpoint) -> Callable[[WebSocket], Awaitable[None]]:
+def _realtime_route(endpoint: RealtimeEndpoint[Services]) -> Callable[[WebSocket], Awaitable[None]]:
     async def realtime(websocket: WebSocket) -> None:
         if websocket.path_params["role"] not in {r.value for r in Role}:
             # Accept first so the client sees the documented close code (4004), not a refused handshake.

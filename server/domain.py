@@ -7,24 +7,31 @@ the reducer, the direct frames it sends, its engines (built, started and stopped
 order) and its reactions to other domains' moments (hooks). Nothing registers itself by being
 imported: ``create_app(settings, domains=...)`` receives the list (``server.domains.default_domains``)
 and builds one ``Registry`` from it, kept on ``Services``.
+
+``Services`` lives here, with the declarations whose callables receive it: a domain is declared
+against the services it is given, and the services hold the registry built from the domains, so
+the two are one module (``server.services`` names it for the modules that import it from there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from sqlalchemy import Select
 from starlette.routing import BaseRoute
 
-from server.auth import Principal
+from server.auth import Principal, Tokens
 from server.config import Settings
-from server.realtime.dispatch import ActionContext, ActionTable, Handler, HandlerFn
+from server.metrics import Metrics
+from server.realtime import dispatch
+from server.realtime.dispatch import ActionTable, Handler, HandlerFn
+from server.realtime.hub import Hub
+from server.realtime.limits import Limiter
 from server.realtime.protocol import CLIENT_TYPES, DIRECT_TYPES
-
-if TYPE_CHECKING:
-    from server.services import Services
+from server.sandbox import Sandbox
+from server.storage import Database
 
 __all__ = [
     "ActionContext",
@@ -36,6 +43,7 @@ __all__ = [
     "Handler",
     "HandlerFn",
     "Hooks",
+    "Services",
 ]
 
 
@@ -194,3 +202,26 @@ class Registry:
 
     def engine_specs(self) -> list[EngineSpec]:
         return [spec for d in self.domains for spec in d.engines]
+
+
+# --- what every handler, engine and hook is given ------------------------------------------------------
+
+
+@dataclass
+class Services:
+    """The core (settings, storage, hub, tokens, metrics, sandbox, limiter), what the domains
+    declared (``registry``) and their running engines, found by class (``engines.get(DrawEngine)``)."""
+
+    settings: Settings
+    db: Database
+    hub: Hub
+    tokens: Tokens
+    metrics: Metrics
+    sandbox: Sandbox  # worker processes for untrusted and CPU-heavy jobs
+    limiter: Limiter
+    registry: Registry
+    engines: Engines = field(default_factory=Engines)
+
+
+# A domain's client actions take this context: the endpoint's, with the app's services typed.
+ActionContext: TypeAlias = dispatch.ActionContext[Services]

@@ -22,11 +22,11 @@ from server.discounts import rules
 from server.discounts.events import ClaimsTick, DiscountChanged, StockTick
 from server.discounts.rules import Outcome
 from server.discounts.stock import Counts, Stock
+from server.domain import ActionContext, ActionTable
 from server.errors import Conflict, Forbidden, NotFound
 from server.intents import log as intents
 from server.products.actions import load_product
 from server.products.rules import currency_digits
-from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_names

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from server import text
 from server.auth import Principal, Scope
+from server.domain import ActionContext, ActionTable
 from server.draws import jobs, rules
 from server.draws.events import DrawChanged, EntrantsTick
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
@@ -30,7 +31,6 @@ from server.i18n import DEFAULT_LOCALE, normalize, translate
 from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.questions.rules import normalize_for_match
-from server.realtime.dispatch import ActionContext, ActionTable
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_name_cached, load_room

@@ -12,12 +12,12 @@ from sqlmodel import col, select
 
 from server import netguard
 from server.auth import Principal, Scope
+from server.domain import ActionContext, ActionTable
 from server.errors import Conflict, InvalidInput, NotFound
 from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.products import rules
 from server.products.events import PinChanged, ProductsChanged
-from server.realtime.dispatch import ActionContext, ActionTable
 from server.rooms.actions import load_room, room_products
 from server.rooms.snapshot import product_shape
 from server.services import Services

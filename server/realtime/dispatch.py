@@ -6,25 +6,29 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from server.auth import Principal, Scope
 
 if TYPE_CHECKING:
     from server.realtime.connection import Connection
-    from server.services import Services
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
-class ActionContext:
-    """What a handler gets besides the message data."""
+class ActionContext(Generic[S]):
+    """What a handler gets besides the message data. ``services`` is whatever the app gave the
+    endpoint: realtime knows nothing of it, the domains see it typed (``server.domain.ActionContext``
+    is ``ActionContext[Services]``)."""
 
     principal: Principal
-    services: Services
+    services: S
     connection: Connection | None = None
 
 
-HandlerFn = Callable[[ActionContext, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# The table holds handlers of any app; each is typed against its own app's services.
+HandlerFn = Callable[[ActionContext[Any], dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True, slots=True)

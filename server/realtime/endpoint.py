@@ -10,29 +10,46 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.auth import Principal, Role, require
-from server.config import HELLO_TIMEOUT_SECS, INBOUND_STRIKES_BEFORE_CLOSE
+from server.config import HELLO_TIMEOUT_SECS, INBOUND_STRIKES_BEFORE_CLOSE, Settings
 from server.errors import BadMessage, LivewallError, RateLimited, UnknownType
 from server.httputil import error_response, same_origin
+from server.metrics import Metrics
 from server.realtime.caps import identity
 from server.realtime.connection import Connection
 from server.realtime.dispatch import ActionContext, Handler
-from server.realtime.hub import Resume
+from server.realtime.hub import Hub, Resume
 from server.realtime.protocol import ClientMessage, Close, direct_frame, error_frame, parse_client_frame
 from server.realtime.ratelimit import TokenBucket
-from server.services import Services
 
 log = logging.getLogger("livewall.ws")
 
-Authenticate = Callable[[Services, WebSocket, Role, str, dict[str, Any]], Awaitable[Principal]]
-Snapshot = Callable[[Services, Principal], Awaitable[dict[str, Any]]]
-Welcome = Callable[[Services, Principal], Awaitable[dict[str, Any]]]
+
+class EndpointServices(Protocol):
+    """What the endpoint itself uses of the app's services (the app's ``Services`` has more, which
+    its callbacks and the domains' handlers see typed: the endpoint only passes it through)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+S = TypeVar("S", bound=EndpointServices)
+
+Authenticate = Callable[[S, WebSocket, Role, str, dict[str, Any]], Awaitable[Principal]]
+Snapshot = Callable[[S, Principal], Awaitable[dict[str, Any]]]
+Welcome = Callable[[S, Principal], Awaitable[dict[str, Any]]]
 
 
 def _resume_point(data: dict[str, Any]) -> Resume | None:
@@ -57,15 +74,18 @@ def _forget_headers(websocket: WebSocket) -> None:
         websocket.__dict__.pop(parsed, None)
 
 
-class RealtimeEndpoint:
-    """ASGI-facing logic of one connection's life: authenticate, attach, read, dispatch, detach."""
+class RealtimeEndpoint(Generic[S]):
+    """ASGI-facing logic of one connection's life: authenticate, attach, read, dispatch, detach.
+
+    ``S`` is the app's services (``websocket.app.state.services``), handed to the callbacks and, in
+    each ``ActionContext``, to the handlers."""
 
     def __init__(
         self,
-        authenticate: Authenticate,
-        snapshot: Snapshot,
-        welcome: Welcome,
-        private: Snapshot | None = None,
+        authenticate: Authenticate[S],
+        snapshot: Snapshot[S],
+        welcome: Welcome[S],
+        private: Snapshot[S] | None = None,
         handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self.authenticate = authenticate
@@ -75,7 +95,7 @@ class RealtimeEndpoint:
         self.welcome = welcome
 
     async def __call__(self, websocket: WebSocket) -> None:
-        services: Services = websocket.app.state.services
+        services: S = websocket.app.state.services
         role = Role(websocket.path_params["role"])
         room_id: str = websocket.path_params["room_id"]
         if not same_origin(websocket, services.settings.allowed_origins, services.settings.public_url):
@@ -142,7 +162,7 @@ class RealtimeEndpoint:
     # welcome with its snapshot) is freed once the connection is open, not kept by the read loop's.
 
     async def _greet(
-        self, websocket: WebSocket, services: Services, role: Role, room_id: str
+        self, websocket: WebSocket, services: S, role: Role, room_id: str
     ) -> tuple[Principal, Resume | None] | None:
         hello = await self._hello(websocket, services)
         if hello is None:
@@ -152,7 +172,7 @@ class RealtimeEndpoint:
         _forget_headers(websocket)
         return principal, resume
 
-    async def _attach(self, services: Services, conn: Connection, resume: Resume | None) -> None:
+    async def _attach(self, services: S, conn: Connection, resume: Resume | None) -> None:
         welcome = await self.welcome(services, conn.principal)
         welcome["heartbeat_secs"] = services.settings.heartbeat_secs
         private = self.private
@@ -164,7 +184,7 @@ class RealtimeEndpoint:
             private=(lambda c: private(services, c.principal)) if private is not None else None,
         )
 
-    async def _hello(self, websocket: WebSocket, services: Services) -> ClientMessage | None:
+    async def _hello(self, websocket: WebSocket, services: S) -> ClientMessage | None:
         try:
             message = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_SECS)
         except TimeoutError:
@@ -183,14 +203,14 @@ class RealtimeEndpoint:
             return None
         return hello
 
-    async def _refuse(self, websocket: WebSocket, services: Services, exc: LivewallError) -> None:
+    async def _refuse(self, websocket: WebSocket, services: S, exc: LivewallError) -> None:
         code = {401: Close.UNAUTHORIZED, 403: Close.FORBIDDEN, 404: Close.NOT_FOUND}.get(
             exc.http_status, Close.PROTOCOL
         )
         await self._close_with(websocket, services, exc.code, exc.message, code)
 
     async def _close_with(
-        self, websocket: WebSocket, services: Services, code: str, message: str, close: int
+        self, websocket: WebSocket, services: S, code: str, message: str, close: int
     ) -> None:
         services.metrics.error_sent(code)
         try:
@@ -199,7 +219,7 @@ class RealtimeEndpoint:
         except (WebSocketDisconnect, RuntimeError):
             pass
 
-    async def _read_loop(self, websocket: WebSocket, services: Services, conn: Connection) -> None:
+    async def _read_loop(self, websocket: WebSocket, services: S, conn: Connection) -> None:
         settings = services.settings
         # Livewall's uvicorn protocol counts frames before they are parsed, and holds a client over
         # its limits back instead of refusing it; only under another server are messages counted here.

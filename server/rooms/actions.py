@@ -11,8 +11,8 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from server.auth import Scope, hash_secret, new_host_key
+from server.domain import ActionContext, ActionTable
 from server.errors import NotFound, Unauthorized
-from server.realtime.dispatch import ActionContext, ActionTable
 from server.rooms import rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
