@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server.discounts import actions, snapshot
-from server.discounts.actions import Engine
+from server.discounts import actions, snapshot, wire
+from server.discounts.engine import Engine
 from server.discounts.stock import make_stock
 from server.domain import Domain, EngineSpec
 from server.intents.log import SalesBoard
@@ -25,6 +25,6 @@ DOMAIN = Domain(
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,
     reducers=snapshot.REDUCERS,
-    direct_types=actions.DIRECT_TYPES,
+    direct_types=wire.DIRECT_TYPES,
     engines=(EngineSpec("discount engine", _engine),),
 )

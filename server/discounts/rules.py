@@ -11,10 +11,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from server.errors import Conflict, InvalidInput
+from server.errors import Conflict, Forbidden, InvalidInput
 
 AUDIENCES = ("everyone", "watchers", "followers", "askers")
 # TikTok's flash deals run 10-300 s; coupons for a whole show run longer. A day bounds both.
@@ -113,18 +111,40 @@ def phase(status: str, quantity: int, claimed: int, starts_ms: int, ends_ms: int
     return "sold_out" if claimed >= quantity else "live"
 
 
-# --- validation ---------------------------------------------------------------------------------
+# --- audiences ----------------------------------------------------------------------------------
 
 
-def _int(data: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if value is None:
-        raise InvalidInput(f"{key} is required")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput(f"{key} must be a whole number")
-    if not low <= value <= high:
-        raise InvalidInput(f"{key} must be between {low:,} and {high:,}")
-    return value
+@dataclass(frozen=True)
+class Standing:
+    """What is known of a viewer in the room, for a discount's audience (only the fact the audience
+    asks about is read: ``fact_for``)."""
+
+    following: bool = False
+    joined_ms: int | None = None  # when they first joined the room
+    asked: bool = False  # a comment or question of theirs names the discount's product
+
+
+def fact_for(audience: str) -> str | None:
+    """The one ``Standing`` field that decides ``audience`` (None: nothing to read)."""
+    return {"followers": "following", "watchers": "joined_ms", "askers": "asked"}.get(audience)
+
+
+def check_audience(audience: str, watch_minutes: int | None, standing: Standing, t_ms: int) -> None:
+    """Refuse (not_eligible) a viewer outside the discount's audience: everyone, followers, watchers
+    of ``watch_minutes`` or more, or viewers who asked about the product."""
+    if audience == "followers" and not standing.following:
+        raise Forbidden("this discount is for followers of the room: follow to claim", code="not_eligible")
+    if audience == "watchers":
+        need = (watch_minutes or 0) * 60_000
+        if standing.joined_ms is None or t_ms - standing.joined_ms < need:
+            raise Forbidden(
+                f"this discount is for viewers watching at least {watch_minutes} minutes", code="not_eligible"
+            )
+    if audience == "askers" and not standing.asked:
+        raise Forbidden("this discount is for viewers who asked about the product", code="not_eligible")
+
+
+# --- prices and changes ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -133,75 +153,17 @@ class Price:
     percent_off: int | None
 
 
-def clean_price(data: Mapping[str, Any], list_price_minor: int) -> Price:
-    """The deal price from ``price_minor`` or ``percent_off`` (exactly one), never above list price."""
-    has_price, has_percent = data.get("price_minor") is not None, data.get("percent_off") is not None
-    if has_price == has_percent:
-        raise InvalidInput("give the deal price as price_minor or percent_off (one of them)")
-    if has_percent:
-        percent = _int(data, "percent_off", 1, 99)
-        # Round half up to the minor unit: 30% off 9.99 is 6.99 (699.3 -> 699).
-        return Price((list_price_minor * (100 - percent) + 50) // 100, percent)
-    price = _int(data, "price_minor", 0, MAX_PRICE_MINOR)
-    if price > list_price_minor:
+def percent_price(list_price_minor: int, percent_off: int) -> Price:
+    """The deal price at ``percent_off`` (1-99) off the list price."""
+    # Round half up to the minor unit: 30% off 9.99 is 6.99 (699.3 -> 699).
+    return Price((list_price_minor * (100 - percent_off) + 50) // 100, percent_off)
+
+
+def fixed_price(list_price_minor: int, price_minor: int) -> Price:
+    """A deal price given as such: never above the list price."""
+    if price_minor > list_price_minor:
         raise InvalidInput("the deal price must not be above the list price")
-    return Price(price, None)
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A validated discount.launch."""
-
-    product_id: int
-    price: Price
-    quantity: int
-    duration_secs: int
-    per_viewer_limit: int
-    audience: str
-    watch_minutes: int | None
-    hold_secs: int
-    starts_in_secs: int
-
-
-def clean_launch(data: Mapping[str, Any], list_price_minor: int) -> Launch:
-    audience = data.get("audience", "everyone")
-    if audience not in AUDIENCES:
-        raise InvalidInput(f"audience must be one of {', '.join(AUDIENCES)}")
-    watch = _int(data, "watch_minutes", 1, MAX_WATCH_MINUTES) if audience == "watchers" else None
-    return Launch(
-        product_id=_int(data, "product_id", 1, 2**62),
-        price=clean_price(data, list_price_minor),
-        quantity=_int(data, "quantity", 1, MAX_QUANTITY),
-        duration_secs=_int(data, "duration_secs", MIN_DURATION_SECS, MAX_DURATION_SECS),
-        per_viewer_limit=_int(data, "per_viewer_limit", 1, MAX_PER_VIEWER, 1),
-        audience=audience,
-        watch_minutes=watch,
-        hold_secs=_int(data, "hold_secs", MIN_HOLD_SECS, MAX_HOLD_SECS, DEFAULT_HOLD_SECS),
-        starts_in_secs=_int(data, "starts_in_secs", 0, MAX_START_DELAY_SECS, 0),
-    )
-
-
-@dataclass(frozen=True)
-class Change:
-    """A validated discount.update."""
-
-    extend_secs: int
-    add_stock: int
-    price: Price | None
-
-
-def clean_change(data: Mapping[str, Any], list_price_minor: int) -> Change:
-    unknown = set(data) - {"id", "extend_secs", "add_stock", "price_minor", "percent_off"}
-    if unknown:
-        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
-    extend = _int(data, "extend_secs", -MAX_START_DELAY_SECS, MAX_DURATION_SECS, 0)
-    add = _int(data, "add_stock", 1, MAX_QUANTITY) if "add_stock" in data else 0
-    price = None
-    if data.get("price_minor") is not None or data.get("percent_off") is not None:
-        price = clean_price(data, list_price_minor)
-    if not extend and not add and price is None:
-        raise InvalidInput("nothing to change: give extend_secs, add_stock, price_minor or percent_off")
-    return Change(extend, add, price)
+    return Price(price_minor, None)
 
 
 def check_changeable(status: str, ends_ms: int, t_ms: int) -> None:
@@ -220,25 +182,10 @@ def new_end(starts_ms: int, ends_ms: int, extend_secs: int, t_ms: int) -> int:
     return end
 
 
-# --- codes and links ----------------------------------------------------------------------------
+# --- codes ----------------------------------------------------------------------------
 
 
 def new_code() -> str:
     """A coupon code like ``LW-7KQ2-M9XD`` (40 bits from the OS CSPRNG)."""
     chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(2 * CODE_GROUP))
     return f"LW-{chars[:CODE_GROUP]}-{chars[CODE_GROUP:]}"
-
-
-def checkout_url(shop_url: str | None, code: str | None, viewer_id: str | None) -> str | None:
-    """The shop link with the coupon code (``coupon``) and who came from the stream (``lw_ref``)."""
-    if not shop_url:
-        return None
-    parts = urlsplit(shop_url)
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("coupon", "lw_ref")
-    ]
-    if code:
-        query.append(("coupon", code))
-    if viewer_id:
-        query.append(("lw_ref", viewer_id))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

@@ -9,8 +9,8 @@ from sqlalchemy import Select
 from sqlmodel import col, select
 
 from server.auth import Principal, Role
-from server.discounts import actions
-from server.discounts.actions import Engine
+from server.discounts import actions, wire
+from server.discounts.engine import HOST_CLAIMS, Engine
 from server.domain import PersonalPart, Reducer
 from server.intents import log as intents
 from server.intents.webhook import shop_secret, webhook_path
@@ -28,7 +28,7 @@ async def contribute(services: Services, principal: Principal, snap: dict[str, A
     t = now_ms()
     recent = await actions.recent_discounts(db, room_id)
     counts = await engine.stock.counts_many(recent)
-    snap["discounts"] = [actions.discount_shape(d, c, t) for d, c in zip(recent, counts, strict=True)]
+    snap["discounts"] = [wire.discount_shape(d, c, t) for d, c in zip(recent, counts, strict=True)]
     if principal.role is Role.HOST:
         snap["claims"] = await actions.recent_claims(db, room_id)
         snap["sales"] = await intents.funnel(db, room_id)
@@ -96,7 +96,7 @@ def reduce_claims(snap: dict[str, Any], data: dict[str, Any]) -> None:
     by_id = {c["id"]: c for c in snap.get("claims", [])}
     for claim in data["claims"]:
         by_id[claim["id"]] = dict(claim)
-    snap["claims"] = [by_id[k] for k in sorted(by_id)][-actions.HOST_CLAIMS :]
+    snap["claims"] = [by_id[k] for k in sorted(by_id)][-HOST_CLAIMS:]
 
 
 def reduce_sales(snap: dict[str, Any], data: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from server.discounts.actions import Engine as DiscountEngine
+from server.discounts.engine import Engine as DiscountEngine
 from server.domain import Domain, EngineSpec, Hooks
 from server.followup import console, events, http, snapshot
 from server.followup.channels import Channel

@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server.discounts.actions import Engine as DiscountEngine
+from server.discounts.engine import Engine as DiscountEngine
 from server.errors import BadMessage, InvalidInput, Unauthorized
 from server.httputil import read_body
 from server.intents import log as intents

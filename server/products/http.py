@@ -9,13 +9,13 @@ from starlette.routing import Route
 
 from server import netguard
 from server.api import host_principal, viewer_from_cookie
-from server.discounts import rules as discount_rules
 from server.errors import Conflict
 from server.httputil import bearer, check_origin, read_body
 from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.intents.webhook import receive
 from server.products.actions import do_import, load_product
+from server.products.rules import checkout_url
 from server.services import Services
 from server.storage.models import Claim, Discount
 
@@ -69,7 +69,7 @@ async def buy(request: Request) -> Response:
             product_id=product.id,
             board=services.engines.find(SalesBoard),
         )
-    url = discount_rules.checkout_url(product.shop_url, code, viewer_id)
+    url = checkout_url(product.shop_url, code, viewer_id)
     assert url is not None
     # Its host's addresses were checked when the link was saved; here only what needs no DNS (a
     # link saved before that check, a local name). The phone resolves the name itself: what this

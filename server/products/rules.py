@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from babel.numbers import get_currency_precision, list_currencies
@@ -171,3 +171,18 @@ def parse_import(body: bytes, content_type: str) -> list[ProductFields]:
         except InvalidInput as exc:
             raise InvalidInput(f"product {number}: {exc.message}", code=exc.code) from None
     return products
+
+
+def checkout_url(shop_url: str | None, code: str | None, viewer_id: str | None) -> str | None:
+    """The shop link with the coupon code (``coupon``) and who came from the stream (``lw_ref``)."""
+    if not shop_url:
+        return None
+    parts = urlsplit(shop_url)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("coupon", "lw_ref")
+    ]
+    if code:
+        query.append(("coupon", code))
+    if viewer_id:
+        query.append(("lw_ref", viewer_id))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from server.discounts.actions import Engine
+from server.discounts.engine import Engine
 from server.storage.models import IntentEvent
 from tests.helpers import Client, Running, setup_room
 
@@ -299,7 +299,7 @@ async def test_bad_changes_change_nothing(running: Running) -> None:
     again = await host.request("discount.update", {"id": deal["id"], "add_stock": 5})
     assert again["data"]["code"] == "bad_state"
     assert (await host.request("discount.stop", {"id": deal["id"]}))["data"]["code"] == "bad_state"
-    from server.discounts.actions import load_discount
+    from server.discounts.engine import load_discount
 
     stored = await load_discount(_services(running).db, room["id"], deal["id"])
     counts = await _services(running).engines.get(Engine).stock.counts(stored)

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.discounts import rules
-from server.discounts.rules import Outcome, StockState
-from server.errors import Conflict, InvalidInput
+from server.discounts import rules, wire
+from server.discounts.rules import Outcome, Standing, StockState
+from server.errors import Conflict, Forbidden, InvalidInput
+from server.products import rules as product_rules
 
 LIVE = StockState(quantity=3, claimed=0, per_viewer_limit=1, starts_ms=1000, ends_ms=2000, stopped=False)
 
@@ -75,14 +76,14 @@ def test_phase() -> None:
 
 def test_percent_rounds_to_the_minor_unit() -> None:
     """30% off 9.99 is 6.99; a price above the list price is refused; one of the two is required."""
-    assert rules.clean_price({"percent_off": 30}, 999) == rules.Price(699, 30)
-    assert rules.clean_price({"price_minor": 500}, 999) == rules.Price(500, None)
+    assert wire.parse_price({"percent_off": 30}, 999) == rules.Price(699, 30)
+    assert wire.parse_price({"price_minor": 500}, 999) == rules.Price(500, None)
     with pytest.raises(InvalidInput, match="above the list price"):
-        rules.clean_price({"price_minor": 1000}, 999)
+        wire.parse_price({"price_minor": 1000}, 999)
     with pytest.raises(InvalidInput, match="one of them"):
-        rules.clean_price({"price_minor": 1, "percent_off": 10}, 999)
+        wire.parse_price({"price_minor": 1, "percent_off": 10}, 999)
     with pytest.raises(InvalidInput, match="one of them"):
-        rules.clean_price({}, 999)
+        wire.parse_price({}, 999)
 
 
 GOOD: dict[str, Any] = {"product_id": 1, "percent_off": 20, "quantity": 100, "duration_secs": 60}
@@ -113,17 +114,17 @@ GOOD: dict[str, Any] = {"product_id": 1, "percent_off": 20, "quantity": 100, "du
 def test_absurd_launches_are_refused(change: dict[str, Any], message: str) -> None:
     """Negative or absurd quantities, prices and times are refused with a message naming the field."""
     with pytest.raises(InvalidInput, match=message):
-        rules.clean_launch({**GOOD, **change}, 19900)
+        wire.parse_launch({**GOOD, **change}, 19900)
 
 
 def test_changes() -> None:
     """A change must change something; extending keeps at least the minimum run; an ended deal is final."""
     with pytest.raises(InvalidInput, match="nothing to change"):
-        rules.clean_change({"id": 1}, 100)
+        wire.parse_change({"id": 1}, 100)
     with pytest.raises(InvalidInput, match="unknown fields"):
-        rules.clean_change({"id": 1, "quantity": 5}, 100)
+        wire.parse_change({"id": 1, "quantity": 5}, 100)
     with pytest.raises(InvalidInput, match="add_stock must be between"):
-        rules.clean_change({"id": 1, "add_stock": 0}, 100)
+        wire.parse_change({"id": 1, "add_stock": 0}, 100)
     assert rules.new_end(0, 60_000, 30, 10_000) == 90_000
     with pytest.raises(InvalidInput, match="at least"):
         rules.new_end(0, 60_000, -55, 10_000)
@@ -138,6 +139,26 @@ def test_codes_are_unambiguous_and_links_keep_the_shop_query() -> None:
     codes = {rules.new_code() for _ in range(1000)}
     assert len(codes) == 1000
     assert all(re.fullmatch(r"LW-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", c) for c in codes)
-    url = rules.checkout_url("https://shop.example/p?id=7&coupon=OLD#top", "LW-AAAA-BBBB", "v1")
+    url = product_rules.checkout_url("https://shop.example/p?id=7&coupon=OLD#top", "LW-AAAA-BBBB", "v1")
     assert url == "https://shop.example/p?id=7&coupon=LW-AAAA-BBBB&lw_ref=v1#top"
-    assert rules.checkout_url(None, "X", "v") is None
+    assert product_rules.checkout_url(None, "X", "v") is None
+
+
+def test_audiences_decide_from_the_viewer_standing() -> None:
+    """Everyone may claim; followers, watchers of N minutes and askers: each decided by one fact."""
+    t = 10 * 60_000
+    rules.check_audience("everyone", None, Standing(), t)
+    assert rules.fact_for("everyone") is None
+    assert rules.fact_for("followers") == "following"
+    rules.check_audience("followers", None, Standing(following=True), t)
+    with pytest.raises(Forbidden, match="followers of the room") as refused:
+        rules.check_audience("followers", None, Standing(), t)
+    assert refused.value.code == "not_eligible"
+    rules.check_audience("watchers", 5, Standing(joined_ms=t - 5 * 60_000), t)
+    with pytest.raises(Forbidden, match="watching at least 5 minutes"):
+        rules.check_audience("watchers", 5, Standing(joined_ms=t - 5 * 60_000 + 1), t)
+    with pytest.raises(Forbidden, match="watching at least 5 minutes"):
+        rules.check_audience("watchers", 5, Standing(), t)
+    rules.check_audience("askers", None, Standing(asked=True), t)
+    with pytest.raises(Forbidden, match="asked about the product"):
+        rules.check_audience("askers", None, Standing(following=True, joined_ms=0), t)

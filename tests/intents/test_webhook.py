@@ -11,7 +11,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from server.discounts.actions import Engine
+from server.discounts.engine import Engine
 from server.intents.webhook import shop_secret
 from tests.helpers import Client, Running, setup_room
 

@@ -17,7 +17,7 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 
 from server.auth import Principal, Role
-from server.discounts.actions import Engine
+from server.discounts.engine import Engine
 from server.domains import default_registry
 from server.draws.actions import DrawEngine
 from server.intents.log import SalesBoard
