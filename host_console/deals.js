@@ -3,7 +3,8 @@
 // compact "on sale now" card beside the question queue and the count on the Selling tab.
 import { setText, t } from "/static/js/i18n.js";
 import { FormError, button, clearError, el, showError, wholeNumber } from "/console-assets/forms.js";
-import { formatMoney, parseMajor } from "/console-assets/money.js";
+import { formatMoney, parseMajor } from "/static/js/money.js";
+import { formatClock } from "/static/js/time.js";
 
 const $ = (sel) => document.querySelector(sel);
 const ACTIVE = new Set(["scheduled", "live", "sold_out"]);
@@ -14,15 +15,6 @@ const CLOCK_TICK_MS = 250;
 // The last seconds of a deal are shown in red.
 const URGENT_MS = 10_000;
 const MAX_ADD_STOCK = 100_000;
-
-/** 75_000 -> "1:15"; 3_725_000 -> "1:02:05" (whole seconds, rounded up: 0:00 only at the end). */
-export function clockText(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
 
 function countdown(d) {
   const span = el("span", "s-clock");
@@ -132,7 +124,7 @@ export class DealsView {
       if (status === "scheduled" && now < starts) ms = starts - now;
       // A clock estimate a few ms behind the server must not show a live deal longer than it runs.
       else if (status !== "ended") ms = Math.min(ends - now, ends - starts);
-      const text = clockText(ms);
+      const text = formatClock(ms, { pad: false });
       if (span.textContent !== text) span.textContent = text;
       span.classList.toggle("is-urgent", status !== "ended" && status !== "scheduled" && ms < URGENT_MS);
     }

@@ -2,7 +2,7 @@
 // entrant count; close, draw, cancel; the winners with confirm and absent; the commitments and the
 // verify page), the room's draws so far with the CSV export, and the form (draw_form.js).
 import { currentLang, setText, t } from "/static/js/i18n.js";
-import { clockText } from "/console-assets/deals.js";
+import { formatClock } from "/static/js/time.js";
 import { DrawForm } from "/console-assets/draw_form.js";
 import { button, clearError, el, showError } from "/console-assets/forms.js";
 
@@ -192,7 +192,7 @@ export class DrawsView {
     if (!d || d.status !== "open") return;
     const ms = d.closes_ms - this.opts.serverNow();
     const clock = $("[data-draw-countdown]");
-    const text = clockText(ms);
+    const text = formatClock(ms, { pad: false });
     if (clock.textContent !== text) clock.textContent = text;
     clock.classList.toggle("is-urgent", ms < URGENT_MS);
     const label = $("[data-draw-clock-label]");

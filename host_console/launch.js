@@ -2,7 +2,7 @@
 // how many units, for how long, for whom, how long a claim holds its unit, and an optional delay.
 import { currentLang, setText } from "/static/js/i18n.js";
 import { FormError, clearError, el, showError, wholeNumber } from "/console-assets/forms.js";
-import { formatMoney, parseMajor, toMajor } from "/console-assets/money.js";
+import { formatMoney, parseMajor, toMajor } from "/static/js/money.js";
 
 const $ = (sel) => document.querySelector(sel);
 // The server's limits (server/discounts/rules.py), checked here first for a precise hint.

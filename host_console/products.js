@@ -2,7 +2,7 @@
 // the CSV/JSON import (a file posted to the import URL on the console's session cookie).
 import { setText, t } from "/static/js/i18n.js";
 import { FormError, button, clearError, el, httpUrl, showError, wholeNumber } from "/console-assets/forms.js";
-import { fractionDigits, formatMoney, parseMajor, toMajor } from "/console-assets/money.js";
+import { fractionDigits, formatMoney, parseMajor, toMajor } from "/static/js/money.js";
 
 const $ = (sel) => document.querySelector(sel);
 // The server's limits (server/products/rules.py), checked here first so the host gets a precise hint.

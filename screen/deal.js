@@ -2,8 +2,9 @@
 // countdown on the server's clock, the units left and claimed, and a SOLD OUT stamp while none are
 // left. Shows counts only: never a viewer's name or code.
 import { setText } from "/static/js/i18n.js";
-import { formatPrice } from "/static/js/ui.js";
-import { countdownTarget, formatClock, percentOff, phase, put } from "/static/js/deals.js";
+import { formatMoney } from "/static/js/money.js";
+import { countdownTarget, percentOff, phase, put } from "/static/js/deals.js";
+import { formatClock } from "/static/js/time.js";
 
 // The last seconds of a deal are shown in the accent colour (a cue for the host and the room).
 const URGENT_MS = 10_000;
@@ -42,13 +43,13 @@ export function initDeal({ client, tracker, stage }) {
     say(q("[data-deal-label]"), d ? "shop.deal.flash" : "shop.pinned");
 
     const { currency, digits } = d || product;
-    put(q("[data-deal-price]"), formatPrice(d ? d.price_minor : product.price_minor, currency, digits));
+    put(q("[data-deal-price]"), formatMoney(d ? d.price_minor : product.price_minor, currency, { digits }));
     for (const sel of ["[data-deal-list]", "[data-deal-off]", "[data-deal-timer]", "[data-deal-stock]"]) {
       q(sel).hidden = !d;
     }
     q("[data-deal-stamp]").hidden = p !== "sold_out";
     if (!d) return;
-    put(q("[data-deal-list]"), formatPrice(d.list_price_minor, currency, digits));
+    put(q("[data-deal-list]"), formatMoney(d.list_price_minor, currency, { digits }));
     say(q("[data-deal-off]"), "shop.deal.off", { n: percentOff(d) });
 
     const clock = q("[data-deal-clock]");

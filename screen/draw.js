@@ -5,7 +5,8 @@
 // The panel takes the stage while a draw is open or closed, and keeps the winners up for a while
 // after the draw, until the host starts another draw, cancels it, or switches the layout.
 import { setText } from "/static/js/i18n.js";
-import { formatClock, put } from "/static/js/deals.js";
+import { put } from "/static/js/deals.js";
+import { formatClock } from "/static/js/time.js";
 import { ROLL_MS, confetti, reducedMotion, reelNames, roll, settle } from "/screen-assets/reel.js";
 
 // Winners stay on the stage this long after the draw (unless the layout changes or a draw starts).

@@ -1,7 +1,7 @@
 // Discounts as the phone and the big screen read them: the phase at a server time, which deal to
-// show, the countdown text. "Now" is always the server's clock as the page estimates it
-// (RoomClient.serverNow(): Date.now() + the offset measured from pong), so every surface counts down
-// to the same instant whatever its own clock says.
+// show, what a countdown runs to (its text: time.js). "Now" is always the server's clock as the page
+// estimates it (RoomClient.serverNow(): Date.now() + the offset measured from pong), so every surface
+// counts down to the same instant whatever its own clock says.
 
 // An ended deal stays up this long, so people see "ended" rather than the card vanishing.
 export const ENDED_SHOWN_MS = 8000;
@@ -18,15 +18,6 @@ export function phase(d, now) {
 /** The instant a countdown runs to: the start while scheduled, else the end. */
 export function countdownTarget(d, now) {
   return phase(d, now) === "scheduled" ? d.starts_ms : d.ends_ms;
-}
-
-/** "04:59", "1:02:03"; rounds up, so "00:00" shows only once the time is over. */
-export function formatClock(ms) {
-  const secs = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(secs / 3600);
-  const mm = String(Math.floor((secs % 3600) / 60)).padStart(2, "0");
-  const ss = String(secs % 60).padStart(2, "0");
-  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
 export function percentOff(d) {

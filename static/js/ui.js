@@ -16,27 +16,6 @@ export function renderPresence(el, presence) {
   setText(el, "presence.viewers", { n: presence.viewers });
 }
 
-const intlDigits = new Map();
-
-/** Integer minor units as money in the page's language. `digits` is the currency's fraction digits as
- * the server counts them (products, deals and claims carry it); without it, as Intl knows them. */
-export function formatPrice(minor, currency, digits) {
-  let n = Number.isInteger(digits) ? digits : 2;
-  try {
-    if (!Number.isInteger(digits)) {
-      if (!intlDigits.has(currency)) {
-        const options = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions();
-        intlDigits.set(currency, options.maximumFractionDigits);
-      }
-      n = intlDigits.get(currency);
-    }
-    const options = { style: "currency", currency, minimumFractionDigits: n, maximumFractionDigits: n };
-    return new Intl.NumberFormat(document.documentElement.lang, options).format(minor / 10 ** n);
-  } catch {
-    return `${(minor / 10 ** n).toFixed(n)} ${currency}`;
-  }
-}
-
 let toastTimer;
 export function toast(key, vars) {
   let el = document.querySelector(".toast");

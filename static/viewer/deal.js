@@ -3,8 +3,10 @@
 // The phone explains why a claim is not possible yet (not eligible, not started); the server alone
 // decides, and its refusals are translated from their error codes.
 import { setText } from "/static/js/i18n.js";
-import { errorKey, formatPrice, toast } from "/static/js/ui.js";
-import { countdownTarget, formatClock, percentOff, phase, put } from "/static/js/deals.js";
+import { formatMoney } from "/static/js/money.js";
+import { errorKey, toast } from "/static/js/ui.js";
+import { countdownTarget, percentOff, phase, put } from "/static/js/deals.js";
+import { formatClock } from "/static/js/time.js";
 import { syncList } from "/static/viewer/lists.js";
 
 const ACTIVE = new Set(["reserved", "redeemed"]);
@@ -195,8 +197,8 @@ export function initDeal({ client, tracker, intents, askedAbout, onAsk }) {
     img.hidden = !url;
     if (url && img.getAttribute("src") !== url) img.src = url;
     put(q("[data-deal-name]"), product ? product.name : "");
-    put(q("[data-deal-price]"), formatPrice(d.price_minor, d.currency, d.digits));
-    put(q("[data-deal-list]"), formatPrice(d.list_price_minor, d.currency, d.digits));
+    put(q("[data-deal-price]"), formatMoney(d.price_minor, d.currency, { digits: d.digits }));
+    put(q("[data-deal-list]"), formatMoney(d.list_price_minor, d.currency, { digits: d.digits }));
     say(q("[data-deal-off]"), "shop.deal.off", { n: percentOff(d) });
 
     const clock = q("[data-deal-clock]");

@@ -5,7 +5,8 @@
 // The server decides everything; the phone knows it won when its entrant pseudonym is among the
 // `draw` event's winners (the pseudonym comes from the draw.enter/draw.shake ack or personal.my_draws).
 import { setText } from "/static/js/i18n.js";
-import { formatClock, put } from "/static/js/deals.js";
+import { put } from "/static/js/deals.js";
+import { formatClock } from "/static/js/time.js";
 import { toast } from "/static/js/ui.js";
 import { initClaimForm } from "/static/viewer/claim.js";
 import { ShakeCounter } from "/static/viewer/shake.js";

@@ -2,7 +2,7 @@
 // the buy link. The buy link goes through the server (/r/{room}/buy/{id}), which records the click
 // and redirects to the shop with the viewer's coupon. Product text only goes through textContent.
 import { setText } from "/static/js/i18n.js";
-import { formatPrice } from "/static/js/ui.js";
+import { formatMoney } from "/static/js/money.js";
 import { phase } from "/static/js/deals.js";
 import { syncList } from "/static/viewer/lists.js";
 
@@ -45,9 +45,9 @@ export function initShelf({ roomId, intents, serverNow }) {
 
   function setPrices(priceEl, listEl, p) {
     const deal = dealOn(p.id);
-    priceEl.textContent = formatPrice(deal ? deal.price_minor : p.price_minor, p.currency, p.digits);
+    priceEl.textContent = formatMoney(deal ? deal.price_minor : p.price_minor, p.currency, { digits: p.digits });
     listEl.hidden = !deal;
-    listEl.textContent = deal ? formatPrice(deal.list_price_minor, p.currency, p.digits) : "";
+    listEl.textContent = deal ? formatMoney(deal.list_price_minor, p.currency, { digits: p.digits }) : "";
   }
 
   function setBuy(link, p) {

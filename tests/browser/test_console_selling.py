@@ -228,7 +228,7 @@ async def test_money_follows_the_currency(browser: Browser, running: Running) ->
     page = await _selling(browser, running, room)
     results = await page.evaluate(
         """async () => {
-            const m = await import("/console-assets/money.js");
+            const m = await import("/static/js/money.js");
             return [
                 m.parseMajor("199.00", "CNY"), m.parseMajor("199.5", "CNY"), m.parseMajor("0.07", "CNY"),
                 m.parseMajor("１９９．００", "CNY"), m.parseMajor("1500", "JPY"), m.parseMajor("1.5", "JPY"),

@@ -1,12 +1,12 @@
-// Money in the console: the wire carries integer minor units and an ISO 4217 code; people type and
-// read major units ("199.00"). No floating point between the two: the text is split on the decimal
-// point and scaled by the currency's fraction digits as Intl knows them.
-import { currentLang } from "/static/js/i18n.js";
+// Money on every surface: the wire carries integer minor units and an ISO 4217 code; people read
+// "¥199.00" and type major units ("199.00"). No floating point between text and minor units: the
+// text is split on the decimal point and scaled by the currency's fraction digits.
 
 const digitsCache = new Map();
 
-/** Fraction digits of a currency (CNY 2, JPY 0, KWD 3); null for a code that is not three letters
- * (Intl takes any well-formed code, with 2 digits: the server says whether it is a real currency). */
+/** Fraction digits of a currency as Intl knows them (CNY 2, JPY 0, KWD 3); null for a code that is
+ * not three letters (Intl takes any well-formed code, with 2 digits: the server says whether it is a
+ * real currency). */
 export function fractionDigits(currency) {
   const code = String(currency || "").toUpperCase();
   if (!digitsCache.has(code)) {
@@ -24,19 +24,23 @@ export function fractionDigits(currency) {
   return digitsCache.get(code);
 }
 
-/** ``19900`` CNY -> "¥199.00" in the page's language. */
-export function formatMoney(minor, currency) {
-  const digits = fractionDigits(currency) ?? 2;
+/**
+ * ``19900`` CNY -> "¥199.00" in the page's language (or ``lang``). ``digits``: the currency's
+ * fraction digits as the server counts them (products, deals and claims carry them); without it, as
+ * Intl knows them.
+ */
+export function formatMoney(minor, currency, { digits, lang } = {}) {
+  const n = Number.isInteger(digits) ? digits : fractionDigits(currency) ?? 2;
   try {
-    return new Intl.NumberFormat(currentLang(), { style: "currency", currency }).format(minor / 10 ** digits);
+    const options = { style: "currency", currency, minimumFractionDigits: n, maximumFractionDigits: n };
+    return new Intl.NumberFormat(lang || document.documentElement.lang || "en", options).format(minor / 10 ** n);
   } catch {
-    return `${toMajor(minor, currency)} ${currency}`;
+    return `${toMajor(minor, currency, n)} ${currency}`;
   }
 }
 
 /** ``19900`` CNY -> "199.00": what an edit form shows (no grouping, a dot, exact). */
-export function toMajor(minor, currency) {
-  const digits = fractionDigits(currency) ?? 2;
+export function toMajor(minor, currency, digits = fractionDigits(currency) ?? 2) {
   const sign = minor < 0 ? "-" : "";
   const text = String(Math.abs(minor)).padStart(digits + 1, "0");
   if (!digits) return sign + text;
