@@ -82,9 +82,9 @@ def _probe(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _log_fanouts() -> None:
-    from server.realtime import hub
+    from server.realtime import fanout, hub
 
-    init, run = hub._FanOut.__init__, hub._FanOut.run
+    init, run = fanout.FanOut.__init__, fanout.FanOut.run
     stats: dict[int, list[float]] = {}
 
     def logged_init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -107,19 +107,20 @@ def _log_fanouts() -> None:
                     )
         return result
 
-    hub._FanOut.__init__ = logged_init  # type: ignore[method-assign]
-    hub._FanOut.run = logged_run  # type: ignore[method-assign]
+    fanout.FanOut.__init__ = logged_init  # type: ignore[method-assign]
+    fanout.FanOut.run = logged_run  # type: ignore[method-assign]
 
     measure = hub.Hub._measure
 
     def logged_measure(self: Any, now: float) -> None:
-        elapsed = max(now - self._window_start, 1e-9)
-        writing, cpu = self._window_writing / elapsed, (self._cpu_clock() - self._window_cpu) / elapsed
-        waited = self._waited(elapsed, writing, cpu, self._wait_clock())
+        ticks = self.ticks
+        elapsed = max(now - ticks.window_start, 1e-9)
+        writing, cpu = ticks.window_writing / elapsed, (self._cpu_clock() - ticks.window_cpu) / elapsed
+        waited = ticks.waited(elapsed, writing, cpu, self._wait_clock())
         measure(self, now)
         sys.stderr.write(
             f"window writing={writing:.2f} loop_cpu={cpu:.2f} waited={waited:.2f} "
-            f"ticking={self._coalescing} starved={self._starved} at={time.time() * 1000:.0f}\n"
+            f"ticking={ticks.coalescing} starved={ticks.starved} at={time.time() * 1000:.0f}\n"
         )
 
     hub.Hub._measure = logged_measure  # type: ignore[method-assign]

@@ -21,7 +21,9 @@ from server.metrics import Metrics
 from server.realtime.backends.base import Backend
 from server.realtime.caps import ConnectionCaps
 from server.realtime.connection import Connection, frame
+from server.realtime.fanout import FanOut, LocalRoom
 from server.realtime.protocol import AUDIENCES, Event, direct_frame, dumps, envelope_parts
+from server.realtime.tick import WINDOW_SECS, TickController, sched_wait
 
 log = logging.getLogger("livewall.hub")
 
@@ -29,30 +31,6 @@ log = logging.getLogger("livewall.hub")
 # here). Each await of a host's action or a claim waits for one chunk: with 1,000 (~15 ms under
 # load) a host's announcements at 10 a second queued behind the fan-outs of the ones before.
 FLUSH_CHUNK = 250
-# Share of a second the loop's thread spends on the CPU from which large audiences are written in
-# ticks whatever the writing's own share (see Hub._measure), and below which that stops.
-SATURATED = 0.9
-UNSATURATED = 0.7
-# Ticks may begin this far into a measuring window, if writing took SATURATED of it so far.
-EARLY_SECS = 0.25
-# Starved: over a window in which writing took the busy share, the loop's thread waited for a CPU
-# (runnable, the cores busy with other processes: another server, the clients) for at least this
-# share of its writing time. Ticks are then the longer ``coalesce_starved_secs`` until it waits less
-# than a third of that.
-STARVED = 0.15
-
-
-def _sched_wait() -> float | None:
-    """Seconds the calling thread has spent runnable but waiting for a CPU, as the kernel counts them
-    (Linux ``/proc/thread-self/schedstat``); None where that is not available. Unlike a comparison of
-    wall and CPU time this leaves out time spent waiting for the GIL (another thread of this process
-    running, which cores to spare would not help)."""
-    try:
-        with open("/proc/thread-self/schedstat", "rb") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-
 
 PresenceHook = Callable[[str, int], Awaitable[None]]
 SnapshotFn = Callable[[Connection], Awaitable[dict[str, Any]]]
@@ -64,77 +42,6 @@ class Resume:
 
     epoch: str
     seq: int
-
-
-class _LocalRoom:
-    __slots__ = ("conns", "outbox", "viewers")
-
-    def __init__(self) -> None:
-        # dicts as insertion-ordered sets: iteration over values is the hot loop of fan-out
-        self.conns: dict[str, dict[Connection, None]] = {a: {} for a in AUDIENCES}
-        self.outbox: dict[str, list[tuple[int, bytes]]] = {a: [] for a in AUDIENCES}
-        # viewer id -> that viewer's open connections (tabs, devices): private frames go straight
-        # to them instead of scanning the room
-        # (most viewers have one: then the connection itself, not a dict of ~220 bytes)
-        self.viewers: dict[str, Connection | dict[Connection, None]] = {}
-
-    def empty(self) -> bool:
-        return not any(self.conns.values())
-
-
-class _FanOut:
-    """One batch of events for one room and audience, being written to its connections."""
-
-    __slots__ = ("audience", "conns", "envelopes", "framed", "hub", "items", "next", "room_id")
-
-    def __init__(
-        self,
-        hub: Hub,
-        room_id: str,
-        audience: str,
-        items: list[tuple[int, bytes]],
-        conns: tuple[Connection, ...],
-    ) -> None:
-        self.hub = hub
-        self.room_id = room_id
-        self.audience = audience
-        self.items = items
-        self.conns = conns
-        self.envelopes = [env for _seq, env in items]
-        self.framed = b"".join([frame(env) for env in self.envelopes])
-        self.next = 0
-
-    def run(self, budget: int) -> tuple[int, int, bool]:
-        """Go through up to ``budget`` more connections; returns (how many, events written, finished)."""
-        items, framed, envelopes = self.items, self.framed, self.envelopes
-        first_seq, last_seq = items[0][0], items[-1][0]
-        start = self.next
-        end = min(len(self.conns), start + budget)
-        written = 0
-        for conn in self.conns[start:end]:
-            pending = conn.pending
-            if pending is not None:
-                pending.extend(items)
-                continue
-            if last_seq <= conn.last_seq:
-                continue
-            if first_seq <= conn.last_seq:
-                # Partly seen already (resume overlap): send only the new ones.
-                fresh = [env for seq, env in items if seq > conn.last_seq]
-                conn.write_frames(b"".join([frame(e) for e in fresh]), fresh)
-                written += len(fresh)
-            else:
-                conn.write_frames(framed, envelopes)
-                written += len(envelopes)
-            conn.last_seq = last_seq
-        self.next = end
-        done = end >= len(self.conns)
-        if done:
-            self.hub._busy.discard((self.room_id, self.audience))
-            room = self.hub.rooms.get(self.room_id)
-            if room is not None and room.outbox[self.audience]:
-                self.hub._dirty.add(self.room_id)  # what arrived meanwhile goes next
-        return end - start, written, done
 
 
 class Hub:
@@ -156,27 +63,23 @@ class Hub:
         self.presence_tick_secs = presence_tick_secs
         # While writing fan-outs takes at least coalesce_busy of the loop's time (0: always), an
         # audience of at least coalesce_min_conns connections is written at most once per
-        # coalesce_secs: events of the same tick share each connection's write (see _flush).
-        self.coalesce_secs = coalesce_secs
-        self.coalesce_min_conns = coalesce_min_conns
-        self.coalesce_busy = coalesce_busy
-        # The tick while the loop is starved of CPU (see _measure); 0 or less than coalesce_secs: none.
-        self.coalesce_starved_secs = coalesce_starved_secs
-        self._coalescing = coalesce_busy <= 0
-        self._starved = False
-        self._window_start = 0.0  # loop time the current measuring window began
-        self._window_writing = 0.0  # seconds spent in _flush during it
-        self._window_cpu = 0.0  # the loop thread's CPU time when it began
+        # coalesce_secs: events of the same tick share each connection's write (see _flush); the
+        # longer coalesce_starved_secs while the loop is starved of CPU (server/realtime/tick.py).
+        self.ticks = TickController(
+            secs=coalesce_secs,
+            min_conns=coalesce_min_conns,
+            busy=coalesce_busy,
+            starved_secs=coalesce_starved_secs,
+        )
         self._cpu_clock: Callable[[], float] = time.thread_time  # the loop thread's CPU seconds
-        self._wait_clock: Callable[[], float | None] = _sched_wait  # its seconds waiting for a CPU
-        self._window_wait: float | None = None  # that when the window began (None: not known)
+        self._wait_clock: Callable[[], float | None] = sched_wait  # its seconds waiting for a CPU
         self._next_write: dict[tuple[str, str], float] = {}  # loop time a held audience waits for
         self._held: set[str] = set()  # rooms whose outbox waits for its tick
         self._wake: asyncio.TimerHandle | None = None
-        self.rooms: dict[str, _LocalRoom] = {}
+        self.rooms: dict[str, LocalRoom] = {}
         self._dirty: set[str] = set()
         self._flush_scheduled = False
-        self._jobs: deque[_FanOut] = deque()  # fan-outs in progress, oldest first
+        self._jobs: deque[FanOut] = deque()  # fan-outs in progress, oldest first
         self._busy: set[tuple[str, str]] = set()  # (room, audience) with a fan-out in progress
         self._presence_task: asyncio.Task[None] | None = None
         self._posted: list[tuple[str, str, bytes]] = []  # private frames waiting to go
@@ -250,15 +153,11 @@ class Hub:
         the loop free in between. Order holds per connection: a fan-out in progress is finished
         before anything newer for that room and audience is taken from the outbox.
 
-        Ticks: each write costs the same few microseconds of system time however many events it
-        carries. While writing takes ``coalesce_busy`` of the loop's time or more (measured each
-        second; ticks stop below half of it), a large audience is written at most once per
-        ``coalesce_secs``: what arrives sooner waits for the tick and goes in the same write as
-        whatever else arrives by then; the first event after a quiet tick goes at once. At 10 events
-        a second to 10,000 phones a 150 ms tick cuts the writes (and the phones' reads) by about a
-        third for at most that much more latency; a server with time to spare writes at once.
+        Ticks (``self.ticks``, server/realtime/tick.py): while writing keeps the loop busy, a large
+        audience is written at most once per tick, and what arrives sooner shares that write.
         """
         self._flush_scheduled = False
+        ticks = self.ticks
         budget = FLUSH_CHUNK
         delivered = 0
         now = asyncio.get_running_loop().time()
@@ -271,6 +170,7 @@ class Hub:
             if done:
                 self._jobs.popleft()
         if budget > 0:
+            tick, min_conns = ticks.length(), ticks.min_conns
             dirty, self._dirty = self._dirty, set()
             for room_id in dirty:
                 room = self.rooms.get(room_id)
@@ -280,17 +180,16 @@ class Hub:
                     if not items or (room_id, audience) in self._busy:
                         continue
                     conns = room.conns[audience]
-                    if self._coalescing and self.coalesce_secs > 0 and len(conns) >= self.coalesce_min_conns:
+                    if tick and len(conns) >= min_conns:
                         due = self._next_write.get((room_id, audience), 0.0)
                         if now < due:
                             self._hold(room_id, due)
                             continue
-                        tick = self.coalesce_starved_secs if self._starved else self.coalesce_secs
                         self._next_write[(room_id, audience)] = now + tick
                     room.outbox[audience] = []
                     if not conns:
                         continue
-                    job = _FanOut(self, room_id, audience, items, tuple(conns))
+                    job = FanOut(self, room_id, audience, items, tuple(conns))
                     if budget > 0:
                         n, written, done = job.run(budget)
                         budget -= n
@@ -304,71 +203,16 @@ class Hub:
         if self._jobs or self._dirty:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        self._window_writing += time.perf_counter() - started
-        elapsed = now - self._window_start
-        if elapsed >= 1.0:
+        ticks.window_writing += time.perf_counter() - started
+        elapsed = now - ticks.window_start
+        if elapsed >= WINDOW_SECS:
             self._measure(now)
-        elif (
-            not self._coalescing
-            and self.coalesce_busy > 0
-            and elapsed >= EARLY_SECS
-            and self._window_writing >= SATURATED * elapsed
-        ):
-            # Writing nearly all the time already a quarter of the way into the window (a flash
-            # sale's first broadcasts to 10,000 phones): tick now rather than after a second of
-            # falling behind. (Only this clear a case: at 5,000 phones the first broadcasts of a
-            # burst take ~60 % of the first quarter second, and ticking then costs them latency.)
-            # Starved already (see _measure): the longer tick from now on, too.
-            self._coalescing = True
-            share = self._window_writing / elapsed
-            cpu = (self._cpu_clock() - self._window_cpu) / elapsed
-            self._starved = self._starving(share, self._waited(elapsed, share, cpu, self._wait_clock()))
+        elif ticks.begins_early(elapsed):
+            ticks.begin_early(elapsed, self._cpu_clock(), self._wait_clock())
 
     def _measure(self, now: float) -> None:
-        """End a measuring window: tick while writing took ``coalesce_busy`` of it (half, once ticking),
-        or while the loop had no time to spare (``SATURATED`` of it on the CPU; ``UNSATURATED`` to
-        stop): during a reconnect storm welcomes, not writes, fill the loop, and every write saved
-        is a welcome sooner.
-
-        Ticks are longer while the loop is starved: writing took ``coalesce_busy`` of the window and
-        the thread waited for a CPU for at least ``STARVED`` of that time, the cores busy with other
-        processes. The same writes in fewer, larger batches then leave those processes (on one
-        machine, the phones' own reads) the CPU sooner. A process with cores to spare is not
-        starved, so a single server keeps the short tick. Starved ticks last until the thread waits
-        for a CPU less than a third of ``STARVED`` of its writing time. With ``coalesce_busy`` 0
-        (always ticking) nothing is measured and ticks keep ``coalesce_secs``."""
-        elapsed = max(now - self._window_start, 1e-9)
-        share = self._window_writing / elapsed
-        cpu = self._cpu_clock()
-        loop_share = (cpu - self._window_cpu) / elapsed
-        wait = self._wait_clock()
-        waited = self._waited(elapsed, share, loop_share, wait)
-        if self.coalesce_busy > 0:
-            if self._coalescing:
-                self._coalescing = share >= self.coalesce_busy / 2 or loop_share >= UNSATURATED
-            else:
-                self._coalescing = share >= self.coalesce_busy or loop_share >= SATURATED
-            if not self._coalescing:
-                self._starved = False
-            elif self._starved:
-                self._starved = waited >= STARVED / 3 * share
-            else:
-                self._starved = share >= self.coalesce_busy and self._starving(share, waited)
-        self._window_start, self._window_writing, self._window_cpu = now, 0.0, cpu
-        self._window_wait = wait
-
-    def _starving(self, share: float, waited: float) -> bool:
-        """Whether starved ticks begin: there is a longer tick, and the thread waited for a CPU for
-        ``STARVED`` of its writing time (both shares of the window so far)."""
-        return self.coalesce_starved_secs > self.coalesce_secs and waited >= STARVED * share
-
-    def _waited(self, elapsed: float, writing: float, cpu: float, wait: float | None) -> float:
-        """The share of the window so far the loop's thread waited for a CPU: the kernel's count
-        where it keeps one, else the share of it spent writing (all CPU work) off the CPU. ``writing``
-        and ``cpu`` are shares of the window; ``wait`` is ``_wait_clock()`` now."""
-        if wait is not None and self._window_wait is not None:
-            return (wait - self._window_wait) / elapsed
-        return max(0.0, writing - cpu)
+        """End the tick controller's measuring window with the loop thread's clocks read now."""
+        self.ticks.end_window(now, self._cpu_clock(), self._wait_clock())
 
     def _hold(self, room_id: str, due: float) -> None:
         self._held.add(room_id)
@@ -418,7 +262,7 @@ class Hub:
         """
         room = self.rooms.get(conn.room_id)
         if room is None:
-            room = self.rooms[conn.room_id] = _LocalRoom()
+            room = self.rooms[conn.room_id] = LocalRoom()
         room.conns[conn.audience][conn] = None
         self.opened += 1
         viewer_id = conn.principal.viewer_id

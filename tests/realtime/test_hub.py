@@ -4,7 +4,6 @@ an index rather than a scan of the room; counts of opened and closed connections
 from __future__ import annotations
 
 import asyncio
-import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -175,123 +174,10 @@ def _ticking_hub(history: int = 5, coalesce_busy: float = 0.6, coalesce_starved_
     )
 
 
-def test_ticks_begin_when_writing_takes_the_busy_share_and_stop_below_half_of_it() -> None:
-    hub = _ticking_hub()
-    hub._cpu_clock = lambda: 0.0  # the loop otherwise idle
-    seen = []
-    now = 0.0
-    for share in (0.5, 0.7, 0.4, 0.31, 0.29, 0.5, 0.6):
-        now += 1.0
-        hub._window_writing = share
-        hub._measure(now)
-        seen.append(hub._coalescing)
-    assert seen == [False, True, True, True, False, False, True]
-    assert hub._window_writing == 0.0 and hub._window_start == now
-
-
-def test_ticks_also_while_the_loop_is_saturated_by_other_work() -> None:
-    """A reconnect storm: welcomes fill the loop, writing alone stays under the busy share."""
-    hub = _ticking_hub()
-    cpu = 0.0
-    hub._cpu_clock = lambda: cpu
-    seen = []
-    now = 0.0
-    for loop_share in (0.8, 0.95, 0.75, 0.65, 0.85, 0.95):
-        now += 1.0
-        cpu += loop_share
-        hub._window_writing = 0.2
-        hub._measure(now)
-        seen.append(hub._coalescing)
-    assert seen == [False, True, True, False, False, True]
-
-
-def test_ticks_are_longer_while_the_loop_is_starved_of_cpu() -> None:
-    """Two servers and the phones' clients on two cores: writing takes most of the wall clock but the
-    loop's thread gets the CPU for only part of it. Then ticks are the longer starved length, until
-    the thread gets the CPU for (nearly) all of its writing again; a server with the cores to itself
-    (its CPU share above its writing share) keeps the short tick. This is the measure where the
-    kernel does not count the thread's waits for a CPU."""
-    hub = _ticking_hub(coalesce_starved_secs=0.2)
-    hub._wait_clock = lambda: None
-    cpu = 0.0
-    hub._cpu_clock = lambda: cpu
-    seen = []
-    now = 0.0
-    windows = [(0.7, 0.8), (0.8, 0.5), (0.5, 0.46), (0.5, 0.55)]
-    windows += [(0.8, 0.7), (0.8, 0.5), (0.2, 0.1), (0.5, 0.3)]
-    for writing, loop_share in windows:
-        now += 1.0
-        cpu += loop_share
-        hub._window_writing = writing
-        hub._measure(now)
-        seen.append((hub._coalescing, hub._starved))
-    assert seen == [
-        (True, False),  # busy, and the loop had the CPU for more than its writing
-        (True, True),  # on the CPU for 0.5 of 0.8 s of writing
-        (True, True),  # still short of its writing (0.46 < 0.5): stays
-        (True, False),  # the CPU for all of its writing again
-        (True, False),  # 0.7 of 0.8: not short enough (waited 0.1 < STARVED 0.15 of 0.8) to begin
-        (True, True),
-        (False, False),  # quiet: no ticks at all
-        (False, False),  # writing under the busy share: starting needs ticks first
-    ]
-    # Without a longer starved tick configured, nothing changes.
-    hub.coalesce_starved_secs = 0.0
-    hub._coalescing = True
-    now += 1.0
-    cpu += 0.3
-    hub._window_writing = 0.8
-    hub._measure(now)
-    assert (hub._coalescing, hub._starved) == (True, False)
-
-
-def test_starved_by_the_kernel_s_count_of_waits_for_a_cpu() -> None:
-    """Where the kernel counts the loop thread's waits for a CPU (schedstat), they decide: a thread
-    that was off the CPU while writing because another thread of the process held the GIL did not
-    wait for a CPU, and is not starved."""
-    hub = _ticking_hub(coalesce_starved_secs=0.2)
-    cpu = wait = 0.0
-    hub._cpu_clock = lambda: cpu
-    hub._wait_clock = lambda: wait
-    hub._window_wait = 0.0
-    seen = []
-    now = 0.0
-    # (writing share, loop CPU share, share of the window waiting for a CPU)
-    windows = [(0.8, 0.5, 0.119), (0.8, 0.5, 0.121), (0.6, 0.5, 0.031), (0.6, 0.6, 0.029)]
-    windows += [(0.3, 0.3, 0.2)]
-    for writing, loop_share, waited in windows:
-        now += 1.0
-        cpu += loop_share
-        wait += waited
-        hub._window_writing = writing
-        hub._measure(now)
-        seen.append((hub._coalescing, hub._starved))
-    assert seen == [
-        (True, False),  # off the CPU 0.3 s of 0.8 s of writing, waiting for one only 0.119: the GIL
-        (True, True),  # waited 0.121 >= 0.15 * 0.8
-        (True, True),  # waited 0.031 >= 0.05 * 0.6: stays
-        (True, False),  # waited 0.029 < 0.05 * 0.6: leaves
-        (True, False),  # under the busy share: does not begin again
-    ]
-    assert hub._window_wait == wait
-
-
-def test_the_kernel_s_count_of_waits_for_a_cpu_is_read_on_linux() -> None:
-    from server.realtime.hub import _sched_wait
-
-    first = _sched_wait()
-    if not sys.platform.startswith("linux"):
-        assert first is None
-        return
-    assert first is not None and first >= 0.0
-    second = _sched_wait()
-    assert second is not None and second >= first
-
-
 async def test_a_starved_hub_writes_a_large_audience_once_per_starved_tick() -> None:
     """While starved, the next write of a large audience is due after coalesce_starved_secs."""
     hub = _ticking_hub(history=50, coalesce_busy=0, coalesce_starved_secs=0.3)
-    hub._starved = True
+    hub.ticks.starved = True
     await hub.backend.start()
     try:
         viewers = [Stub(f"v{i}") for i in range(3)]
@@ -325,10 +211,10 @@ async def test_ticks_begin_early_in_a_window_that_is_already_busy() -> None:
     hub = _ticking_hub()
     now = asyncio.get_running_loop().time()
     for into_window, writing, ticks in ((0.1, 0.1, False), (0.3, 0.2, False), (0.3, 0.28, True)):
-        hub._coalescing = False
-        hub._window_start, hub._window_writing = now - into_window, writing
+        hub.ticks.coalescing = False
+        hub.ticks.window_start, hub.ticks.window_writing = now - into_window, writing
         hub._flush()
-        assert hub._coalescing is ticks, (into_window, writing)
+        assert hub.ticks.coalescing is ticks, (into_window, writing)
 
 
 async def test_early_ticks_are_starved_ticks_when_the_loop_lacks_the_cpu() -> None:
@@ -340,15 +226,15 @@ async def test_early_ticks_are_starved_ticks_when_the_loop_lacks_the_cpu() -> No
     hub._cpu_clock = lambda: cpu
     now = asyncio.get_running_loop().time()
     for on_cpu, starved in ((0.29, False), (0.15, True)):
-        hub._coalescing = hub._starved = False
-        hub._window_start, hub._window_writing, hub._window_cpu = now - 0.3, 0.29, cpu - on_cpu
+        hub.ticks.coalescing = hub.ticks.starved = False
+        hub.ticks.window_start, hub.ticks.window_writing, hub.ticks.window_cpu = now - 0.3, 0.29, cpu - on_cpu
         hub._flush()
-        assert (hub._coalescing, hub._starved) == (True, starved), on_cpu
+        assert (hub.ticks.coalescing, hub.ticks.starved) == (True, starved), on_cpu
     # Where the kernel counts the thread's waits for a CPU, they decide (0.29 s of writing so far).
     hub._wait_clock = lambda: 5.0
     for waited, starved in ((0.01, False), (0.1, True)):
-        hub._coalescing = hub._starved = False
-        hub._window_start, hub._window_writing, hub._window_cpu = now - 0.3, 0.29, cpu - 0.15
-        hub._window_wait = 5.0 - waited
+        hub.ticks.coalescing = hub.ticks.starved = False
+        hub.ticks.window_start, hub.ticks.window_writing, hub.ticks.window_cpu = now - 0.3, 0.29, cpu - 0.15
+        hub.ticks.window_wait = 5.0 - waited
         hub._flush()
-        assert (hub._coalescing, hub._starved) == (True, starved), waited
+        assert (hub.ticks.coalescing, hub.ticks.starved) == (True, starved), waited
