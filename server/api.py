@@ -14,7 +14,7 @@ from server.config import VIEWER_TOKEN_SECS
 from server.errors import InvalidInput, NotFound, Unauthorized
 from server.httputil import VIEWER_COOKIE, bearer, check_origin, host_cookie, json_body
 from server.i18n import LOCALES, negotiate
-from server.questions import actions as questions
+from server.questions import export as questions
 from server.rooms import access, actions
 from server.services import Services
 

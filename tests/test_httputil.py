@@ -8,7 +8,7 @@ import io
 import pytest
 
 from server.httputil import csv_cell
-from server.questions.actions import EXPORT_COLUMNS, export_csv
+from server.questions.export import EXPORT_COLUMNS, export_csv
 
 PAYLOADS = [
     "=1+1",

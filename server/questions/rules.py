@@ -16,6 +16,8 @@ STATUSES = ("pending", "visible", "answered", "hidden")
 MODERATION_MODES = ("post", "pre")
 LAYOUTS = ("wall", "spotlight", "top", "clean")
 REACTIONS = ("heart", "like", "laugh", "wow", "fire", "clap")
+SHOWN = ("visible", "answered")  # the statuses viewers and the big screen see
+SANCTION_MODES = ("mute", "ban", "pardon")
 
 # Danmaku must be readable while it flies: short. Questions may explain a need (size, skin type).
 COMMENT_MAX_CHARS = 100
@@ -23,6 +25,9 @@ QUESTION_MAX_CHARS = 300
 ANSWER_MAX_CHARS = 1000
 BLOCKLIST_MAX_WORDS = 500
 MUTE_MAX_MINUTES = 24 * 60
+# A phone aggregates its taps and sends counts (static/viewer/reactions.js): at most this many of one
+# kind in one message.
+REACTION_MAX_PER_MESSAGE = 50
 
 # Defaults a seller can edit: common insults and spam bait in English and Simplified Chinese.
 DEFAULT_BLOCKLIST: tuple[str, ...] = (
@@ -97,9 +102,44 @@ def initial_status(mode: str, blocked_word: str | None) -> str:
     return "visible"
 
 
+def clean_reactions(counts: object) -> dict[str, int]:
+    """A phone's aggregated reactions: known kinds, each 1 to REACTION_MAX_PER_MESSAGE."""
+    if not isinstance(counts, dict) or not counts:
+        raise InvalidInput('"counts" must be an object like {"heart": 3}')
+    clean: dict[str, int] = {}
+    for kind, n in counts.items():
+        if kind not in REACTIONS:
+            raise InvalidInput(f"unknown reaction {kind!r}; one of {', '.join(REACTIONS)}")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= REACTION_MAX_PER_MESSAGE:
+            raise InvalidInput(f"a reaction count is 1 to {REACTION_MAX_PER_MESSAGE}")
+        clean[kind] = n
+    return clean
+
+
+def is_shown(status: str) -> bool:
+    """Whether viewers and the big screen see an item in this status."""
+    return status in SHOWN
+
+
 def check_votable(status: str) -> None:
-    if status not in ("visible", "answered"):
+    if not is_shown(status):
         raise Conflict("only shown questions can be voted on", code="bad_state")
+
+
+def check_may_vote(status: str, *, banned: bool) -> None:
+    """Only shown items take votes, and a banned viewer casts none (a mute still lets them vote)."""
+    check_votable(status)
+    if banned:
+        check_not_silenced(None, True, 0)
+
+
+def vote_change(up: bool, *, has_voted: bool) -> int:
+    """How a vote request moves the item's count: +1, -1, or 0 when it changes nothing."""
+    if up and not has_voted:
+        return 1
+    if not up and has_voted:
+        return -1
+    return 0
 
 
 def check_transition(status: str, command: str) -> str:
@@ -126,6 +166,44 @@ def check_not_silenced(mute_until_ms: int | None, banned: bool, now_ms: int) -> 
     if mute_until_ms is not None and mute_until_ms > now_ms:
         seconds = (mute_until_ms - now_ms + 999) // 1000
         raise RateLimited(f"you are muted for {seconds} more seconds", code="muted")
+
+
+def check_slow_mode(allowed: bool, wait_secs: float) -> None:
+    """Slow mode refuses a post that comes sooner than the room's interval after the viewer's last."""
+    if not allowed:
+        raise RateLimited(f"slow mode: wait {wait_secs:.0f} s before posting again", code="slow_mode")
+
+
+def sanction_in_force(mute_until_ms: int | None, banned: bool, now_ms: int) -> bool:
+    """A ban lasts the session; a mute until its time has passed."""
+    return banned or (mute_until_ms or 0) > now_ms
+
+
+def apply_sanction(
+    mode: str, minutes: int | None, now_ms: int, *, banned: bool, mute_until_ms: int | None
+) -> tuple[bool, int | None]:
+    """A viewer's (banned, mute_until_ms) after a host's mute, ban or pardon: a mute leaves a ban as it
+    was, a ban leaves a mute, a pardon lifts both."""
+    if mode == "mute":
+        assert minutes is not None
+        return banned, now_ms + minutes * 60_000
+    if mode == "ban":
+        return True, mute_until_ms
+    return False, None
+
+
+def spotlight_needs_approval(status: str) -> bool:
+    """A pending item put in the spotlight is approved first; a hidden one must be restored first."""
+    if status == "hidden":
+        raise Conflict("restore a hidden item before answering it", code="bad_state")
+    return status == "pending"
+
+
+def previous_to_answer(previous: int | None, new: int | None) -> int | None:
+    """The item that leaves the spotlight (it counts as answered), if any."""
+    if previous is not None and previous != new:
+        return previous
+    return None
 
 
 def clean_minutes(value: object) -> int:

@@ -9,8 +9,9 @@ from sqlmodel import col, select
 
 from server.auth import Principal, Role
 from server.domain import PersonalPart, Reducer
-from server.questions import actions
+from server.questions import rules, store, wire
 from server.services import Services
+from server.storage import Database
 from server.storage.models import Item, Vote
 
 WALL_ITEMS = 50  # the newest shown items a surface starts with
@@ -18,46 +19,47 @@ HOST_COMMENTS = 100  # the newest comments in the host's moderation view
 MINE = 100
 
 
+async def top(db: Database, room_id: str) -> list[dict[str, Any]]:
+    """The top questions as the wall shows them (in the snapshot and, when they change, a wall tick)."""
+    return [wire.public_item(i) for i in await store.top_questions(db, room_id)]
+
+
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
     db, room_id = services.db, principal.room_id
-    settings = await actions.load_settings(db, room_id)
-    snap["settings"] = {
-        "moderation": settings.moderation,
-        "slow_mode_secs": settings.slow_mode_secs,
-        "layout": settings.layout,
-    }
+    settings = await store.load_settings(db, room_id)
+    snap["settings"] = wire.settings_shape(settings)
     spotlight = None
     if settings.spotlight_item_id is not None:
         async with db.session() as session:
             item = await session.get(Item, settings.spotlight_item_id)
-        spotlight = actions.public_item(item) if item is not None else None
+        spotlight = wire.public_or_none(item)
     snap["spotlight"] = spotlight
     async with db.session() as session:
         rows = await session.exec(
             select(Item)
-            .where(Item.room_id == room_id, col(Item.status).in_(("visible", "answered")))
+            .where(Item.room_id == room_id, col(Item.status).in_(rules.SHOWN))
             .order_by(col(Item.id).desc())
             .limit(WALL_ITEMS)
         )
-        snap["wall"] = [actions.public_item(i) for i in reversed(rows.all())]
+        snap["wall"] = [wire.public_item(i) for i in reversed(rows.all())]
         if principal.role is Role.HOST:
             queue = await session.exec(
                 select(Item)
                 .where(Item.room_id == room_id, col(Item.kind) != "comment")
                 .order_by(col(Item.id))
             )
-            snap["queue"] = [actions.host_item(i) for i in queue.all()]
+            snap["queue"] = [wire.host_item(i) for i in queue.all()]
             comments = await session.exec(
                 select(Item)
                 .where(Item.room_id == room_id, Item.kind == "comment")
                 .order_by(col(Item.id).desc())
                 .limit(HOST_COMMENTS)
             )
-            snap["comments"] = [actions.host_item(i) for i in reversed(comments.all())]
-    snap["top"] = await actions.top_questions(db, room_id)
+            snap["comments"] = [wire.host_item(i) for i in reversed(comments.all())]
+    snap["top"] = await top(db, room_id)
     if principal.role is Role.HOST:
-        snap["blocklist"] = actions.blocklist_words(settings)
-        snap["sanctions"] = await actions.sanctions(db, room_id)
+        snap["blocklist"] = store.blocklist_words(settings)
+        snap["sanctions"] = [wire.sanction_shape(s) for s in await store.sanctions_in_force(db, room_id)]
 
 
 async def personal(services: Services, principal: Principal, out: dict[str, Any]) -> None:
@@ -69,7 +71,7 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
             .order_by(col(Item.id).desc())
             .limit(MINE)
         )
-        out["mine"] = [actions.mine_item(i) for i in reversed(mine.all())]
+        out["mine"] = [wire.mine_item(i) for i in reversed(mine.all())]
         votes = await session.exec(
             select(Vote.item_id)
             .join(Item, col(Item.id) == col(Vote.item_id))
@@ -104,7 +106,7 @@ def reduce_wall(snap: dict[str, Any], data: dict[str, Any]) -> None:
         by_id[item["id"]] = dict(item)
     for item_id in data.get("removed", []):
         by_id.pop(item_id, None)
-    wall = [by_id[k] for k in sorted(by_id) if by_id[k]["status"] in ("visible", "answered")]
+    wall = [by_id[k] for k in sorted(by_id) if rules.is_shown(by_id[k]["status"])]
     snap["wall"] = wall[-WALL_ITEMS:]
     _apply_votes(snap["wall"], data.get("votes", {}))
     if data.get("top") is not None:

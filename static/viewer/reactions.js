@@ -1,7 +1,7 @@
 // Quick reactions: taps are gathered and sent as one `reaction` message a second at most, so a
 // thousand thumbs hammering "heart" cost the server a thousand small messages a second, not a flood.
 
-// The protocol's cadence and its per-message ceiling (server/questions/actions.py).
+// The protocol's cadence and its per-message ceiling (server/questions/rules.py).
 const SEND_INTERVAL_MS = 1000;
 const MAX_PER_KIND = 50;
 // Local feedback floaters on the phone: enough to feel alive, few enough for a cheap phone.

@@ -170,7 +170,7 @@ def viewer(kind: str, data: dict[str, object]) -> Step:
 
 
 async def last_item(world: World) -> int:
-    from server.questions.actions import export
+    from server.questions.export import export
 
     items = (await export(world.services.db, world.room_id))["items"]
     return int(items[-1]["id"])
