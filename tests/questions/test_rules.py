@@ -111,3 +111,57 @@ def test_blocklist_validation() -> None:
         rules.clean_blocklist("a,b")
     with pytest.raises(InvalidInput):
         rules.clean_blocklist(["x" * 51])
+
+
+def test_banned_viewers_cast_no_votes() -> None:
+    """A ban refuses a vote (after the status check); a mute does not enter into it."""
+    rules.check_may_vote("answered", banned=False)
+    with pytest.raises(Forbidden):
+        rules.check_may_vote("visible", banned=True)
+    with pytest.raises(Conflict):
+        rules.check_may_vote("hidden", banned=True)
+
+
+def test_vote_change() -> None:
+    """A vote counts once: voting twice or withdrawing a vote never cast changes nothing."""
+    assert rules.vote_change(True, has_voted=False) == 1
+    assert rules.vote_change(True, has_voted=True) == 0
+    assert rules.vote_change(False, has_voted=True) == -1
+    assert rules.vote_change(False, has_voted=False) == 0
+
+
+def test_slow_mode_refusal_says_how_long() -> None:
+    """Slow mode refuses with slow_mode and the seconds to wait."""
+    rules.check_slow_mode(True, 0.0)
+    with pytest.raises(RateLimited) as exc:
+        rules.check_slow_mode(False, 4.6)
+    assert exc.value.code == "slow_mode" and "wait 5 s" in exc.value.message
+
+
+def test_sanction_in_force_and_applied() -> None:
+    """A ban lasts, a mute runs out; mute and ban leave each other, a pardon lifts both."""
+    assert rules.sanction_in_force(None, True, 10)
+    assert rules.sanction_in_force(11, False, 10) and not rules.sanction_in_force(10, False, 10)
+    assert not rules.sanction_in_force(None, False, 10)
+    assert rules.apply_sanction("mute", 2, 1_000, banned=True, mute_until_ms=None) == (True, 121_000)
+    assert rules.apply_sanction("ban", None, 1_000, banned=False, mute_until_ms=5) == (True, 5)
+    assert rules.apply_sanction("pardon", None, 1_000, banned=True, mute_until_ms=5) == (False, None)
+
+
+def test_spotlight_rules() -> None:
+    """A pending item is approved on its way to the spotlight, a hidden one refused; the item that
+    leaves the spotlight is the one to mark answered."""
+    assert rules.spotlight_needs_approval("pending")
+    assert not rules.spotlight_needs_approval("visible")
+    with pytest.raises(Conflict):
+        rules.spotlight_needs_approval("hidden")
+    assert rules.previous_to_answer(3, 4) == 3 and rules.previous_to_answer(3, None) == 3
+    assert rules.previous_to_answer(3, 3) is None and rules.previous_to_answer(None, 4) is None
+
+
+def test_reaction_counts() -> None:
+    """Known kinds with counts of 1 to 50 pass; anything else is invalid input."""
+    assert rules.clean_reactions({"heart": 3, "clap": 50}) == {"heart": 3, "clap": 50}
+    for bad in ({}, [], {"boo": 1}, {"heart": 0}, {"heart": 51}, {"heart": True}):
+        with pytest.raises(InvalidInput):
+            rules.clean_reactions(bad)
