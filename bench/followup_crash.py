@@ -101,7 +101,7 @@ class Relay:
 
 async def seed(db: Database, n: int) -> dict[int, tuple[str, str]]:
     """``n`` contacts with email consent and one due email each; {message id: (address, Message-ID)}."""
-    from server.followup.engine import ensure_room
+    from server.followup.store import ensure_room
     from server.rooms.actions import create_room
 
     room, _ = await create_room(db, title="Crash room")

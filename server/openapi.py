@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from server import __version__
-from server.followup import contacts, engine, rules
+from server.followup import contacts, rules
 from server.intents.webhook import SHOP_EVENTS
 from server.openapi_paths import (
     BOOL,
@@ -196,7 +196,7 @@ SCHEMAS: dict[str, Json] = {
         "channel",
         "template",
         name=STR,
-        segment=enum(engine.SEGMENTS),
+        segment=enum(rules.SEGMENTS),
         channel=enum([*rules.CHANNELS, "auto"]),
         template=STR,
         send_ms=MS,

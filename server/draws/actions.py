@@ -25,7 +25,7 @@ from server.draws import jobs, rules
 from server.draws.events import DrawChanged, EntrantsTick
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from server.followup import contacts as followup_contacts
-from server.followup.engine import queue_confirmation
+from server.followup.contacts import queue_confirmation
 from server.httputil import csv_cell
 from server.i18n import DEFAULT_LOCALE, normalize, translate
 from server.intents import log as intents

@@ -19,9 +19,12 @@ from starlette.routing import Route
 from server import netguard, text
 from server.api import host_principal
 from server.errors import Conflict, InvalidInput, NotFound
-from server.followup import contacts, engine, reach, rules, runner, templates
-from server.followup.delivery import webhook_secret
+from server.followup import contacts, reach, rules, runner, templates
+from server.followup.campaigns import segment_people
+from server.followup.journeys import release_held
+from server.followup.links import webhook_secret
 from server.followup.runner import Runner
+from server.followup.store import ensure_room
 from server.httputil import bearer, check_origin, json_body
 from server.services import Services
 from server.storage import now_ms
@@ -166,7 +169,7 @@ async def overview(request: Request) -> JSONResponse:
     """GET /api/rooms/{room}/followup: everything the Follow-up tab shows."""
     services, room_id = await _room(request)
     async with services.db.session() as session:
-        settings = await engine.ensure_room(session, room_id)
+        settings = await ensure_room(session, room_id)
         await session.commit()
         journeys = (
             await session.exec(select(Journey).where(Journey.room_id == room_id).order_by(col(Journey.id)))
@@ -178,7 +181,7 @@ async def overview(request: Request) -> JSONResponse:
                 .order_by(col(Template.key), col(Template.locale))
             )
         ).all()
-        segments = {s: len(await engine.segment_people(session, room_id, s)) for s in engine.SEGMENTS}
+        segments = {s: len(await segment_people(session, room_id, s)) for s in rules.SEGMENTS}
         entries = await paused_entries(session, [j.id for j in journeys if j.id is not None])
     return JSONResponse(
         {
@@ -239,7 +242,7 @@ async def save_settings(request: Request) -> JSONResponse:
             await netguard.check_url(url, allow, what="webhook_url")
         values["webhook_url"] = url
     async with services.db.session() as session:
-        settings = await engine.ensure_room(session, room_id)
+        settings = await ensure_room(session, room_id)
         for key, value in values.items():
             setattr(settings, key, value)
         session.add(settings)
@@ -253,7 +256,7 @@ async def save_journey(request: Request) -> JSONResponse:
     spec = rules.clean_journey(await json_body(request))
     t = now_ms()
     async with services.db.session() as session:
-        await engine.ensure_room(session, room_id)
+        await ensure_room(session, room_id)
         journey = (
             await session.exec(select(Journey).where(Journey.room_id == room_id, Journey.key == spec["key"]))
         ).first()
@@ -315,7 +318,7 @@ async def journey_status(request: Request) -> JSONResponse:
     if resumed and journey.id is not None:
         # The entries it held go in now (a first batch; the follow-up loop takes any rest), so the
         # answer already says what became of them.
-        await engine.release_held(services.db, journey.id)
+        await release_held(services.db, journey.id)
         if (runner := services.engines.find(Runner)) is not None:
             runner.wake()
     async with services.db.session() as session:
@@ -349,7 +352,7 @@ async def save_template(request: Request) -> JSONResponse:
     # passes one (time, memory, size) is refused now, not at every send.
     await templates.render_isolated(services.sandbox, subject, text, templates.SAMPLE)
     async with services.db.session() as session:
-        await engine.ensure_room(session, room_id)
+        await ensure_room(session, room_id)
         found = (
             await session.exec(
                 select(Template).where(
@@ -387,8 +390,8 @@ async def create_campaign(request: Request) -> JSONResponse:
     name = body.get("name")
     if not isinstance(name, str) or not 0 < len(name.strip()) <= 120:
         raise InvalidInput("name must be 1 to 120 characters")
-    if body.get("segment") not in engine.SEGMENTS:
-        raise InvalidInput(f"segment must be one of {', '.join(engine.SEGMENTS)}")
+    if body.get("segment") not in rules.SEGMENTS:
+        raise InvalidInput(f"segment must be one of {', '.join(rules.SEGMENTS)}")
     if body.get("channel") not in (*rules.CHANNELS, "auto"):
         raise InvalidInput("channel must be auto or one of " + ", ".join(rules.CHANNELS))
     template = rules.clean_slug(body.get("template"), "template")
@@ -401,7 +404,7 @@ async def create_campaign(request: Request) -> JSONResponse:
     ):
         raise InvalidInput("send_ms must be a time from now to 90 days ahead (epoch ms)")
     async with services.db.session() as session:
-        await engine.ensure_room(session, room_id)
+        await ensure_room(session, room_id)
         known = (
             await session.exec(
                 select(Template.id).where(Template.room_id == room_id, Template.key == template)

@@ -15,11 +15,13 @@ Merge rules (docs/followup.md#contacts):
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+import orjson
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server import text
 from server.errors import InvalidInput
 from server.followup import rules
+from server.followup.store import insert_ignore, new_message
 from server.storage import Database, now_ms
 from server.storage.followup import (
     Consent,
@@ -380,3 +383,47 @@ def clean_details(data: dict[str, Any], default_region: str = "CN") -> dict[str,
     if name is not None and (not isinstance(name, str) or len(name) > 80):
         raise InvalidInput("name must be text of at most 80 characters")
     return {"email": email, "phone": phone, "tz": tz, "name": name or None}
+
+
+# Confirmation emails per contact and address a day, and per address across contacts: the opt-in
+# box must not become a way to mail-bomb someone from the shop's domain.
+CONFIRMATIONS_PER_DAY = 3
+
+
+async def queue_confirmation(db: Database, room_id: str, contact: Contact, address: str | None) -> bool:
+    """The double opt-in email to ``address``: at most one per contact, address and day (whatever the
+    retries), and a few per address a day in all. False when the limit held it back."""
+    if address is None:
+        return False
+    t = now_ms()
+    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
+    day = t // 86_400_000
+    async with db.session() as session:
+        recent = (
+            await session.exec(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    col(Message.idem_key).like(f"optin:%:{digest}:%"),
+                    col(Message.created_ms) >= t - 86_400_000,
+                )
+            )
+        ).one()
+        if recent >= CONFIRMATIONS_PER_DAY:
+            return False
+        await insert_ignore(
+            session,
+            Message,
+            new_message(
+                t,
+                idem_key=f"optin:{contact.id}:{digest}:{day}",
+                room_id=room_id,
+                contact_id=contact.id,
+                channel="email",
+                template="confirm-email",
+                transactional=True,
+                context=orjson.dumps({"address": address}).decode(),
+            ),
+        )
+        await session.commit()
+    return True

@@ -19,25 +19,18 @@ contacted the provider wins over the uncertain re-send as long as that has not c
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import orjson
-from itsdangerous import URLSafeSerializer
-from sqlalchemy import bindparam, case, delete, func, or_, update
+from sqlalchemy import bindparam, case, or_, update
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.errors import InvalidInput
-from server.followup import contacts, engine, rules, templates
+from server.followup import aftermath, checks, rules
 from server.followup.channels import (
     NO_PROVIDER_DEDUPE,
     Channel,
@@ -46,21 +39,15 @@ from server.followup.channels import (
     Permanent,
     Retryable,
 )
+from server.followup.compose import compose
+from server.followup.links import Links
+from server.followup.store import ensure_room
 from server.sandbox import Sandbox
 from server.storage import Database, now_ms
 from server.storage.followup import (
-    Alert,
-    Campaign,
-    Consent,
-    Contact,
-    ContactViewer,
     FollowupSettings,
-    Journey,
-    JourneyInstance,
     Message,
-    PushSubscription,
 )
-from server.storage.models import Product, Viewer
 
 log = logging.getLogger("livewall.followup.delivery")
 sent_log = logging.getLogger("livewall.followup.sent")
@@ -81,51 +68,8 @@ FINAL = (
     "stale",
     "cancelled",
 )
-DELIVERED = ("sent", "delivered", "opened", "clicked")
-# Held by a paused journey: look again this much later.
-PAUSED_RECHECK_MS = 60_000
 # See Settings.followup_uncertain_grace_secs.
 UNCERTAIN_GRACE_MS = 60_000
-
-
-def webhook_secret(secret_key: str, room_id: str) -> str:
-    """The room's outbound webhook signing secret, derived from the server's key (nothing to store)."""
-    raw = hmac.new(secret_key.encode(), f"followup-webhook:{room_id}".encode(), hashlib.sha256)
-    return "whsec_" + base64.b64encode(raw.digest()).decode()
-
-
-class Links:
-    """Signed links: click tracking, open pixel, unsubscribe, email confirmation."""
-
-    def __init__(self, secret_key: str, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.secret_key = secret_key
-        self._track = URLSafeSerializer(secret_key, salt="livewall.track")
-        self._contact = URLSafeSerializer(secret_key, salt="livewall.contact")
-
-    def click(self, message_id: int, url: str) -> str:
-        return f"{self.base_url}/t/{self._track.dumps([message_id, url])}"
-
-    def pixel(self, message_id: int) -> str:
-        return f"{self.base_url}/t/o/{self._track.dumps([message_id])}"
-
-    def unsubscribe(self, contact_id: str, channel: str) -> str:
-        return f"{self.base_url}/u/{self._contact.dumps([contact_id, channel])}"
-
-    def confirm(self, contact_id: str, email: str) -> str:
-        return f"{self.base_url}/optin/{self._contact.dumps([contact_id, 'confirm', email])}"
-
-    def read_track(self, token: str) -> list[Any]:
-        value = self._track.loads(token)
-        if not isinstance(value, list) or not value or not isinstance(value[0], int):
-            raise ValueError("malformed tracking token")
-        return value
-
-    def read_contact(self, token: str) -> list[Any]:
-        value = self._contact.loads(token)
-        if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, str) for v in value):
-            raise ValueError("malformed contact token")
-        return value
 
 
 @dataclass
@@ -342,116 +286,6 @@ async def _hold(db: Database, message: Message, until_ms: int, reason: str) -> N
     )
 
 
-def _address(contact: Contact | None, channel: str, viewer_id: str | None) -> str | None:
-    if channel == "email":
-        return contact.email if contact else None
-    if channel == "sms":
-        return contact.phone if contact else None
-    if channel == "inapp":
-        return viewer_id or (contact.id if contact else None)
-    return None
-
-
-async def _permitted(
-    session: AsyncSession, contact: Contact | None, channel: str, transactional: bool, confirming: bool
-) -> str | None:
-    """Why this channel may not be used for this contact now, or None if it may."""
-    if channel in ("webhook", "inapp"):
-        if channel == "inapp" and contact is not None:
-            consent = await session.get(Consent, (contact.id, "inapp"))
-            if consent is not None and consent.status in ("blocked", "withdrawn") and not transactional:
-                return f"in-app messages {consent.status}"
-        return None
-    if contact is None:
-        return "not a contact yet (no address left)"
-    consent = await session.get(Consent, (contact.id, channel))
-    if consent is not None and consent.status == "blocked":
-        return f"do not contact ({channel}): {consent.reason or 'blocked'}"
-    if confirming:
-        return None  # the double opt-in email itself goes to a pending address
-    if transactional:
-        return (
-            None
-            if consent is None or consent.status != "withdrawn" or channel != "push"
-            else "push withdrawn"
-        )
-    if consent is None or consent.status != "granted":
-        state = "no consent" if consent is None else consent.status
-        return f"{channel}: {state}"
-    return None
-
-
-async def _pick_channel(
-    session: AsyncSession, contact: Contact | None, message: Message, configured: Collection[str]
-) -> tuple[str | None, str | None]:
-    """(channel, why not) for an ``auto`` message: the first channel configured in this process that
-    may carry it (an SMS consent on a server without an SMS gateway must not make it skip)."""
-    reasons = []
-    for channel in rules.AUTO_ORDER:
-        if channel not in configured:
-            reasons.append(f"{channel} is not configured on this server")
-            continue
-        if channel == "push":
-            if contact is None or not await _push_subs(session, contact.id):
-                reasons.append("push: no subscription")
-                continue
-        elif channel != "inapp" and _address(contact, channel, message.viewer_id) is None:
-            reasons.append(f"{channel}: no address")
-            continue
-        why = await _permitted(session, contact, channel, message.transactional, False)
-        if why is None:
-            return channel, None
-        reasons.append(why)
-    return None, "; ".join(reasons)
-
-
-# The language of a message to a viewer whose own is unknown (joined before it was kept).
-FALLBACK_LOCALE = "zh-CN"
-
-
-async def _viewer_locale(session: AsyncSession, viewer_id: str | None) -> str:
-    """The language a viewer without a contact reads: the one their phone shows the room in."""
-    viewer = await session.get(Viewer, viewer_id) if viewer_id is not None else None
-    return viewer.locale if viewer is not None and viewer.locale else FALLBACK_LOCALE
-
-
-async def _push_subs(session: AsyncSession, contact_id: str) -> list[PushSubscription]:
-    return list(
-        (
-            await session.exec(
-                select(PushSubscription)
-                .where(PushSubscription.contact_id == contact_id)
-                .order_by(col(PushSubscription.created_ms))
-            )
-        ).all()
-    )
-
-
-async def _sent_since(session: AsyncSession, contact_id: str, since_ms: int) -> int:
-    n = (
-        await session.exec(
-            select(func.count())
-            .select_from(Message)
-            .where(
-                Message.contact_id == contact_id,
-                col(Message.transactional).is_(False),
-                col(Message.channel).not_in(["inapp", "webhook"]),
-                col(Message.sent_ms) >= since_ms,
-            )
-        )
-    ).one()
-    return int(n)
-
-
-async def _link_hosts(session: AsyncSession, room_id: str, base_url: str) -> set[str]:
-    hosts = {urlsplit(base_url).hostname or ""}
-    urls = await session.exec(
-        select(Product.shop_url).where(Product.room_id == room_id, col(Product.shop_url).is_not(None))
-    )
-    hosts.update(urlsplit(u).hostname or "" for u in urls.all() if u)
-    return hosts - {""}
-
-
 class Deliverer:
     """Sends leased messages through the configured channels."""
 
@@ -523,63 +357,18 @@ class Deliverer:
     async def deliver(self, message: Message) -> None:
         t = now_ms()
         async with self.db.session() as session:
-            settings = await engine.ensure_room(session, message.room_id)
-            await session.commit()
-            if message.instance_id is not None:
-                inst = await session.get(JourneyInstance, message.instance_id)
-                if inst is not None and inst.status in ("goal", "cancelled"):
-                    await _finish(self.db, message, Outcome("cancelled", f"journey ended: {inst.end_reason}"))
-                    return
-                journey = await session.get(Journey, message.journey_id) if message.journey_id else None
-                if journey is not None and journey.status != "active":
-                    await _hold(self.db, message, t + PAUSED_RECHECK_MS, "journey paused")
-                    return
-            if message.campaign_id is not None:
-                campaign = await session.get(Campaign, message.campaign_id)
-                if campaign is not None and campaign.status == "cancelled":
-                    await _finish(self.db, message, Outcome("cancelled", "campaign cancelled"))
-                    return
-            if message.stale_ms is not None and t > message.stale_ms:
-                await _finish(self.db, message, Outcome("stale", "too late to be useful"))
+            settings = await ensure_room(session, message.room_id)
+            passed = await checks.check(session, message, settings, self.channels, t)
+            if isinstance(passed, checks.Stop):
+                if passed.until_ms is not None:
+                    await _hold(self.db, message, passed.until_ms, passed.reason or "")
+                else:
+                    await _finish(self.db, message, Outcome(passed.status, passed.reason))
                 return
-            contact = await contacts.live(session, message.contact_id) if message.contact_id else None
-            if contact is None and message.viewer_id is not None:
-                contact = await contacts.contact_of_viewer(session, message.viewer_id)
-            confirming = message.idem_key.startswith("optin:")
-            channel = message.channel
-            if channel == "auto":
-                picked, why = await _pick_channel(session, contact, message, self.channels)
-                if picked is None:
-                    await _finish(self.db, message, Outcome("skipped", why))
-                    return
-                channel = picked
-            else:
-                why = await _permitted(session, contact, channel, message.transactional, confirming)
-                if why is not None:
-                    await _finish(self.db, message, Outcome("skipped", why))
-                    return
-            # Quiet hours and caps protect people from being disturbed: in-app messages wait in the
-            # app until opened and webhooks go to the shop's systems, so neither is held or counted.
-            if not message.transactional and not confirming and channel not in ("webhook", "inapp"):
-                hold = rules.quiet_hold(
-                    t, settings.quiet_start, settings.quiet_end, contact.tz if contact else None
-                )
-                if hold is not None:
-                    if message.stale_ms is not None and hold > message.stale_ms:
-                        await _finish(
-                            self.db, message, Outcome("stale", "quiet hours last past its useful time")
-                        )
-                    else:
-                        await _hold(self.db, message, hold, "quiet hours")
-                    return
-                if contact is not None:
-                    day = await _sent_since(session, contact.id, t - 24 * 3600 * 1000)
-                    week = await _sent_since(session, contact.id, t - 7 * 24 * 3600 * 1000)
-                    why = rules.capped(day, week, settings.cap_per_day, settings.cap_per_week)
-                    if why is not None:
-                        await _finish(self.db, message, Outcome("capped", why))
-                        return
-            outgoing = await self._compose(session, message, channel, contact, settings)
+            channel, contact = passed.channel, passed.contact
+            outgoing = await compose(
+                session, message, channel, contact, settings, links=self.links, sandbox=self.sandbox
+            )
         if outgoing is None:
             await _finish(self.db, message, Outcome("skipped", f"{channel}: no address"))
             return
@@ -619,111 +408,11 @@ class Deliverer:
                 },
             )
         if recorded and channel == "inapp" and outcome.status == "sent" and self.on_inapp is not None:
-            await self._show_now(message, outgoing, contact)
+            await aftermath.show_now(self.db, self.on_inapp, message, outgoing, contact)
         if recorded and outcome.gone and contact is not None and channel in ("email", "sms", "push"):
-            await self._gone(contact, channel, outgoing, outcome.reason)
+            await aftermath.forget_address(self.db, contact, channel, outgoing, outcome.reason)
         if recorded and outcome.status in ("sent", "failed", "dead") and message.journey_id is not None:
             await self._breaker(message.journey_id, message.room_id, settings)
-
-    async def _show_now(self, message: Message, outgoing: Outgoing, contact: Contact | None) -> None:
-        """An in-app message reaches the person's phones that have the room open right away."""
-        viewers = {message.viewer_id} if message.viewer_id else set()
-        if contact is not None:
-            async with self.db.session() as session:
-                rows = await session.exec(
-                    select(ContactViewer.viewer_id).where(ContactViewer.contact_id == contact.id)
-                )
-                viewers.update(rows.all())
-        item = {"id": message.id, "subject": outgoing.subject, "text": outgoing.text, "sent_ms": now_ms()}
-        assert self.on_inapp is not None
-        await self.on_inapp(message.room_id, sorted(v for v in viewers if v), item)
-
-    async def _compose(
-        self,
-        session: AsyncSession,
-        message: Message,
-        channel: str,
-        contact: Contact | None,
-        settings: FollowupSettings,
-    ) -> Outgoing | None:
-        locale = contact.locale if contact is not None else await _viewer_locale(session, message.viewer_id)
-        ctx = await engine.template_context(
-            session, message, base_url=self.links.base_url, contact_name=contact.name if contact else None
-        )
-        unsubscribe = self.links.unsubscribe(contact.id, channel) if contact is not None else None
-        ctx["unsubscribe_url"] = unsubscribe
-        address = None
-        if message.idem_key.startswith("optin:") and contact is not None:
-            address = orjson.loads(message.context or "{}").get("address")
-            ctx["confirm_url"] = self.links.confirm(contact.id, address) if address else None
-        found = await templates.find(session, message.room_id, message.template, channel, locale)
-        if found is None:
-            raise InvalidInput(f"no template {message.template!r}", code="unknown_template")
-        # Past a limit this is InvalidInput (bad_template): the message fails with the reason, once.
-        rendered = await templates.render_isolated(self.sandbox, found.subject, found.body, ctx)
-        assert message.id is not None
-        mid = message.id
-        text = rendered.text
-        if not message.idem_key.startswith("optin:"):
-            # Only links to this server and to the room's shop are tracked (signed redirects); a link
-            # typed into a viewer's own name stays plain text, never a redirect on the shop's domain.
-            own = await _link_hosts(session, message.room_id, self.links.base_url)
-            text = templates.rewrite_links(text, lambda url: self.links.click(mid, url), own)
-        base = Outgoing(idem_key=message.idem_key, to="", subject=rendered.subject, text=text)
-        marketing = not message.transactional
-        if channel == "email":
-            to = address or (contact.email if contact is not None else None)
-            if contact is None or to is None:
-                return None
-            footer = f"\n\n--\n{unsubscribe}" if marketing and unsubscribe else ""
-            return replace(
-                base,
-                to=to,
-                text=text + footer,
-                html=templates.to_html(text + footer, self.links.pixel(mid)),
-                marketing=marketing,
-                unsubscribe_url=unsubscribe if marketing else None,
-            )
-        if channel == "sms":
-            if contact is None or contact.phone is None:
-                return None
-            stop = (" Reply STOP to opt out." if locale == "en" else " 回复TD退订") if marketing else ""
-            return replace(base, to=contact.phone, text=text + stop)
-        if channel == "push":
-            subs = await _push_subs(session, contact.id) if contact is not None else []
-            if not subs:
-                return None
-            sub = subs[-1]
-            url = ctx["product"]["url"] if ctx.get("product") else ctx["room"]["url"]
-            return replace(
-                base,
-                to=sub.endpoint,
-                push_keys={"p256dh": sub.p256dh, "auth": sub.auth},
-                data={"url": self.links.click(mid, url)},
-            )
-        if channel == "webhook":
-            if not settings.webhook_url:
-                return None
-            return replace(
-                base,
-                to=settings.webhook_url,
-                secret=webhook_secret(self.secret_key, message.room_id),
-                data={
-                    "type": "followup.message",
-                    "message_id": mid,
-                    "template": message.template,
-                    "contact": {
-                        "id": contact.id if contact else None,
-                        "email": contact.email if contact else None,
-                        "phone": contact.phone if contact else None,
-                    },
-                    "subject": rendered.subject,
-                    "text": text,
-                },
-            )
-        # In-app: the row is the inbox entry; the phone shows it when it next opens a room.
-        to = _address(contact, "inapp", message.viewer_id)
-        return None if to is None else replace(base, to=to)
 
     async def _send(self, sender: Channel, message: Message, outgoing: Outgoing) -> Outcome:
         try:
@@ -748,57 +437,10 @@ class Deliverer:
             "sent", None, provider_id=sent.provider_id, subject=outgoing.subject, body=outgoing.text
         )
 
-    async def _gone(self, contact: Contact, channel: str, outgoing: Outgoing, reason: str | None) -> None:
-        """The address no longer exists: block that channel (a push subscription is deleted)."""
-        if channel == "push":
-            async with self.db.session() as session:
-                await session.exec(
-                    delete(PushSubscription).where(col(PushSubscription.endpoint) == outgoing.to)
-                )
-                await session.commit()
-            return
-        await contacts.say(
-            self.db,
-            contact.id,
-            contacts.Say(channel, "blocked", source="provider", reason="bounced", wording=reason),
-        )
-
     async def _breaker(self, journey_id: int, room_id: str, settings: FollowupSettings) -> None:
-        async with self.db.session() as session:
-            recent = (
-                await session.exec(
-                    select(Message.status)
-                    .join(Journey, col(Journey.id) == col(Message.journey_id))
-                    .where(
-                        Message.journey_id == journey_id,
-                        col(Message.status).in_([*DELIVERED, "failed", "dead"]),
-                        # Outcomes from before the host last resumed the journey do not count again.
-                        col(Message.created_ms) >= col(Journey.resumed_ms),
-                    )
-                    .order_by(col(Message.id).desc())
-                    .limit(rules.BREAKER_WINDOW)
-                )
-            ).all()
-            outcomes = [s in ("failed", "dead") for s in recent]
-            if not rules.breaker_trips(outcomes, settings.failure_pause_ratio, settings.failure_min_sends):
-                return
-            journey = await session.get(Journey, journey_id)
-            if journey is None or journey.status != "active":
-                return
-            text = (
-                f"Journey “{journey.name}” paused itself: {sum(outcomes)} of its last {len(outcomes)} "
-                f"messages failed (threshold {settings.failure_pause_ratio:.0%})."
-            )
-            # Conditional: of two sends that trip the breaker together, one pauses and alerts.
-            paused = await session.exec(
-                update(Journey)
-                .where(col(Journey.id) == journey_id, col(Journey.status) == "active")
-                .values(status="paused", paused_reason=text)
-            )
-            if not paused.rowcount:
-                return
-            session.add(Alert(room_id=room_id, kind="journey.paused", text=text, created_ms=now_ms()))
-            await session.commit()
+        text = await aftermath.breaker(self.db, journey_id, room_id, settings)
+        if text is None:
+            return
         log.warning("%s", text)
         if self.on_alert is not None:
             await self.on_alert(room_id, text)

@@ -20,8 +20,8 @@ from server import netguard
 from server.api import viewer_from_cookie
 from server.errors import InvalidInput, NotFound, Unauthorized
 from server.followup import contacts, reach, rules
-from server.followup.delivery import Links
-from server.followup.engine import queue_confirmation
+from server.followup.contacts import queue_confirmation
+from server.followup.links import Links
 from server.followup.runner import Runner
 from server.httputil import bearer, check_origin, json_body
 from server.i18n import template_helpers

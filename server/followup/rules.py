@@ -40,6 +40,8 @@ EVENT_KINDS = (
 KEY_BY = ("order_id", "product_id", "discount_id")
 # What an entry event does while its journey is paused: held until the resume, or skipped (recorded).
 WHILE_PAUSED = ("hold", "skip")
+# The audiences a campaign can go to (campaigns.segment_people).
+SEGMENTS = ("attended", "clicked_not_paid", "claimed_not_redeemed", "winners", "followers", "contacts")
 MAX_STEPS = 20
 MAX_WAIT_MINUTES = 90 * 24 * 60  # a follow-up three months later is a new campaign, not a wait
 MAX_STALE_MINUTES = 30 * 24 * 60

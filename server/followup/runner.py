@@ -19,9 +19,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.config import Settings
-from server.followup import delivery, engine, reach
+from server.followup import campaigns, delivery, instances, journeys, reach
 from server.followup.channels import Channel
 from server.followup.events import FollowupChanged
+from server.followup.links import Links
 from server.metrics import Metrics
 from server.sandbox import Sandbox
 from server.storage import Database
@@ -154,7 +155,7 @@ class Runner:
         self.settings = settings
         self.channels = channels
         self.on_change = on_change
-        self.links = delivery.Links(settings.secret_key, settings.base_url)
+        self.links = Links(settings.secret_key, settings.base_url)
         self.deliverer = delivery.Deliverer(
             db,
             channels,
@@ -182,13 +183,13 @@ class Runner:
 
     async def run_once(self) -> int:
         """One pass; the number of things done (0 = idle)."""
-        done = await engine.route_events(self.db)
-        done += await engine.release_held(self.db)
-        done += await engine.advance_instances(self.db, time_scale=self.settings.followup_time_scale)
-        started = await engine.start_campaigns(self.db)
+        done = await journeys.route_events(self.db)
+        done += await journeys.release_held(self.db)
+        done += await instances.advance_instances(self.db, time_scale=self.settings.followup_time_scale)
+        started = await campaigns.start_campaigns(self.db)
         handled = await self.deliverer.run_once()
         if started or handled:
-            await engine.finish_campaigns(self.db)
+            await campaigns.finish_campaigns(self.db)
             # Campaign progress, dead letters and alerts of the rooms touched reach their hosts.
             for room_id in {m.room_id for m in handled} | await self._rooms_with_campaigns():
                 await self.changed(room_id)

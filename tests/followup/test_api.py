@@ -273,7 +273,7 @@ async def test_clicked_not_paid_knows_payers_by_their_order(tmp_path: Path) -> N
         other_id = (await other.post(f"/api/rooms/{s.room_id}/join", json={})).json()["viewer_id"]
         assert (await s.shop("order.placed", {"order_id": "P-1", "viewer_id": payer_id})).status_code == 200
         assert (await s.shop("order.paid", {"order_id": "P-1"})).status_code == 200
-        from server.followup.engine import segment_people
+        from server.followup.campaigns import segment_people
 
         async with s.services.db.session() as session:
             people = await segment_people(session, s.room_id, "clicked_not_paid")

@@ -98,7 +98,7 @@ async def test_anonymous_history_follows_the_person(tmp_path: Path) -> None:
         for vid in ("va", "vb"):
             session.add(Viewer(id=vid, created_ms=t))
         await session.flush()
-        from server.followup.engine import ensure_room
+        from server.followup.store import ensure_room
 
         await ensure_room(session, room.id)
         await session.commit()

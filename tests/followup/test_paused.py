@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from server.followup import engine
+from server.followup import journeys
 from server.followup.runner import Runner
+from server.followup.store import ensure_room
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.followup import Journey, JourneyInstance, PausedEntry
@@ -185,7 +186,7 @@ async def test_two_workers_release_each_held_entry_once(shared_url: str) -> None
     room, _ = await create_room(first, title="r")
     t = now_ms()
     async with first.session() as session:
-        await engine.ensure_room(session, room.id)
+        await ensure_room(session, room.id)
         journey = (await session.exec(select(Journey).where(Journey.key == JOURNEY))).one()
         for i in range(40):
             session.add(Viewer(id=f"v{i}", created_ms=t))
@@ -206,14 +207,14 @@ async def test_two_workers_release_each_held_entry_once(shared_url: str) -> None
                 )
             )  # fmt: skip
         await session.commit()
-    a, b = await asyncio.gather(engine.release_held(first), engine.release_held(second))
+    a, b = await asyncio.gather(journeys.release_held(first), journeys.release_held(second))
     assert a + b == 41
     async with first.session() as session:
         instances = (await session.exec(select(JourneyInstance))).all()
         statuses = [e.status for e in (await session.exec(select(PausedEntry))).all()]
     assert sorted(i.subject for i in instances) == sorted(f"v:v{i}" for i in range(40))
     assert statuses.count("entered") == 40 and statuses.count("skipped") == 1
-    assert await engine.release_held(first) == 0
+    assert await journeys.release_held(first) == 0
     await first.dispose()
     await second.dispose()
 
@@ -226,7 +227,7 @@ async def test_an_entry_stays_held_when_its_journey_is_paused_again(tmp_path: Pa
     room, _ = await create_room(db, title="r")
     t = now_ms()
     async with db.session() as session:
-        await engine.ensure_room(session, room.id)
+        await ensure_room(session, room.id)
         journey = (await session.exec(select(Journey).where(Journey.key == JOURNEY))).one()
         session.add(Viewer(id="v1", created_ms=t))
         event = IntentEvent(event_id="e1", room_id=room.id, viewer_id="v1", kind="product.buy", created_ms=t)
@@ -245,8 +246,8 @@ async def test_an_entry_stays_held_when_its_journey_is_paused_again(tmp_path: Pa
         journey.status = "paused"
         session.add(journey)
         await session.commit()
-        assert await engine._release(session, entry, t) is None
-    assert await engine.release_held(db) == 0
+        assert await journeys._release(session, entry, t) is None
+    assert await journeys.release_held(db) == 0
     assert [e.status for e in await _all_entries(db)] == ["held"]
     await db.dispose()
 

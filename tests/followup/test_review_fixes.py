@@ -14,9 +14,10 @@ import pytest
 from sqlmodel import select
 
 from server.errors import InvalidInput
-from server.followup import contacts, delivery, engine, templates
+from server.followup import contacts, delivery, instances, templates
 from server.followup.contacts import Say
 from server.followup.runner import Runner
+from server.followup.store import ensure_room
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.followup import Campaign, Consent, Journey, JourneyInstance, Message
@@ -164,7 +165,7 @@ async def test_resuming_a_journey_restarts_the_breakers_count(tmp_path: Path) ->
 
 async def _settings(s: Stage) -> object:
     async with s.services.db.session() as session:
-        return await engine.ensure_room(session, s.room_id)
+        return await ensure_room(session, s.room_id)
 
 
 @pytest.mark.parametrize(
@@ -243,7 +244,7 @@ async def test_instances_are_claimed_once(tmp_path: Path) -> None:
     await asyncio.to_thread(first.migrate)
     room, _ = await create_room(first, title="r")
     async with first.session() as session:
-        await engine.ensure_room(session, room.id)
+        await ensure_room(session, room.id)
         for i in range(100):
             session.add(
                 JourneyInstance(journey_id=1, room_id=room.id, subject=f"v:{i}", wake_ms=0, created_ms=0)
@@ -251,7 +252,9 @@ async def test_instances_are_claimed_once(tmp_path: Path) -> None:
         await session.commit()
     t = now_ms()
     async with first.session() as a, second.session() as b:
-        x, y = await asyncio.gather(engine._claim_due_instances(a, t), engine._claim_due_instances(b, t))
+        x, y = await asyncio.gather(
+            instances._claim_due_instances(a, t), instances._claim_due_instances(b, t)
+        )
     ids = [i.id for i in x + y]
     assert len(ids) == len(set(ids)) == 100
     await first.dispose()

@@ -78,7 +78,7 @@ async def _seed(db: Database, n: int, channel: str, address: dict[str, str] | No
             )
         await session.commit()
     # The room's templates are created on first use; make them now.
-    from server.followup.engine import ensure_room
+    from server.followup.store import ensure_room
 
     async with db.session() as session:
         await ensure_room(session, room.id)
