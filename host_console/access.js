@@ -1,26 +1,14 @@
 // Keys and links (the console's side of server/rooms/http.py): replace the host key (shown once) or
 // the big-screen link, and leave for the login page when this console's own session is revoked.
+import { api } from "/static/js/http.js";
 import { setText, t } from "/static/js/i18n.js";
 import { errorKey, toast } from "/static/js/ui.js";
 
 const $ = (sel) => document.querySelector(sel);
 
-/** POST to one of the room's credential endpoints on the console's session; the JSON answer, or throws
- * the server's error body ({code, message}). */
-async function post(roomId, path) {
-  let response;
-  try {
-    response = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/${path}`, {
-      method: "POST",
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-  } catch {
-    throw { code: "offline" };
-  }
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw (body && body.error) || { code: "generic" };
-  return body;
+/** POST to one of the room's credential endpoints on the console's session: the JSON answer. */
+function post(roomId, path) {
+  return api("POST", `/api/rooms/${encodeURIComponent(roomId)}/${path}`);
 }
 
 /** Wire the Keys and links card. ``client``: the console's RoomClient. */

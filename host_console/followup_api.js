@@ -1,5 +1,6 @@
-// What the Follow-up tab's parts share: the follow-up API (server/followup/console.py) over fetch on the
-// console's host session, its errors in our words, and the labels of events, channels and statuses.
+// What the Follow-up tab's parts share: the follow-up API (server/followup/console.py) on the console's
+// host session, its errors in our words, and the labels of events, channels and statuses.
+import { api } from "/static/js/http.js";
 import { currentLang, setText, t } from "/static/js/i18n.js";
 import { FormError, el, showError } from "/console-assets/forms.js";
 
@@ -19,39 +20,14 @@ export const CHANNELS = ["email", "sms", "push", "webhook", "inapp"];
 // Message statuses that are still on their way (a campaign's progress counts the others as done).
 export const PENDING = new Set(["scheduled", "claimed", "sending", "uncertain"]);
 
-/** A refused call, shaped like the server's error body. */
-export class ApiError extends Error {
-  constructor(code, message) {
-    super(message || code);
-    this.code = code;
-  }
-}
-
+/** The follow-up API of one room; its calls resolve with the JSON answer or reject with an ApiError. */
 export class FollowupApi {
   constructor(roomId) {
     this.base = `/api/rooms/${encodeURIComponent(roomId)}/followup`;
   }
 
-  /** One call; resolves with the JSON answer, rejects with an ApiError. */
-  async call(method, path = "", body = undefined) {
-    let response;
-    try {
-      response = await fetch(this.base + path, {
-        method,
-        credentials: "same-origin",
-        cache: "no-store",
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch {
-      throw new ApiError("offline");
-    }
-    const data = await response.json().catch(() => null);
-    if (!response.ok) {
-      const err = data && data.error;
-      throw err ? new ApiError(err.code, err.message) : new ApiError("generic", `HTTP ${response.status}`);
-    }
-    return data;
+  call(method, path = "", body = undefined) {
+    return api(method, this.base + path, body);
   }
 
   get(path = "") {

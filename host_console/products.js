@@ -1,5 +1,6 @@
 // The shelf in the Selling tab: the product list (pin, deal, edit, remove), the add/edit form, and
 // the CSV/JSON import (a file posted to the import URL on the console's session cookie).
+import { api } from "/static/js/http.js";
 import { setText, t } from "/static/js/i18n.js";
 import { FormError, button, clearError, el, httpUrl, showError, wholeNumber } from "/console-assets/forms.js";
 import { fractionDigits, formatMoney, parseMajor, toMajor } from "/static/js/money.js";
@@ -230,27 +231,15 @@ export class ProductsView {
     result.classList.remove("error-text");
     setText(result, "sell.import.busy", { name: file.name });
     const type = /\.json$/i.test(file.name) || /json/i.test(file.type) ? "application/json" : "text/csv";
-    let response;
-    let body = null;
     try {
-      response = await fetch(`/api/rooms/${encodeURIComponent(this.opts.roomId)}/products/import`, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "content-type": type },
-        body: file,
-      });
-      body = await response.json().catch(() => null);
-    } catch {
-      response = null;
-    }
-    if (response && response.ok && body) {
+      const url = `/api/rooms/${encodeURIComponent(this.opts.roomId)}/products/import`;
+      const body = await api("POST", url, file, { type });
       setText(result, "sell.import.done", { added: body.added, updated: body.updated });
       result.dataset.code = "ok";
-      return;
+    } catch (err) {
+      result.classList.add("error-text");
+      showError(result, err);
     }
-    result.classList.add("error-text");
-    if (!response) showError(result, { code: "offline" });
-    else showError(result, (body && body.error) || { code: "generic", message: `HTTP ${response.status}` });
   }
 
   _bind() {

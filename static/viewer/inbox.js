@@ -2,8 +2,8 @@
 // with a count and paging when there are several. Dismissing one (or tapping it, or a link in it)
 // tells the server it was opened. The text is shown as text; web addresses in it become links only
 // when they parse as http(s) URLs, built as elements, never as HTML.
+import { api } from "/static/js/http.js";
 import { currentLang, onLangChange, setText } from "/static/js/i18n.js";
-import { postJson } from "/static/viewer/optin.js";
 
 // Candidate addresses in a message; trailing punctuation of the sentence is not part of the link.
 const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'`「」『』【】《》（），。；！？]+/gi;
@@ -55,7 +55,7 @@ export function initInbox() {
     if (opened.has(id)) return;
     opened.add(id);
     try {
-      await postJson(`/api/inbox/${encodeURIComponent(id)}/opened`, {});
+      await api("POST", `/api/inbox/${encodeURIComponent(id)}/opened`, {});
       unsent.delete(id);
     } catch (err) {
       // A message that is gone (404) needs no retry; anything else is tried again after a reconnect.

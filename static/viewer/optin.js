@@ -5,6 +5,7 @@
 // request per channel so the record of each channel holds its own sentence. The server validates;
 // its refusals are shown next to the field they concern. Only the channels this server can send on are
 // in the form (the page leaves the others out); with none of them, the box offers push alone.
+import { api } from "/static/js/http.js";
 import { currentLang, onLangChange, setText, t } from "/static/js/i18n.js";
 import { errorKey } from "/static/js/ui.js";
 import { initPush } from "/static/viewer/push.js";
@@ -40,24 +41,6 @@ function timeZone() {
   }
 }
 
-/** POST JSON as this phone (cookie); the reply's JSON, or throws {code, status}. */
-export async function postJson(path, body) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-    });
-  } catch {
-    throw { code: "offline" };
-  }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw { code: (data.error && data.error.code) || "generic", status: response.status };
-  return data;
-}
-
 export function initOptin({ roomId }) {
   const box = document.querySelector("[data-optin]");
   const form = box.querySelector("[data-optin-form]");
@@ -75,7 +58,6 @@ export function initOptin({ roomId }) {
   const push = initPush({
     box: box.querySelector("[data-push]"),
     roomId,
-    send: postJson,
     onContact: (c) => setContact(c),
   });
   /** The channels the form offers (those configured on this server). */
@@ -218,7 +200,7 @@ export function initOptin({ roomId }) {
         const details = i === 0 ? input.values : { [FIELD[channel]]: input.values[FIELD[channel]] };
         const body = { ...base, consent: { [channel]: true }, wording: wordingOf(channel) };
         for (const [k, v] of Object.entries(details)) if (v) body[k] = v;
-        const reply = await postJson(`/api/rooms/${encodeURIComponent(roomId)}/contact`, body);
+        const reply = await api("POST", `/api/rooms/${encodeURIComponent(roomId)}/contact`, body);
         for (const c of reply.pending || []) pending.add(c);
         setContact(reply.contact);
       }

@@ -2,6 +2,7 @@
 // only from that button's tap (never on load); then the service worker (/sw.js) is registered, the
 // browser subscribes with the server's VAPID key, and the subscription goes to the server with the
 // sentence the viewer agreed to. Browsers without push (or a page not served over https) hide it.
+import { api } from "/static/js/http.js";
 import { currentLang, setText } from "/static/js/i18n.js";
 
 const SW_URL = "/sw.js";
@@ -36,10 +37,9 @@ async function currentSubscription() {
 
 /**
  * Wire the push part of the opt-in box. `box` holds [data-push-enable], [data-push-wording] and
- * [data-push-status]; `send(path, body)` posts JSON and resolves with the reply (or throws {code});
- * `onContact(contact)` gets the server's updated contact after a subscription is saved.
+ * [data-push-status]; `onContact(contact)` gets the server's updated contact after a subscription is saved.
  */
-export function initPush({ box, roomId, send, onContact }) {
+export function initPush({ box, roomId, onContact }) {
   const button = box.querySelector("[data-push-enable]");
   const wording = box.querySelector("[data-push-wording]");
   const status = box.querySelector("[data-push-status]");
@@ -104,7 +104,7 @@ export function initPush({ box, roomId, send, onContact }) {
       else {
         const reg = await navigator.serviceWorker.register(SW_URL, { scope: SW_SCOPE });
         await navigator.serviceWorker.ready;
-        const { key } = await (await fetch("/api/push/key", { credentials: "same-origin" })).json();
+        const { key } = await api("GET", "/api/push/key");
         const applicationServerKey = keyBytes(key);
         let sub = await reg.pushManager.getSubscription();
         if (sub && !sameKey(sub.options && sub.options.applicationServerKey, applicationServerKey)) {
@@ -112,7 +112,7 @@ export function initPush({ box, roomId, send, onContact }) {
           sub = null;
         }
         if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
-        const reply = await send(`/api/rooms/${encodeURIComponent(roomId)}/push`, {
+        const reply = await api("POST", `/api/rooms/${encodeURIComponent(roomId)}/push`, {
           subscription: sub.toJSON(),
           wording: wording.textContent.trim(),
           lang: currentLang(),

@@ -1,4 +1,5 @@
 // The viewer's phone page: join (name or anonymous), then follow the room live.
+import { api } from "/static/js/http.js";
 import { currentLang, errorText, initLangSwitch, onLangChange, setText } from "/static/js/i18n.js";
 import { RoomClient, connectionBadge } from "/static/js/realtime.js";
 import { applyEvent } from "/static/js/state.js";
@@ -21,21 +22,16 @@ const $ = (sel) => document.querySelector(sel);
 
 /** Join (or stay): the name, if given, and the language this phone shows (follow-up writes in it). */
 function postJoin(body) {
-  return fetch(`/api/rooms/${encodeURIComponent(page.room_id)}/join`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ...body, lang: currentLang() }),
-    credentials: "same-origin",
-  });
+  return api("POST", `/api/rooms/${encodeURIComponent(page.room_id)}/join`, { ...body, lang: currentLang() });
 }
 
 async function join(name) {
   const errorEl = $("[data-join-error]");
   errorEl.textContent = "";
-  const response = await postJoin({ name });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    errorEl.textContent = errorText(body.error ? body.error.code : "generic");
+  try {
+    await postJoin({ name });
+  } catch (err) {
+    errorEl.textContent = errorText(err.code);
     return;
   }
   location.reload(); // the signed cookie now identifies this phone
