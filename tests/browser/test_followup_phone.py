@@ -20,7 +20,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from sqlmodel import col, select
 
 from server.followup import contacts
-from server.followup.delivery import Links
+from server.followup.links import Links
 from server.storage import now_ms
 from server.storage.followup import Consent, ConsentLog, Contact, ContactViewer, Message, PushSubscription
 from server.storage.models import RoomViewer, Viewer
