@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from server.realtime.backends.base import Backend
+from server.realtime.backends.base import Backend, SharedRedis
 from server.realtime.ratelimit import TokenBucket
 
 # Tokens are kept as (level, last update in ms) and refilled lazily on each take, atomically.
@@ -32,8 +32,9 @@ class Limiter:
     """``take(key, burst, per_secs)``: one token every ``per_secs`` seconds, up to ``burst`` saved."""
 
     def __init__(self, backend: Backend) -> None:
-        self._redis: Any = getattr(backend, "redis", None)
-        self._script: Any = self._redis.register_script(_TAKE) if self._redis is not None else None
+        shared = backend.capability(SharedRedis)
+        # One bucket for every process where they share a Redis; else this process's own.
+        self._script: Any = shared.redis.register_script(_TAKE) if shared is not None else None
         self._buckets: dict[str, TokenBucket] = {}
 
     async def take(self, key: str, burst: int, per_secs: float) -> tuple[bool, float]:

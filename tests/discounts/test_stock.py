@@ -18,7 +18,8 @@ from sqlmodel import col, select
 
 from server.discounts import rules
 from server.discounts.rules import Outcome
-from server.discounts.stock import ACTIVE_CLAIMS, RedisStock, SqlStock, Stock
+from server.discounts.stock import ACTIVE_CLAIMS, SqlStock, Stock
+from server.discounts.stock_redis import RedisStock
 from server.rooms.actions import create_room
 from server.storage import Database, now_ms
 from server.storage.models import Claim, Discount, IntentEvent, Product, Viewer

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from server.realtime.backends import backend_from_url
-from server.realtime.backends.base import Backend
+from server.realtime.backends.base import Backend, SharedRedis
 from server.realtime.backends.memory import MemoryBackend
 from tests.realtime.contract import ROOM, BackendContract, Make, Recorder, append_n
 
@@ -39,6 +39,11 @@ def test_memory_is_the_default_backend() -> None:
     assert isinstance(backend_from_url("memory://", history=10), MemoryBackend)
     with pytest.raises(ValueError, match="unsupported hub URL"):
         backend_from_url("kafka://x", history=10)
+
+
+def test_the_memory_backend_has_no_shared_redis() -> None:
+    """No ``SharedRedis`` capability: the limiter and the stock keep their state in this process."""
+    assert MemoryBackend(history=10).capability(SharedRedis) is None
 
 
 async def test_each_process_start_is_a_new_epoch(make: Make) -> None:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from server.realtime.backends import backend_from_url
 from server.realtime.backends import redis as redis_backend
-from server.realtime.backends.base import Backend
+from server.realtime.backends.base import Backend, SharedRedis
 from server.realtime.backends.redis import RedisBackend
 from tests.realtime.contract import ROOM, WAIT_SECS, BackendContract, Make, Recorder, append_n, envelope, item
 
@@ -125,6 +125,13 @@ def test_redis_urls_select_the_redis_backend() -> None:
     """redis://, rediss:// and unix:// hub URLs select RedisBackend (imported lazily)."""
     for url in ("redis://127.0.0.1:1/0", "rediss://example.invalid:6380/0", "unix:///tmp/redis.sock"):
         assert isinstance(backend_from_url(url, history=10), RedisBackend)
+
+
+def test_the_redis_backend_offers_its_client_as_shared_redis() -> None:
+    """``SharedRedis``: the backend itself, whose client the limiter and the stock use."""
+    backend = RedisBackend("redis://127.0.0.1:1/0", history=10)
+    shared = backend.capability(SharedRedis)
+    assert shared is backend and shared.redis is backend.redis
 
 
 async def test_two_processes_share_one_gap_free_order(make: Make) -> None:

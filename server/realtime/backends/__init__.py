@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.realtime.backends.base import Backend
+from server.realtime.backends.base import Backend, SharedRedis
 
 
 def backend_from_url(url: str | None, *, history: int) -> Backend:
@@ -18,4 +18,4 @@ def backend_from_url(url: str | None, *, history: int) -> Backend:
     raise ValueError(f"unsupported hub URL {url!r}: use memory:// or redis://")
 
 
-__all__ = ["Backend", "backend_from_url"]
+__all__ = ["Backend", "SharedRedis", "backend_from_url"]

@@ -1,10 +1,19 @@
-"""The interface every hub backend implements."""
+"""The interface every hub backend implements, and the optional powers some have (capabilities).
+
+A capability is a small interface a backend implements when it can: code that can use it asks
+``backend.capability(SharedRedis)`` and gets the backend typed as that, or None (then it does the
+same work in this process). No one sniffs a backend's attributes.
+"""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 # (room_id, audience, seq, envelope bytes). The backend calls it for every sequenced event, in
 # sequence order per (room, audience), in every process that watches the room.
@@ -21,11 +30,27 @@ class Head:
     seq: int
 
 
+C = TypeVar("C")
+
+
+class SharedRedis(abc.ABC):
+    """Capability: the backend runs on a Redis server that every process of the app shares, so
+    other state they must agree on (token buckets, exact stock counters) can live there too. The
+    Redis backend has it; the in-process backend has not (one process: memory or the database)."""
+
+    redis: aioredis.Redis  # the backend's client (its pool), for scripts and reads of one's own keys
+
+
 class Backend(abc.ABC):
     """Sequencing, bounded history and cross-process fan-out for room events."""
 
     deliver: DeliverFn | None = None
     deliver_private: PrivateFn | None = None
+
+    def capability(self, kind: type[C]) -> C | None:
+        """This backend as ``kind`` (an optional power such as ``SharedRedis``), or None when it has
+        not got it."""
+        return self if isinstance(self, kind) else None
 
     def bind(self, deliver: DeliverFn, deliver_private: PrivateFn | None = None) -> None:
         self.deliver = deliver

@@ -30,7 +30,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from server.realtime.backends.base import Backend, Head
+from server.realtime.backends.base import Backend, Head, SharedRedis
+from server.realtime.backends.redis_scripts import APPEND, PRESENCE
 from server.realtime.protocol import AUDIENCES
 
 log = logging.getLogger("livewall.redis")
@@ -52,57 +53,6 @@ REDIS_POOL_SIZE = 64
 
 _NET_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
-_APPEND = """
-local n = #ARGV - 5
-local maxlen, ttl, channel, epoch, presence = ARGV[n+1], ARGV[n+2], ARGV[n+3], ARGV[n+4], ARGV[n+5]
-local epochkey, preskey = KEYS[#KEYS-1], KEYS[#KEYS]
--- A presence count is published only while it is still the room's total (see Backend.append).
-if presence ~= '' and tonumber(redis.call('GET', preskey) or '0') ~= tonumber(presence) then
-  return {}
-end
-redis.call('SET', epochkey, epoch, 'NX')
-redis.call('EXPIRE', epochkey, ttl)
-local out = {}
-for i = 0, (n / 3) - 1 do
-  local audience, prefix, suffix = ARGV[i*3+1], ARGV[i*3+2], ARGV[i*3+3]
-  local seqkey, streamkey = KEYS[i*2+1], KEYS[i*2+2]
-  local seq = redis.call('INCR', seqkey)
-  local envelope = prefix .. seq .. suffix
-  redis.call('XADD', streamkey, 'MAXLEN', maxlen, seq .. '-1', 'e', envelope)
-  redis.call('EXPIRE', seqkey, ttl)
-  redis.call('EXPIRE', streamkey, ttl)
-  redis.call('PUBLISH', channel, audience .. '|' .. seq .. '|' .. envelope)
-  out[#out+1] = seq
-end
-return out
-"""
-
-_PRESENCE = """
-local procs, mykey, lastkey = KEYS[1], KEYS[2], KEYS[3]
-local me, count, ttl, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-if count > 0 then
-  redis.call('SET', mykey, count, 'EX', ttl)
-  redis.call('SADD', procs, me)
-  redis.call('EXPIRE', procs, ttl * 20)
-else
-  redis.call('DEL', mykey)
-  redis.call('SREM', procs, me)
-end
-local total = 0
-for _, p in ipairs(redis.call('SMEMBERS', procs)) do
-  local v = redis.call('GET', prefix .. p)
-  if v then total = total + tonumber(v) else redis.call('SREM', procs, p) end
-end
-local last = tonumber(redis.call('GET', lastkey) or '0')
--- Refreshed on every report: if it expired while the count stood still, readers would see 0 and the
--- next report would announce an unchanged count as a change.
-redis.call('SET', lastkey, total, 'EX', ttl * 20)
-if last ~= total then
-  return {total, 1}
-end
-return {total, 0}
-"""
-
 
 def _k(room_id: str, *parts: str) -> str:
     return "lw:{" + room_id + "}:" + ":".join(parts)
@@ -115,8 +65,9 @@ def _channel(room_id: str) -> str:
     return _CHANNEL_PREFIX + room_id
 
 
-class RedisBackend(Backend):
-    """Shares sequencing, history and fan-out through one Redis server."""
+class RedisBackend(Backend, SharedRedis):
+    """Shares sequencing, history and fan-out through one Redis server (whose client it offers to
+    state every process must share: ``SharedRedis``)."""
 
     def __init__(self, url: str, *, history: int) -> None:
         self.url = url
@@ -129,8 +80,8 @@ class RedisBackend(Backend):
             url, decode_responses=False, max_connections=REDIS_POOL_SIZE, timeout=WATCH_TIMEOUT_SECS
         )
         self.redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
-        self._append = self.redis.register_script(_APPEND)
-        self._presence = self.redis.register_script(_PRESENCE)
+        self._append = self.redis.register_script(APPEND)
+        self._presence = self.redis.register_script(PRESENCE)
         # Watched rooms; each future resolves once the room's subscription is live and its heads are known.
         self._watched: dict[str, asyncio.Future[None]] = {}
         # The last seq delivered per (room, audience); only the reader task advances it.
