@@ -140,18 +140,19 @@ async def do_moderate(services: Services, principal: Principal, moderate: wire.M
     """Approve, hide, restore, mark answered or reopen an item; the asker hears of it."""
     item = await store.load_item(services.db, principal.room_id, moderate.item_id)
     new_status = rules.check_transition(item.status, moderate.command)
-    values: dict[str, Any] = {"status": new_status}
-    if new_status == "answered":
-        values["answered_ms"] = now_ms()
+    change = update(Item).where(col(Item.id) == item.id, col(Item.status) == item.status)
+    change = change.values(status=new_status)
+    answered_ms = now_ms() if new_status == "answered" else None
+    if answered_ms is not None:
+        change = change.values(answered_ms=answered_ms)
     async with services.db.session() as session:
-        result = await session.exec(
-            update(Item).where(col(Item.id) == item.id, col(Item.status) == item.status).values(**values)
-        )
+        result = await session.exec(change)
         await session.commit()
     if result.rowcount != 1:
         raise Conflict("someone else changed this item just now; look again", code="bad_state")
-    for key, value in values.items():
-        setattr(item, key, value)
+    item.status = new_status
+    if answered_ms is not None:
+        item.answered_ms = answered_ms
     await store.log_moderation(
         services.db, principal, moderate.command, item_id=item.id, viewer_id=item.viewer_id
     )
