@@ -30,6 +30,7 @@ from server.realtime.dispatch import ActionTable, Handler, HandlerFn
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
 from server.realtime.protocol import CLIENT_TYPES, DIRECT_TYPES
+from server.storage.models import Claim, Discount
 from server.sandbox import Sandbox
 from server.storage import Database
 
@@ -133,12 +134,18 @@ class Engines:
 ItemHook = Callable[["Services", str, str, str], Awaitable[None]]
 # An intent (purchase signal) was written to the log: (services,).
 IntentHook = Callable[["Services"], None]
+# The shop redeemed a claim's coupon (stored as redeemed): (services, claim, its discount).
+ClaimHook = Callable[["Services", Claim, Discount], Awaitable[None]]
+# A viewer followed or unfollowed a room (the follower count changed): (services, room_id).
+FollowHook = Callable[["Services", str], None]
 
 
 @dataclass(frozen=True)
 class Hooks:
     on_item: ItemHook | None = None
     on_intent: IntentHook | None = None
+    on_claim_redeemed: ClaimHook | None = None
+    on_follow: FollowHook | None = None
 
 
 # --- the declaration -----------------------------------------------------------------------------------
@@ -177,6 +184,12 @@ class Registry:
         )
         self.intent_hooks: tuple[IntentHook, ...] = tuple(
             d.hooks.on_intent for d in self.domains if d.hooks.on_intent
+        )
+        self.claim_redeemed_hooks: tuple[ClaimHook, ...] = tuple(
+            d.hooks.on_claim_redeemed for d in self.domains if d.hooks.on_claim_redeemed
+        )
+        self.follow_hooks: tuple[FollowHook, ...] = tuple(
+            d.hooks.on_follow for d in self.domains if d.hooks.on_follow
         )
         for domain in self.domains:
             for handler in domain.actions.handlers if domain.actions else ():

@@ -5,9 +5,10 @@ from __future__ import annotations
 from server.discounts import actions, snapshot, wire
 from server.discounts.engine import Engine
 from server.discounts.stock import make_stock
-from server.domain import Domain, EngineSpec
+from server.domain import Domain, EngineSpec, Hooks
 from server.intents.log import SalesBoard
 from server.services import Services
+from server.storage.models import Claim, Discount
 
 
 def _engine(services: Services) -> Engine:
@@ -19,6 +20,11 @@ def _engine(services: Services) -> Engine:
     )
 
 
+async def _redeemed(services: Services, claim: Claim, d: Discount) -> None:
+    """The shop redeemed the claim's coupon: its viewer and the hosts are told."""
+    await services.engines.get(Engine).announce_claim(claim, d)
+
+
 DOMAIN = Domain(
     name="discounts",
     actions=actions.ACTIONS,
@@ -27,4 +33,5 @@ DOMAIN = Domain(
     reducers=snapshot.REDUCERS,
     direct_types=wire.DIRECT_TYPES,
     engines=(EngineSpec("discount engine", _engine),),
+    hooks=Hooks(on_claim_redeemed=_redeemed),
 )

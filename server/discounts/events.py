@@ -35,13 +35,3 @@ class ClaimsTick(Event):
     type = "claims"
     audiences = ("host",)
     claims: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SalesChanged(Event):
-    """The funnel per product (distinct viewers) and the follower count (hosts only)."""
-
-    type = "sales"
-    audiences = ("host",)
-    products: dict[str, dict[str, int]]
-    followers: int

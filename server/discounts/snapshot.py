@@ -1,4 +1,4 @@
-"""Selling's part of each snapshot (pinned product, discounts, claims, funnel), of the viewer's
+"""Selling's part of each snapshot (discounts, claims, funnel), of the viewer's
 private state, and of the reducer."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from server.discounts.engine import HOST_CLAIMS, Engine
 from server.domain import PersonalPart, Reducer
 from server.intents import log as intents
 from server.intents.webhook import shop_secret, webhook_path
-from server.products.actions import is_following, pinned
+from server.rooms.follow import is_following
 from server.services import Services
 from server.storage import now_ms
 from server.storage.models import Claim, Follow, RoomViewer
@@ -22,7 +22,6 @@ from server.storage.models import Claim, Follow, RoomViewer
 
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
     db, room_id = services.db, principal.room_id
-    snap["pinned"] = await pinned(db, room_id)
     engine = services.engines.find(Engine)
     assert engine is not None
     t = now_ms()
@@ -106,19 +105,9 @@ def reduce_sales(snap: dict[str, Any], data: dict[str, Any]) -> None:
     }
 
 
-def reduce_products(snap: dict[str, Any], data: dict[str, Any]) -> None:
-    snap["products"] = [dict(p) for p in data["products"]]
-
-
-def reduce_pinned(snap: dict[str, Any], data: dict[str, Any]) -> None:
-    snap["pinned"] = dict(data)
-
-
 # This domain's part of the snapshot, of the viewer's private state, and of the reducer.
 PERSONAL = PersonalPart(personal, has_state, empty)
 REDUCERS: dict[str, Reducer] = {
-    "products": reduce_products,
-    "pinned": reduce_pinned,
     "discount": reduce_discount,
     "stock": reduce_stock,
     "claims": reduce_claims,

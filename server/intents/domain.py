@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.domain import Domain, EngineSpec
+from server.domain import Domain, EngineSpec, Hooks
 from server.intents.log import SalesBoard
 from server.services import Services
 
@@ -17,4 +17,13 @@ def _board(services: Services) -> SalesBoard:
     return SalesBoard(services.db, services.hub, on_record=recorded if hooks else None)
 
 
-DOMAIN = Domain(name="intents", engines=(EngineSpec("sales board", _board),))
+def _follow(services: Services, room_id: str) -> None:
+    """The follower count changed: the board publishes the room's funnel at its next tick."""
+    services.engines.get(SalesBoard).touch(room_id)
+
+
+DOMAIN = Domain(
+    name="intents",
+    engines=(EngineSpec("sales board", _board),),
+    hooks=Hooks(on_follow=_follow),
+)

@@ -16,7 +16,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from server.discounts.events import SalesChanged
+from server.intents.events import SalesChanged
 from server.realtime.hub import Hub
 from server.storage import Database, now_ms
 from server.storage.batch import shared_writer

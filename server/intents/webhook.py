@@ -20,7 +20,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server.discounts.engine import Engine as DiscountEngine
 from server.errors import BadMessage, InvalidInput, Unauthorized
 from server.httputil import read_body
 from server.intents import log as intents
@@ -152,10 +151,10 @@ async def _redeem(services: Services, claim: Claim, *, record: bool) -> None:
         )
         await session.commit()
         discount = await session.get(Discount, claim.discount_id)
-    engine = services.engines.find(DiscountEngine)
-    if result.rowcount == 1 and discount is not None and engine is not None:
+    if result.rowcount == 1 and discount is not None:
         claim.status, claim.closed_ms = "redeemed", t
-        await engine.announce_claim(claim, discount)
+        for hook in services.registry.claim_redeemed_hooks:  # the discounts tell viewer and hosts
+            await hook(services, claim, discount)
         if record:
             await intents.record(
                 services.db,

@@ -1,4 +1,4 @@
-"""The shelf, the pinned product, following a room, and the purchase-intent signals of phones."""
+"""The shelf, the pinned product, and the purchase-intent signals of phones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
 from sqlmodel import col, select
 
 from server import netguard
@@ -18,11 +17,11 @@ from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.products import rules
 from server.products.events import PinChanged, ProductsChanged
+from server.products.wire import product_shape
 from server.rooms.actions import load_room, room_products
-from server.rooms.snapshot import product_shape
 from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.models import Discount, Follow, Product, RoomSettings
+from server.storage.models import Discount, Product, RoomSettings
 from server.text import clean_id
 
 MAX_PRODUCTS_PER_ROOM = 1000
@@ -177,32 +176,6 @@ async def do_pin(services: Services, principal: Principal, product_id: object) -
     return state
 
 
-async def is_following(db: Database, room_id: str, viewer_id: str) -> bool:
-    async with db.session() as session:
-        return await session.get(Follow, (room_id, viewer_id)) is not None
-
-
-async def do_follow(services: Services, principal: Principal, on: object) -> bool:
-    """Follow or unfollow the room (followers may get exclusive prices)."""
-    assert principal.viewer_id is not None
-    if not isinstance(on, bool):
-        raise InvalidInput('"on" must be true or false')
-    async with services.db.session() as session:
-        exists = await session.get(Follow, (principal.room_id, principal.viewer_id)) is not None
-        if on and not exists:
-            session.add(Follow(room_id=principal.room_id, viewer_id=principal.viewer_id, created_ms=now_ms()))
-        elif not on and exists:
-            await session.exec(
-                delete(Follow).where(
-                    col(Follow.room_id) == principal.room_id, col(Follow.viewer_id) == principal.viewer_id
-                )
-            )
-        await session.commit()
-    if on != exists and (board := services.engines.find(SalesBoard)) is not None:
-        board.touch(principal.room_id)
-    return on
-
-
 async def do_intent(services: Services, principal: Principal, data: dict[str, Any]) -> None:
     """Record a phone's purchase-intent signal (a pinned card seen, details opened, back from checkout)."""
     assert principal.viewer_id is not None
@@ -254,11 +227,6 @@ async def _ws_remove(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]
 )
 async def _ws_pin(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"pinned": await do_pin(ctx.services, ctx.principal, data.get("id"))}
-
-
-@ACTIONS.action("room.follow", scope=Scope.PARTICIPATE, doc="viewer: follow or unfollow the room")
-async def _ws_follow(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return {"following": await do_follow(ctx.services, ctx.principal, data.get("on", True))}
 
 
 @ACTIONS.action(

@@ -1,8 +1,14 @@
-"""The products domain: the room's shelf, the pinned product, product views, following the room."""
+"""The products domain: the room's shelf, the pinned product, product views and buy clicks."""
 
 from __future__ import annotations
 
 from server.domain import Domain
-from server.products import actions, http
+from server.products import actions, http, snapshot
 
-DOMAIN = Domain(name="products", actions=actions.ACTIONS, routes=http.routes)
+DOMAIN = Domain(
+    name="products",
+    actions=actions.ACTIONS,
+    routes=http.routes,
+    snapshot=snapshot.contribute,
+    reducers=snapshot.REDUCERS,
+)

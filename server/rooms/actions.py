@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from server.auth import Scope, hash_secret, new_host_key
 from server.domain import ActionContext, ActionTable
 from server.errors import NotFound, Unauthorized
-from server.rooms import rules
+from server.rooms import follow, rules
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
@@ -317,3 +317,9 @@ async def _ws_rename(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]
     assert ctx.principal.viewer_id is not None
     viewer = await do_rename(ctx.services, ctx.principal.viewer_id, data.get("name"))
     return {"name": viewer.display_name}
+
+
+@ACTIONS.action("room.follow", scope=Scope.PARTICIPATE, doc="viewer: follow or unfollow the room")
+async def _ws_follow(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
+    on = follow.parse_follow(data.get("on", True))
+    return {"following": await follow.do_follow(ctx.services, ctx.principal, on)}

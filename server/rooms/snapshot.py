@@ -17,12 +17,11 @@ from sqlmodel import col, select
 
 from server.auth import Principal, Role
 from server.domain import PersonalPart, Reducer
-from server.products.rules import currency_digits
 from server.rooms import actions
 from server.services import Services
 from server.storage import Database
 from server.storage.batch import BatchGetter, per_database
-from server.storage.models import Announcement, Product, Room, RoomViewer
+from server.storage.models import Announcement, Room, RoomViewer
 
 HOST_ANNOUNCEMENTS = 20
 
@@ -51,21 +50,6 @@ def _announcement(item: Announcement) -> dict[str, Any]:
     return {"id": item.id, "text": item.text, "created_ms": item.created_ms}
 
 
-def product_shape(item: Product) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "name": item.name,
-        "image_url": item.image_url,
-        "price_minor": item.price_minor,
-        "currency": item.currency,
-        "digits": currency_digits(item.currency),
-        "stock": item.stock,
-        "shop_url": item.shop_url,
-        "sku": item.sku,
-        "description": item.description,
-    }
-
-
 async def build(services: Services, principal: Principal, *, viewers: int | None = None) -> dict[str, Any]:
     """The snapshot every connection of the principal's role shares, read from storage now."""
     room = await actions.load_room(services.db, principal.room_id)
@@ -78,7 +62,6 @@ async def build(services: Services, principal: Principal, *, viewers: int | None
         "room": _room(room),
         "announcement": _announcement(recent[0]) if recent else None,
         "presence": {"viewers": viewers, "peak": max(room.peak_viewers, viewers)},
-        "products": [product_shape(p) for p in await actions.room_products(services.db, room.id)],
     }
     if principal.role is Role.HOST:
         snap["announcements"] = [_announcement(a) for a in recent]

@@ -1,0 +1,28 @@
+"""The products' part of each snapshot (the shelf and the pinned product) and of the reducer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.auth import Principal
+from server.domain import Reducer
+from server.products.actions import pinned
+from server.products.wire import product_shape
+from server.rooms.actions import room_products
+from server.services import Services
+
+
+async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
+    snap["products"] = [product_shape(p) for p in await room_products(services.db, principal.room_id)]
+    snap["pinned"] = await pinned(services.db, principal.room_id)
+
+
+def reduce_products(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    snap["products"] = [dict(p) for p in data["products"]]
+
+
+def reduce_pinned(snap: dict[str, Any], data: dict[str, Any]) -> None:
+    snap["pinned"] = dict(data)
+
+
+REDUCERS: dict[str, Reducer] = {"products": reduce_products, "pinned": reduce_pinned}
