@@ -4,7 +4,6 @@ do_* takes a typed command (questions.wire), gathers facts, asks rules, writes, 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -21,7 +20,6 @@ from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_name_cached
 from server.services import Services
 from server.storage import now_ms
-from server.storage.batch import shared_inserter
 from server.storage.models import Item, Product, RoomSettings, Sanction, Vote
 
 
@@ -69,19 +67,19 @@ async def do_submit(services: Services, principal: Principal, post: wire.PostIte
             raise InvalidInput(wire.NOT_A_PRODUCT)
     await check_can_post(services, principal, settings)
     blocked = store.blocklist(settings).match(post.text)
-    values: dict[str, Any] = {
-        "room_id": principal.room_id,
-        "viewer_id": principal.viewer_id,
-        "author": await display_name_cached(services.db, principal.viewer_id),
-        "kind": post.kind,
-        "text": post.text,
-        "product_id": post.product_id,
-        "status": rules.initial_status(settings.moderation, blocked),
-        "blocked_word": blocked,
-        "created_ms": now_ms(),
-        "votes": 0,
-    }
-    item = NewItem(id=await shared_inserter(services.db, Item).add(values), **values)
+    item = NewItem(
+        id=0,  # given by the insert
+        room_id=principal.room_id,
+        viewer_id=principal.viewer_id,
+        author=await display_name_cached(services.db, principal.viewer_id),
+        kind=post.kind,
+        text=post.text,
+        product_id=post.product_id,
+        status=rules.initial_status(settings.moderation, blocked),
+        blocked_word=blocked,
+        created_ms=now_ms(),
+    )
+    await store.insert_item(services.db, item)
     _announce_item(services, item, new=True)
     if item.blocked_word is None:  # a held item with a blocked word enters no draw
         # Other domains react to new posts (a keyword draw enters whoever comments its keyword).

@@ -13,6 +13,7 @@ from server.auth import Principal
 from server.errors import NotFound
 from server.questions import rules
 from server.storage import Database, now_ms
+from server.storage.batch import shared_inserter
 from server.storage.models import Item, ModerationLog, RoomSettings, Sanction
 from server.ttlcache import TtlCache
 
@@ -143,6 +144,16 @@ async def sanctions_in_force(db: Database, room_id: str) -> list[Sanction]:
 
 
 # --- writes -----------------------------------------------------------------------------------------
+
+# The columns a new item is inserted with (the rest take their defaults).
+_NEW_ITEM_COLUMNS = ("room_id", "viewer_id", "author", "kind", "text", "product_id", "status",
+                     "blocked_word", "created_ms", "votes")  # fmt: skip
+
+
+async def insert_item(db: Database, item: NewItem) -> None:
+    """Store a new item in the same INSERT as whatever others arrive at the same moment; sets its id."""
+    values = {column: getattr(item, column) for column in _NEW_ITEM_COLUMNS}
+    item.id = await shared_inserter(db, Item).add(values)
 
 
 async def log_moderation(
