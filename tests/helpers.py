@@ -20,7 +20,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from server.app import create_app
-from server.cli import _uvicorn_config
+from server.cli.serve import uvicorn_config
 from server.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ async def serve(settings: Settings) -> AsyncIterator[Running]:
     """Run the real app under uvicorn (with Livewall's WebSocket protocol) on this event loop."""
     settings = settings if settings.port else Settings(**{**settings.__dict__, "port": free_port()})
     app = create_app(settings)
-    config = _uvicorn_config(app, settings)
+    config = uvicorn_config(app, settings)
     config.loop = "none"
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.cli import _uvicorn_config
+from server.cli.serve import uvicorn_config
 from server.config import Settings
 from tests.helpers import REPO, free_port, spawn, wait_ready
 
@@ -148,10 +148,10 @@ def test_logs_are_json_lines(tmp_path: Path) -> None:
 def test_server_pings_each_websocket_once_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """uvicorn pings every 60 s by default (the clients' heartbeat keeps connections open), and
     LIVEWALL_WS_PING_SECS changes it; the other WebSocket choices stay."""
-    config = _uvicorn_config(object(), Settings(data_dir=tmp_path))
+    config = uvicorn_config(object(), Settings(data_dir=tmp_path))
     assert config.ws_ping_interval == 60.0 and config.ws_per_message_deflate is False
     monkeypatch.setenv("LIVEWALL_WS_PING_SECS", "15")
-    assert _uvicorn_config(object(), Settings.from_env(data_dir=tmp_path)).ws_ping_interval == 15.0
+    assert uvicorn_config(object(), Settings.from_env(data_dir=tmp_path)).ws_ping_interval == 15.0
 
 
 def test_rooms_rotate_key_replaces_the_host_key(tmp_path: Path) -> None:
