@@ -9,41 +9,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import Principal
-from server.config import VIEWER_TOKEN_SECS
-from server.errors import InvalidInput, NotFound, Unauthorized
-from server.httputil import VIEWER_COOKIE, bearer, check_origin, host_cookie, json_body
+from server.errors import InvalidInput, NotFound
+from server.httputil import check_origin, client_address, json_body
 from server.i18n import LOCALES, negotiate
 from server.questions import export as questions
 from server.rooms import access, actions
+from server.rooms.identity import require_host, set_viewer_cookie, viewer_from_cookie
 from server.services import Services
 
 
 def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
-
-
-def viewer_from_cookie(services: Services, request: Request) -> str | None:
-    """The viewer id in a valid viewer cookie, if any."""
-    token = request.cookies.get(VIEWER_COOKIE)
-    if not token:
-        return None
-    try:
-        return services.tokens.check_viewer(token)
-    except Unauthorized:
-        return None
-
-
-def set_viewer_cookie(services: Services, response: Response, token: str) -> None:
-    response.set_cookie(
-        VIEWER_COOKIE,
-        token,
-        max_age=VIEWER_TOKEN_SECS,
-        httponly=True,
-        samesite="lax",  # sent on the top-level navigation from a scanned QR code
-        secure=services.settings.secure_cookies,
-    )
 
 
 async def join(request: Request) -> JSONResponse:
@@ -83,11 +60,6 @@ async def host_token(request: Request) -> JSONResponse:
     return JSONResponse({"token": token})
 
 
-def client_address(request: Request) -> str | None:
-    """The client's address, as uvicorn reports it (the proxy's X-Forwarded-For when it trusts the proxy)."""
-    return request.client.host if request.client is not None else None
-
-
 async def room_info(request: Request) -> JSONResponse:
     """GET /api/rooms/{room}: public facts about a room."""
     services = _services(request)
@@ -104,18 +76,9 @@ async def room_info(request: Request) -> JSONResponse:
     )
 
 
-async def host_principal(request: Request, *, cookie: bool = False) -> Principal:
-    token = bearer(request)
-    if token is None and cookie:  # downloads from the console ride on its (SameSite=Strict) session
-        token = request.cookies.get(host_cookie(request.path_params["room_id"]))
-    if token is None:
-        raise Unauthorized("send the host token as 'Authorization: Bearer ...'")
-    return await access.check_host_token(_services(request), request.path_params["room_id"], token)
-
-
 async def announce(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/announcements {text} (host)."""
-    principal = await host_principal(request)
+    principal = await require_host(request)
     body = await json_body(request)
     item = await actions.do_announce(_services(request), principal.room_id, body.get("text"))
     return JSONResponse({"id": item.id, "text": item.text, "created_ms": item.created_ms}, status_code=201)
@@ -123,14 +86,14 @@ async def announce(request: Request) -> JSONResponse:
 
 async def start(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/start (host)."""
-    principal = await host_principal(request)
+    principal = await require_host(request)
     room = await actions.do_start(_services(request), principal.room_id)
     return JSONResponse({"status": room.status})
 
 
 async def end(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/end (host)."""
-    principal = await host_principal(request)
+    principal = await require_host(request)
     room = await actions.do_end(_services(request), principal.room_id)
     return JSONResponse({"status": room.status})
 
@@ -139,7 +102,7 @@ async def export(request: Request) -> Response:
     """GET /api/rooms/{room}/export.json|csv (host): every item, vote, answer and moderation action."""
     if request.path_params["fmt"] not in ("json", "csv"):
         raise NotFound("export formats: export.json, export.csv")
-    principal = await host_principal(request, cookie=True)
+    principal = await require_host(request, cookie=True, csrf=False)
     data = await questions.export(_services(request).db, principal.room_id)
     fmt = request.path_params["fmt"]
     filename = f"livewall-{principal.room_id}.{fmt}"

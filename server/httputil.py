@@ -1,4 +1,5 @@
-"""HTTP edge helpers: JSON bodies with a size limit, error translation, cookies, same-origin checks."""
+"""HTTP edge helpers: JSON bodies with a size limit, error translation, same-origin checks, the bearer
+header and the client's address (credentials become a Principal in server/rooms/identity.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,6 @@ from starlette.responses import JSONResponse, Response
 from server.errors import BadMessage, Forbidden, LivewallError, RateLimited, TooLarge
 
 MAX_JSON_BODY_BYTES = 64 * 1024
-
-VIEWER_COOKIE = "lw_viewer"
-
-
-def host_cookie(room_id: str) -> str:
-    return f"lw_host_{room_id}"
 
 
 def error_response(exc: LivewallError) -> JSONResponse:
@@ -102,3 +97,8 @@ def bearer(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def client_address(conn: HTTPConnection) -> str | None:
+    """The client's address, as uvicorn reports it (the proxy's X-Forwarded-For when it trusts the proxy)."""
+    return conn.client.host if conn.client is not None else None

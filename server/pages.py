@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
 
 import segno
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -13,15 +12,23 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from server.api import client_address, set_viewer_cookie, viewer_from_cookie
+from server.auth import Role
 from server.errors import LivewallError, NotFound, TooManyAttempts, Unauthorized
 from server.followup import reach
-from server.httputil import check_origin, host_cookie, retry_after
-from server.i18n import negotiate, template_helpers
+from server.httputil import check_origin, client_address, retry_after
+from server.i18n import negotiate
 from server.rooms import access, actions
-from server.rooms.http import set_host_cookie
+from server.rooms.identity import (
+    clear_host_cookie,
+    host_cookie,
+    principal_in,
+    set_host_cookie,
+    set_viewer_cookie,
+    viewer_from_cookie,
+)
 from server.rooms.snapshot import links
 from server.services import Services
+from server.templating import render
 from server.web import web_root
 
 
@@ -49,15 +56,6 @@ def public_base(request: Request) -> str:
     """The base URL phones should use: the configured public URL, else the one this request came to."""
     configured = _services(request).settings.public_url
     return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
-    ctx = template_helpers(negotiate(request))
-    ctx.update(context)
-    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
-    response.headers["cache-control"] = "no-store"
-    return response
 
 
 def error_page(request: Request, exc: LivewallError) -> Response:
@@ -121,7 +119,7 @@ async def screen_page(request: Request) -> Response:
     try:
         room = await actions.load_room(services.db, request.path_params["room_id"])
         key = request.query_params.get("k", "")
-        services.tokens.check_screen(key, room.id, room.screen_key_gen)
+        await principal_in(services, room, Role.SCREEN, key)
     except LivewallError as exc:
         return error_page(request, exc)
     return render(
@@ -138,7 +136,7 @@ async def host_page(request: Request) -> Response:
         token = request.cookies.get(host_cookie(room.id))
         if not token:
             raise Unauthorized("login needed")
-        await access.check_host_token(services, room.id, token)
+        await principal_in(services, room, Role.HOST, token)
     except Unauthorized:
         return RedirectResponse(f"/host/{room_id}/login", status_code=303)
     except LivewallError as exc:
@@ -186,7 +184,7 @@ async def host_logout(request: Request) -> Response:
         with contextlib.suppress(NotFound):
             await access.do_logout(services, room_id, token)
     response = RedirectResponse(f"/host/{room_id}/login", status_code=303)
-    response.delete_cookie(host_cookie(room_id), path="/")
+    clear_host_cookie(response, room_id)
     return response
 
 

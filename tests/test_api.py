@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from server.config import VIEWER_TOKEN_SECS
-from server.httputil import MAX_JSON_BODY_BYTES, VIEWER_COOKIE
+from server.httputil import MAX_JSON_BODY_BYTES
 from server.rooms import actions
+from server.rooms.identity import VIEWER_COOKIE
 from server.rooms.rules import DISPLAY_NAME_MAX_CHARS
 from tests.conftest import make_settings
 from tests.helpers import Running, create_room, serve

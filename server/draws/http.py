@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.api import host_principal
 from server.draws import actions, jobs, rules
 from server.errors import NotFound
 from server.pages import render
+from server.rooms.identity import require_host
 from server.sandbox import SandboxError
 from server.services import Services
 from server.storage.models import Draw
@@ -86,7 +86,7 @@ async def _record(services: Services, d: Draw) -> dict[str, Any]:
 
 async def export_csv(request: Request) -> Response:
     """GET /api/rooms/{room}/draws.csv (host): every winner of every draw with claim status."""
-    principal = await host_principal(request, cookie=True)
+    principal = await require_host(request, cookie=True, csrf=False)
     draws = await actions.history(request.app.state.services.db, principal.room_id)
     # Up to 50 draws of 500 winners: built in a thread, which lets the event loop in every few ms.
     body = "\ufeff" + await asyncio.to_thread(actions.export_csv, draws)

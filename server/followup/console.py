@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server import netguard, text
-from server.api import host_principal
 from server.errors import Conflict, InvalidInput, NotFound
 from server.followup import contacts, reach, rules, runner, templates
 from server.followup.campaigns import segment_people
@@ -25,7 +24,8 @@ from server.followup.journeys import release_held
 from server.followup.links import webhook_secret
 from server.followup.runner import Runner
 from server.followup.store import ensure_room
-from server.httputil import bearer, check_origin, json_body
+from server.httputil import json_body
+from server.rooms.identity import require_host
 from server.services import Services
 from server.storage import now_ms
 from server.storage.followup import (
@@ -62,9 +62,7 @@ def _services(request: Request) -> Services:
 
 async def _room(request: Request) -> tuple[Services, str]:
     services = _services(request)
-    if bearer(request) is None:  # the console rides on its host session (cookie): refuse other sites
-        check_origin(request, services.settings.allowed_origins, services.settings.public_url)
-    principal = await host_principal(request, cookie=True)
+    principal = await require_host(request, cookie=True)  # on the session cookie: same-origin only
     return services, principal.room_id
 
 

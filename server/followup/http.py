@@ -17,7 +17,6 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from server import netguard
-from server.api import viewer_from_cookie
 from server.errors import InvalidInput, NotFound, Unauthorized
 from server.followup import contacts, reach, rules
 from server.followup.contacts import queue_confirmation
@@ -26,6 +25,7 @@ from server.followup.runner import Runner
 from server.httputil import bearer, check_origin, json_body
 from server.i18n import template_helpers
 from server.rooms.actions import load_room
+from server.rooms.identity import viewer_from_cookie
 from server.services import Services
 from server.storage import now_ms
 from server.storage.followup import Consent, Contact, ContactViewer, Message, PushSubscription

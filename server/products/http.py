@@ -8,14 +8,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server import netguard
-from server.api import host_principal, viewer_from_cookie
 from server.errors import Conflict
-from server.httputil import bearer, check_origin, read_body
+from server.httputil import read_body
 from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.intents.webhook import receive
 from server.products.actions import do_import, load_product
 from server.products.rules import checkout_url
+from server.rooms.identity import require_host, viewer_from_cookie
 from server.services import Services
 from server.storage.models import Claim, Discount
 
@@ -25,9 +25,7 @@ MAX_IMPORT_BYTES = 512 * 1024  # 500 products with long descriptions
 async def import_products(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/products/import (host): a CSV or JSON list of products."""
     services: Services = request.app.state.services
-    if bearer(request) is None:  # riding on the console's cookie: refuse other sites (CSRF)
-        check_origin(request, services.settings.allowed_origins, services.settings.public_url)
-    principal = await host_principal(request, cookie=True)
+    principal = await require_host(request, cookie=True)  # on the console's cookie: same-origin only
     body = await read_body(request, MAX_IMPORT_BYTES)
     result = await do_import(services, principal.room_id, body, request.headers.get("content-type", ""))
     return JSONResponse(result)

@@ -113,7 +113,7 @@ class Access:
 
 
 def _revoked(principal: Principal, gens: tuple[int, int] | None, deny: set[str]) -> bool:
-    if principal.generation is None:  # not issued through sessions.authenticate (tests): nothing to check
+    if principal.generation is None:  # not issued by server/rooms/identity.py (tests): nothing to check
         return False
     if gens is None:
         return True  # the room is gone
@@ -160,17 +160,8 @@ async def check_host_key(services: Services, room_id: str, key: object, address:
     return services.tokens.host(room.id, room.host_key_gen)
 
 
-async def check_host_token(services: Services, room_id: str, token: str) -> Principal:
-    """The host behind a token (HTTP): the right room and key generation, and not logged out."""
-    room = await actions.load_room(services.db, room_id)
-    credential = services.tokens.check_host(token, room.id, room.host_key_gen)
-    if await is_revoked(services.db, credential):
-        raise Unauthorized("this host session was logged out", code="revoked")
-    return Principal(Role.HOST, room.id, credential=credential, generation=room.host_key_gen)
-
-
 async def is_revoked(db: Database, token_id: str) -> bool:
-    """Whether the token of this id was logged out."""
+    """Whether the token of this id was logged out (asked by server/rooms/identity.py)."""
     async with db.session() as session:
         return await session.get(RevokedToken, token_id) is not None
 

@@ -4,42 +4,25 @@ log out. Each needs the room's host token (``Authorization: Bearer``) or the con
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.config import HOST_SESSION_SECS
-from server.errors import InvalidInput, Unauthorized
-from server.httputil import bearer, check_origin, host_cookie, json_body
+from server.auth import Role
+from server.errors import InvalidInput
+from server.httputil import json_body
 from server.rooms import access
+from server.rooms.identity import BEARER_NEEDED, clear_host_cookie, host_token, identify, set_host_cookie
 from server.services import Services
-
-
-def set_host_cookie(services: Services, response: Response, room_id: str, token: str) -> None:
-    """The console's session: HttpOnly, SameSite=Strict (no other site's page rides on it)."""
-    response.set_cookie(
-        host_cookie(room_id),
-        token,
-        max_age=HOST_SESSION_SECS,
-        httponly=True,
-        samesite="strict",
-        secure=services.settings.secure_cookies,
-        path="/",
-    )
 
 
 async def _host(request: Request) -> tuple[Services, str, str, bool]:
     """(services, room id, the host token presented, whether it came from the session cookie)."""
     services: Services = request.app.state.services
-    room_id = request.path_params["room_id"]
-    token = bearer(request)
-    session = token is None
-    if session:  # the console rides on its session cookie: refuse other sites' pages (CSRF)
-        check_origin(request, services.settings.allowed_origins, services.settings.public_url)
-        token = request.cookies.get(host_cookie(room_id))
-    if not token:
-        raise Unauthorized("send the host token as 'Authorization: Bearer ...'")
-    principal = await access.check_host_token(services, room_id, token)
-    return services, principal.room_id, token, session
+    presented = host_token(request, cookie=True)
+    principal = await identify(
+        services, Role.HOST, request.path_params["room_id"], presented.token, missing=BEARER_NEEDED
+    )
+    return services, principal.room_id, presented.token, presented.session
 
 
 async def rotate_host_key(request: Request) -> JSONResponse:
@@ -74,7 +57,7 @@ async def logout(request: Request) -> JSONResponse:
     await access.do_logout(services, room_id, token, everywhere=everywhere)
     response = JSONResponse({"ok": True})
     if session:
-        response.delete_cookie(host_cookie(room_id), path="/")
+        clear_host_cookie(response, room_id)
     return response
 
 

@@ -23,9 +23,9 @@ from server.config import (
     VIEWER_TOKEN_SECS,
 )
 from server.domains import default_registry
-from server.httputil import VIEWER_COOKIE
 from server.realtime.protocol import Close
 from server.rooms import actions, snapshot
+from server.rooms.identity import VIEWER_COOKIE
 from tests.conftest import make_settings
 from tests.helpers import Client, Running, create_room, serve
 

@@ -21,10 +21,10 @@ from websockets.exceptions import ConnectionClosed
 from server import auth
 from server.auth import SecretChecks
 from server.config import HOST_SESSION_SECS
-from server.httputil import host_cookie
 from server.realtime.protocol import Close
 from server.rooms import access
 from server.rooms.access import LOGIN_PER_ADDRESS, LOGIN_PER_ROOM, REVOCATION_SWEEP_SECS
+from server.rooms.identity import host_cookie
 from server.services import Services
 from server.storage import now_ms
 from server.storage.models import RevokedToken
