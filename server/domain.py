@@ -134,6 +134,25 @@ class Engines:
 ItemHook = Callable[["Services", str, str, str], Awaitable[None]]
 # An intent (purchase signal) was written to the log: (services,).
 IntentHook = Callable[["Services"], None]
+
+
+@dataclass(frozen=True)
+class PrizeClaim:
+    """A draw's winner left contact details to get the prize, and said whether follow-up messages
+    may reach them (``wording``: the consent text they saw, in ``lang``)."""
+
+    room_id: str
+    viewer_id: str
+    name: str
+    phone: str | None
+    email: str | None
+    consent: bool
+    wording: str | None
+    lang: str
+
+
+# A winner claimed a prize (stored and logged as the intent ``draw.claimed``): (services, claim).
+DrawClaimHook = Callable[["Services", PrizeClaim], Awaitable[None]]
 # The shop redeemed a claim's coupon (stored as redeemed): (services, claim, its discount).
 ClaimHook = Callable[["Services", Claim, Discount], Awaitable[None]]
 # A viewer followed or unfollowed a room (the follower count changed): (services, room_id).
@@ -144,6 +163,7 @@ FollowHook = Callable[["Services", str], None]
 class Hooks:
     on_item: ItemHook | None = None
     on_intent: IntentHook | None = None
+    on_draw_claim: DrawClaimHook | None = None
     on_claim_redeemed: ClaimHook | None = None
     on_follow: FollowHook | None = None
 
@@ -184,6 +204,9 @@ class Registry:
         )
         self.intent_hooks: tuple[IntentHook, ...] = tuple(
             d.hooks.on_intent for d in self.domains if d.hooks.on_intent
+        )
+        self.draw_claim_hooks: tuple[DrawClaimHook, ...] = tuple(
+            d.hooks.on_draw_claim for d in self.domains if d.hooks.on_draw_claim
         )
         self.claim_redeemed_hooks: tuple[ClaimHook, ...] = tuple(
             d.hooks.on_claim_redeemed for d in self.domains if d.hooks.on_claim_redeemed

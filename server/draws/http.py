@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.draws import actions, jobs, rules
+from server.draws import jobs, rules, store, wire
 from server.errors import NotFound
 from server.pages import render
 from server.rooms.identity import require_host
@@ -79,17 +79,19 @@ async def verify_page(request: Request) -> Response:
 
 
 async def _record(services: Services, d: Draw) -> dict[str, Any]:
-    return await _records.get(
-        (id(services.db), d.code, d.status, d.absent), lambda: actions.record(services.db, d)
-    )
+    async def load() -> dict[str, Any]:
+        return (await store.record(services.db, d)).shape()
+
+    return await _records.get((id(services.db), d.code, d.status, d.absent), load)
 
 
 async def export_csv(request: Request) -> Response:
     """GET /api/rooms/{room}/draws.csv (host): every winner of every draw with claim status."""
     principal = await require_host(request, cookie=True, csrf=False)
-    draws = await actions.history(request.app.state.services.db, principal.room_id)
+    views = await store.history(request.app.state.services.db, principal.room_id)
+    draws = [view.shape(host=True) for view in views]
     # Up to 50 draws of 500 winners: built in a thread, which lets the event loop in every few ms.
-    body = "\ufeff" + await asyncio.to_thread(actions.export_csv, draws)
+    body = "\ufeff" + await asyncio.to_thread(wire.export_csv, draws)
     headers = {
         "content-disposition": f'attachment; filename="livewall-{principal.room_id}-draws.csv"',
         "cache-control": "no-store",

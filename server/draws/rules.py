@@ -25,10 +25,6 @@ from typing import Any
 
 import orjson
 
-from server.errors import InvalidInput
-from server.products.rules import clean_url
-from server.text import clean_email, clean_phone, clean_text
-
 ALGORITHM = "livewall-draw-v1"
 MAX_WEIGHT = 51  # one chance plus at most 10 extra for each of the 5 actions
 SEED_BYTES = 32
@@ -204,132 +200,59 @@ def verify_record(record: Mapping[str, Any]) -> Verdict:
     return Verdict(not problems, tuple(problems), tuple(winners))
 
 
-# --- validation ---------------------------------------------------------------------------------
+# --- settling the entrants when entries close -----------------------------------------------------
 
-MODES = ("everyone", "join", "keyword", "askers", "claimers", "buyers", "shake")
 WINDOW_MODES = ("everyone", "join", "keyword", "shake")  # entered during a window
-ELIGIBLE = ("all", "followers", "askers", "claimers", "buyers")
-# Extra chances a viewer earns by what they did in the room (e.g. a delivered order: 3).
-WEIGHT_ACTIONS = ("asked", "claimed", "paid", "delivered", "followed")
-MAX_TIERS = 10
-MAX_WINNERS = 500
-MAX_EXTRA_CHANCES = 10
-MIN_WINDOW_SECS = 5
-MAX_WINDOW_SECS = 3600
-MIN_CLAIM_SECS = 60
-MAX_CLAIM_SECS = 30 * 24 * 3600
-KEYWORD_MAX_CHARS = 40
-SHAKES_PER_MESSAGE = 50
 
 
 @dataclass(frozen=True)
-class Tier:
-    name: str
-    count: int
-    image_url: str | None = None
-    eligible: str = "all"
+class Candidate:
+    """An entry as it stood when entries closed."""
+
+    viewer_id: str
+    entrant: str
+    shakes: int = 0
 
 
 @dataclass(frozen=True)
-class CreateSpec:
-    title: str
-    mode: str
-    keyword: str | None
-    tiers: tuple[Tier, ...]
-    tier_order_random: bool
-    weights: dict[str, int]
+class SettleFacts:
+    """What settling the entrants depends on besides the entries, read before entries close."""
+
     exclude_winners: bool
     max_wins: int | None
-    window_secs: int
-    claim_secs: int
-
-
-def _whole(data: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if value is None:
-        raise InvalidInput(f"{key} is required")
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InvalidInput(f"{key} must be a whole number from {low:,} to {high:,}")
-    return value
-
-
-def clean_create(data: Mapping[str, Any]) -> CreateSpec:
-    """A draw.create message, validated; prizes as ``tiers`` or as ``prize`` + ``count`` (one tier)."""
-    title = clean_text(data.get("title") or data.get("prize"), field="title", max_chars=200)
-    assert title is not None
-    mode = data.get("mode", "join")
-    if mode not in MODES:
-        raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
-    keyword = None
-    if mode == "keyword":
-        keyword = clean_text(data.get("keyword"), field="keyword", max_chars=KEYWORD_MAX_CHARS)
-    raw_tiers = data.get("tiers")
-    if raw_tiers is None:
-        raw_tiers = [{"name": title, "count": data.get("count", 1), "image_url": data.get("image_url")}]
-    if not isinstance(raw_tiers, list) or not 1 <= len(raw_tiers) <= MAX_TIERS:
-        raise InvalidInput(f"tiers must be a list of 1 to {MAX_TIERS} prizes")
-    tiers = []
-    for n, raw in enumerate(raw_tiers, start=1):
-        if not isinstance(raw, dict):
-            raise InvalidInput(f"tier {n} must be an object")
-        name = clean_text(raw.get("name"), field=f"tier {n} name", max_chars=200)
-        assert name is not None
-        eligible = raw.get("eligible", "all")
-        if eligible not in ELIGIBLE:
-            raise InvalidInput(f"tier {n} eligible must be one of {', '.join(ELIGIBLE)}")
-        tiers.append(
-            Tier(
-                name,
-                _whole(raw, "count", 1, MAX_WINNERS),
-                clean_url(raw.get("image_url"), "image_url"),
-                eligible,
-            )
-        )
-    if sum(t.count for t in tiers) > MAX_WINNERS:
-        raise InvalidInput(f"at most {MAX_WINNERS} winners in one draw")
-    order = data.get("tier_order", "listed")
-    if order not in ("listed", "random"):
-        raise InvalidInput('tier_order must be "listed" or "random"')
-    weights_raw = data.get("weights") or {}
-    if not isinstance(weights_raw, dict) or set(weights_raw) - set(WEIGHT_ACTIONS):
-        raise InvalidInput(f"weights: extra chances for {', '.join(WEIGHT_ACTIONS)}")
-    weights = {k: _whole(weights_raw, k, 0, MAX_EXTRA_CHANCES) for k in weights_raw}
-    if mode in WINDOW_MODES:
-        window = _whole(data, "window_secs", MIN_WINDOW_SECS, MAX_WINDOW_SECS, 30)
-    else:
-        window = _whole(data, "window_secs", 0, MAX_WINDOW_SECS, 0)
-    max_wins = data.get("max_wins")
-    return CreateSpec(
-        title=title,
-        mode=mode,
-        keyword=keyword,
-        tiers=tuple(tiers),
-        tier_order_random=order == "random",
-        weights=weights,
-        exclude_winners=bool(data.get("exclude_winners", False)),
-        max_wins=None if max_wins is None else _whole(data, "max_wins", 1, 100),
-        window_secs=window,
-        claim_secs=_whole(data, "claim_secs", MIN_CLAIM_SECS, MAX_CLAIM_SECS, 24 * 3600),
-    )
+    weights: Mapping[str, int]  # what a viewer did -> extra chances for it
+    tier_eligible: Sequence[str]  # each tier's audience ("all", "followers", "askers", ...)
+    wins: Mapping[str, int]  # viewer -> places held in the room's other draws
+    did: Mapping[str, frozenset[str]]  # a weight's action or a tier's audience -> the viewers in it
 
 
 @dataclass(frozen=True)
-class Contact:
-    name: str
-    phone: str | None
-    email: str | None
-    consent: bool
+class Settled:
+    """The committed entrant list: who stays (viewer id -> entrant) and who is left out."""
+
+    entrants: dict[str, Entrant]
+    excluded: frozenset[str]
+    digest: str  # SHA-256 of the canonical list, published when entries close
 
 
-def clean_contact(data: Mapping[str, Any], default_region: str = "CN") -> Contact:
-    """A winner's claim form: a name and a phone or an email, validated (phonenumbers, email-validator)."""
-    name = clean_text(data.get("name"), field="name", max_chars=80)
-    assert name is not None
-    phone = clean_phone(data.get("phone"), default_region)
-    email = clean_email(data.get("email"))
-    if phone is None and email is None:
-        raise InvalidInput("leave a phone number or an email address so the prize can reach you")
-    consent = data.get("consent", False)
-    if not isinstance(consent, bool):
-        raise InvalidInput('"consent" must be true or false')
-    return Contact(name, phone, email, consent)
+def settle_entrants(candidates: Sequence[Candidate], facts: SettleFacts) -> Settled:
+    """Apply exclusions (earlier winners, viewers at ``max_wins``), count extra chances and fix the
+    tiers each entrant may win (None: every tier)."""
+    out: set[str] = set()
+    for c in candidates:
+        won = facts.wins.get(c.viewer_id, 0)
+        if (facts.exclude_winners and won) or (facts.max_wins is not None and won >= facts.max_wins):
+            out.add(c.viewer_id)
+
+    def did(what: str, viewer_id: str) -> bool:
+        return what == "all" or viewer_id in facts.did.get(what, frozenset())
+
+    kept: dict[str, Entrant] = {}
+    for c in candidates:
+        if c.viewer_id in out:
+            continue
+        weight = 1 + sum(n for action, n in facts.weights.items() if did(action, c.viewer_id))
+        eligible = tuple(i for i, what in enumerate(facts.tier_eligible) if did(what, c.viewer_id))
+        tiers = None if len(eligible) == len(facts.tier_eligible) else eligible
+        kept[c.viewer_id] = Entrant(c.entrant, weight, c.shakes, tiers)
+    return Settled(kept, frozenset(out), entrants_digest(list(kept.values())))

@@ -9,22 +9,24 @@ from sqlmodel import col, select
 
 from server.auth import Principal, Role
 from server.domain import PersonalPart, Reducer
-from server.draws import actions
+from server.draws import store
 from server.services import Services
 from server.storage.models import Draw, DrawEntry, DrawWinner
 
 
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
-    d = await actions.current_draw(services.db, principal.room_id)
+    d = await store.current_draw(services.db, principal.room_id)
     host = principal.role is Role.HOST
-    snap["draw"] = (await actions.load_view(services.db, d)).shape(host=host) if d is not None else None
+    snap["draw"] = (await store.load_view(services.db, d)).shape(host=host) if d is not None else None
     if host:
-        snap["draws"] = await actions.history(services.db, principal.room_id)
+        snap["draws"] = [
+            view.shape(host=True) for view in await store.history(services.db, principal.room_id)
+        ]
 
 
 async def personal(services: Services, principal: Principal, out: dict[str, Any]) -> None:
     assert principal.viewer_id is not None
-    out["my_draws"] = await actions.my_draws(services.db, principal.room_id, principal.viewer_id)
+    out["my_draws"] = (await store.my_draws(services.db, principal.room_id, principal.viewer_id)).shape()
 
 
 def has_state(room_id: Any, viewer_ids: Any) -> list[Select[Any]]:
@@ -49,7 +51,7 @@ def reduce_draw(snap: dict[str, Any], data: dict[str, Any]) -> None:
     if "draws" in snap:
         by_id = {d["id"]: d for d in snap["draws"]}
         by_id[data["id"]] = dict(data)
-        snap["draws"] = [by_id[k] for k in sorted(by_id)][-actions.HISTORY :]
+        snap["draws"] = [by_id[k] for k in sorted(by_id)][-store.HISTORY :]
 
 
 def reduce_entrants(snap: dict[str, Any], data: dict[str, Any]) -> None:

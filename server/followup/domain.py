@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from server.discounts.engine import Engine as DiscountEngine
-from server.domain import Domain, EngineSpec, Hooks
-from server.followup import console, events, http, snapshot
+from server.domain import Domain, EngineSpec, Hooks, PrizeClaim
+from server.followup import console, contacts, events, http, outreach, recipients, snapshot
 from server.followup.channels import Channel
 from server.followup.channels.registry import close_all, make_channels
 from server.followup.runner import Runner, host_notifier
@@ -57,9 +57,32 @@ def _wake(services: Services) -> None:
     services.engines.get(Runner).wake()
 
 
+async def _prize_claimed(services: Services, claim: PrizeClaim) -> None:
+    """A prize claim makes the winner a contact; with consent, a channel for follow-up messages
+    (email still needs the double opt-in)."""
+    says = []
+    if claim.consent:
+        wording, lang, room_id = claim.wording, claim.lang, claim.room_id
+        if claim.email:
+            says.append(contacts.Say("email", "pending", "draw claim", wording, lang, room_id=room_id))
+        if claim.phone:
+            says.append(contacts.Say("sms", "granted", "draw claim", wording, lang, room_id=room_id))
+    found, pending = await contacts.identify(
+        services.db,
+        viewer_id=claim.viewer_id,
+        name=claim.name,
+        email=claim.email,
+        phone=claim.phone,
+        says=says,
+    )
+    if "email" in pending:
+        address = found.pending_email or found.email
+        await contacts.queue_confirmation(services.db, claim.room_id, found, address)
+
+
 DOMAIN = Domain(
     name="followup",
-    routes=[*http.routes, *console.routes],
+    routes=[*http.routes, *recipients.routes, *console.routes, *outreach.routes],
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,
     reducers=snapshot.REDUCERS,
@@ -69,5 +92,6 @@ DOMAIN = Domain(
         # In this process only when configured so (else `livewall worker` runs it).
         EngineSpec("follow-up runner", _runner, runs=lambda settings: settings.followup_embedded),
     ),
-    hooks=Hooks(on_intent=_wake),
+    # A winner's prize claim makes them a contact (with consent, reachable).
+    hooks=Hooks(on_intent=_wake, on_draw_claim=_prize_claimed),
 )

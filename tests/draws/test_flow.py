@@ -13,7 +13,7 @@ import pytest
 
 from server import text
 from server.draws import rules
-from server.draws.actions import DrawEngine
+from server.draws.engine import DrawEngine
 from tests.helpers import REPO, Client, Running, setup_room
 
 
@@ -246,7 +246,8 @@ async def test_cli_verifies_and_catches_tampering(running: Running, tmp_path: An
 async def test_late_entries_and_shakes_never_change_the_committed_list(running: Running) -> None:
     """An entry or shake that lands after entries closed (a request already in flight) is left out: the
     published entrant hash still matches the record, and the draw still verifies."""
-    from server.draws.actions import enter, load_draw
+    from server.draws.actions import enter
+    from server.draws.store import load_draw
 
     room, host, _, (p1, p2), joined = await setup_room(running)
     draw = await _ok(host, "draw.create", {"title": "Race", "count": 1, "mode": "shake", "window_secs": 30})
@@ -290,6 +291,7 @@ async def test_many_phones_entering_at_once(running: Running) -> None:
     """An everyone draw: 150 phones enter within the same moment, each once, and all are counted."""
     from server.auth import Principal, Role
     from server.draws.actions import do_enter
+    from server.draws.wire import DrawRef
     from tests.helpers import join
 
     room, host, _, _, _ = await setup_room(running, viewers=0)
@@ -297,9 +299,9 @@ async def test_many_phones_entering_at_once(running: Running) -> None:
     viewers = [(await join(running.base, room["id"], f"e{i}"))["viewer_id"] for i in range(150)]
     services = running.app.state.services
     results = await asyncio.gather(
-        *(do_enter(services, Principal(Role.VIEWER, room["id"], v), draw["id"]) for v in viewers * 2)
+        *(do_enter(services, Principal(Role.VIEWER, room["id"], v), DrawRef(draw["id"])) for v in viewers * 2)
     )
-    assert len({r["entrant"] for r in results}) == 150
+    assert len({r.entrant for r in results}) == 150
     drawn = await _ok(host, "draw.run", {"id": draw["id"]})
     assert drawn["entrants"] == 150 and len(drawn["winners"]) == 3
 
@@ -327,3 +329,27 @@ async def test_keyword_entry_is_told_and_blocked_comments_do_not_enter(running: 
     async with running.app.state.services.db.session() as session:
         winner = (await session.exec(select(DrawWinner).where(DrawWinner.draw_id == draw["id"]))).one()
     assert winner.consent and winner.consent_text and "同意" in winner.consent_text
+
+
+async def test_a_claim_with_consent_makes_the_winner_a_contact(running: Running) -> None:
+    """Follow-up reacts to a prize claim: the winner becomes a contact, the phone is granted at once
+    and the email waits for its double opt-in (one confirmation queued)."""
+    from sqlmodel import col, select
+
+    from server.storage.followup import Consent, ContactViewer, Message
+
+    room, host, _, phones, joined, drawn = await _drawn(running)
+    winner_id = drawn["winners"][0]["viewer_id"]
+    index = next(i for i, j in enumerate(joined) if j["viewer_id"] == winner_id)
+    claim = {"id": drawn["id"], "name": "张小三", "phone": "13812345678", "email": "zs@example.com"}
+    await _ok(phones[index], "draw.claim", {**claim, "consent": True})
+    async with running.app.state.services.db.session() as session:
+        link = await session.get(ContactViewer, winner_id)
+        assert link is not None
+        said = (await session.exec(select(Consent).where(Consent.contact_id == link.contact_id))).all()
+        optins = (await session.exec(select(Message).where(col(Message.idem_key).like("optin:%")))).all()
+    assert {(c.channel, c.status, c.source) for c in said} == {
+        ("email", "pending", "draw claim"),
+        ("sms", "granted", "draw claim"),
+    }
+    assert len(optins) == 1

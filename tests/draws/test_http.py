@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.draws import actions
+from server.draws import store
 from tests.draws.test_flow import _drawn
 from tests.helpers import Running
 
@@ -18,14 +18,14 @@ async def test_a_crowd_shares_one_read_of_a_record(running: Running, monkeypatch
     """Twenty phones fetching record.json and the page at once cost one build of the record."""
     *_, drawn = await _drawn(running)
     builds = 0
-    build = actions.record
+    build = store.record
 
-    async def counted(*args: Any) -> dict[str, Any]:
+    async def counted(*args: Any) -> Any:
         nonlocal builds
         builds += 1
         return await build(*args)
 
-    monkeypatch.setattr(actions, "record", counted)
+    monkeypatch.setattr(store, "record", counted)
     async with httpx.AsyncClient(base_url=running.base) as http:
         paths = [f"/d/{drawn['code']}/record.json", f"/d/{drawn['code']}"] * 10
         answers = await asyncio.gather(*(http.get(path) for path in paths))

@@ -184,3 +184,52 @@ def test_masking(name: str | None, masked: str) -> None:
 
 def test_phone_masking() -> None:
     assert text.mask_phone("+8613812345678") == "+86138****5678"
+
+
+def _facts(**kw: Any) -> rules.SettleFacts:
+    base: dict[str, Any] = dict(
+        exclude_winners=False, max_wins=None, weights={}, tier_eligible=("all",), wins={}, did={}
+    )
+    return rules.SettleFacts(**{**base, **kw})
+
+
+def _candidates(*viewers: str) -> list[rules.Candidate]:
+    return [rules.Candidate(v, f"p-{v}", shakes=n) for n, v in enumerate(viewers)]
+
+
+def test_settling_keeps_everyone_with_one_chance_by_default() -> None:
+    """No exclusions or weights: every entry stays with one chance, its shakes and every tier."""
+    settled = rules.settle_entrants(_candidates("a", "b"), _facts())
+    assert settled.excluded == frozenset()
+    assert settled.entrants == {"a": Entrant("p-a", 1, 0, None), "b": Entrant("p-b", 1, 1, None)}
+    assert settled.digest == rules.entrants_digest(list(settled.entrants.values()))
+
+
+def test_settling_excludes_earlier_winners_and_viewers_at_max_wins() -> None:
+    """exclude_winners leaves out anyone who holds a place in the room; max_wins those at the cap."""
+    wins = {"a": 1, "b": 2}
+    everyone = _candidates("a", "b", "c")
+    assert rules.settle_entrants(everyone, _facts(exclude_winners=True, wins=wins)).excluded == {"a", "b"}
+    capped = rules.settle_entrants(everyone, _facts(max_wins=2, wins=wins))
+    assert capped.excluded == {"b"} and set(capped.entrants) == {"a", "c"}
+
+
+def test_settling_counts_extra_chances_and_fixes_tier_eligibility() -> None:
+    """Each action a viewer did adds its extra chances; a tier for followers only is not open to others."""
+    facts = _facts(
+        weights={"asked": 2, "delivered": 3},
+        tier_eligible=("all", "followers"),
+        did={"asked": frozenset({"a", "b"}), "delivered": frozenset({"a"}), "followers": frozenset({"b"})},
+    )
+    settled = rules.settle_entrants(_candidates("a", "b", "c"), facts)
+    assert {v: (e.weight, e.tiers) for v, e in settled.entrants.items()} == {
+        "a": (6, (0,)),
+        "b": (3, None),
+        "c": (1, (0,)),
+    }
+
+
+def test_settling_can_leave_an_entrant_no_tier() -> None:
+    """An entrant eligible for no tier stays in the list (and is hashed) with an empty tier list."""
+    settled = rules.settle_entrants(_candidates("a"), _facts(tier_eligible=("buyers",)))
+    assert settled.entrants["a"].tiers == ()

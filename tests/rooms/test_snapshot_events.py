@@ -19,7 +19,7 @@ from itsdangerous.timed import TimestampSigner
 from server.auth import Principal, Role
 from server.discounts.engine import Engine
 from server.domains import default_registry
-from server.draws.actions import DrawEngine
+from server.draws.engine import DrawEngine
 from server.intents.log import SalesBoard
 from server.questions.feed import Feed
 from server.realtime.protocol import Event
@@ -277,7 +277,7 @@ JOIN_DRAW = {"title": "口红 Lipstick", "count": 1, "mode": "join", "window_sec
 
 
 async def newest_draw(world: World) -> int:
-    from server.draws.actions import current_draw
+    from server.draws.store import current_draw
 
     d = await current_draw(world.services.db, world.room_id)
     assert d is not None
