@@ -2,7 +2,7 @@
 // and an order), how viewers enter, extra chances, and the room-wide rules (earlier winners, wins per
 // viewer, time to claim). Checked here first for a precise hint; the server checks it all again.
 import { setText, t } from "/static/js/i18n.js";
-import { FormError, button, clearError, el, httpUrl, wholeNumber } from "/console-assets/forms.js";
+import { FormError, button, el, httpUrl, sendForm, wholeNumber } from "/console-assets/forms.js";
 
 const $ = (sel) => document.querySelector(sel);
 // The server's limits (server/draws/rules.py).
@@ -51,7 +51,6 @@ export class DrawForm {
     this.form = $("[data-draw-form]");
     this.tierList = $("[data-tier-list]");
     this.kind = "single";
-    this.sending = false;
     this._bind();
     this._modeChanged();
   }
@@ -182,23 +181,13 @@ export class DrawForm {
     return data;
   }
 
-  async submit() {
-    if (this.sending) return;
-    const errorEl = $("[data-draw-form-error]");
-    clearError(errorEl);
-    const submit = $("[data-draw-submit]");
-    try {
-      const data = this.read();
-      this.sending = true;
-      submit.disabled = true;
-      const draw = await this.opts.request("draw.create", data);
+  submit() {
+    const send = async () => {
+      const draw = await this.opts.request("draw.create", this.read());
       this.opts.done(draw.status === "open" ? "draw.form.done_open" : "draw.form.done_ready", { title: draw.title });
-    } catch (err) {
-      this.opts.fail(errorEl, err, "create");
-    } finally {
-      this.sending = false;
-      submit.disabled = false;
-    }
+    };
+    const fail = (target, err) => this.opts.fail(target, err, "create");
+    return sendForm($("[data-draw-submit]"), $("[data-draw-form-error]"), send, fail);
   }
 
   _bind() {

@@ -1,7 +1,7 @@
 // The Follow-up tab's campaigns: a one-off send of a template to a segment of the room's audience, now
 // or at a chosen time; then its progress and its counts by status, live from the "followup" event.
 import { setText, t } from "/static/js/i18n.js";
-import { FormError, button, clearError, el } from "/console-assets/forms.js";
+import { FormError, button, el, sendForm } from "/console-assets/forms.js";
 import {
   CHANNELS, NAME_MAX_CHARS, PENDING, channelLabel, channelOffWarning, countChip, fillSelect, numberText, option,
   segmentLabel, showFuError, whenText,
@@ -26,7 +26,6 @@ export class CampaignsView {
     this.ctx = ctx;
     this.data = null;
     this.campaigns = [];
-    this.sending = false;
     this.busy = new Set(); // campaign ids being cancelled
     this.form = $("[data-fu-campaign-form]");
     this.list = $("[data-fu-campaigns]");
@@ -155,25 +154,15 @@ export class CampaignsView {
     return data;
   }
 
-  async submit() {
-    if (this.sending) return;
-    const errorEl = $("[data-fu-campaign-error]");
-    clearError(errorEl);
-    const submit = $("[data-fu-campaign-submit]");
-    try {
+  submit() {
+    const send = async () => {
       const data = this.read();
-      this.sending = true;
-      submit.disabled = true;
       await this.ctx.api.post("/campaigns", data);
       this.ctx.done(data.send_ms ? "fu.done.campaign_scheduled" : "fu.done.campaign_started", { name: data.name });
       this.form.elements.name.value = "";
       await this.ctx.reload();
-    } catch (err) {
-      showFuError(errorEl, err);
-    } finally {
-      this.sending = false;
-      submit.disabled = false;
-    }
+    };
+    return sendForm($("[data-fu-campaign-submit]"), $("[data-fu-campaign-error]"), send, showFuError);
   }
 
   async cancel(c, row) {

@@ -5,7 +5,7 @@
 // on a channel that is off on this server says what to set up.
 // Checked here first for a precise hint; the server checks it all again (rules.clean_journey).
 import { setText, t } from "/static/js/i18n.js";
-import { FormError, button, clearError, el, wholeNumber } from "/console-assets/forms.js";
+import { FormError, button, clearError, el, sendForm, wholeNumber } from "/console-assets/forms.js";
 import {
   CHANNELS, COUPON_MAX_CHARS, MAX_STALE_MINUTES, MAX_STEPS, MAX_WAIT_MINUTES, NAME_MAX_CHARS, SLUG,
   channelLabel, channelOffWarning, eventOption, fillSelect, option, showFuError,
@@ -61,7 +61,6 @@ export class JourneyForm {
     this.ctx = ctx;
     this.data = null;
     this.editing = null; // the journey being edited (null: a new one)
-    this.sending = false;
     this.card = $("[data-fu-journey-editor]");
     this.form = $("[data-fu-journey-form]");
     this.steps = $("[data-fu-steps]");
@@ -301,25 +300,14 @@ export class JourneyForm {
     return { send };
   }
 
-  async submit() {
-    if (this.sending) return;
-    const errorEl = $("[data-fu-journey-error]");
-    clearError(errorEl);
-    const submit = $("[data-fu-journey-save]");
-    try {
-      const spec = this.read();
-      this.sending = true;
-      submit.disabled = true;
-      const saved = await this.ctx.api.post("/journeys", spec);
+  submit() {
+    const send = async () => {
+      const saved = await this.ctx.api.post("/journeys", this.read());
       this.ctx.done("fu.done.journey_saved", { name: saved.name });
       this.close();
       await this.ctx.reload();
-    } catch (err) {
-      showFuError(errorEl, err);
-    } finally {
-      this.sending = false;
-      submit.disabled = false;
-    }
+    };
+    return sendForm($("[data-fu-journey-save]"), $("[data-fu-journey-error]"), send, showFuError);
   }
 
   _bind() {

@@ -2,7 +2,7 @@
 // the outbound webhook and the secret its calls are signed with) and the do-not-contact form (stop
 // messaging one person, with a reason).
 import { setText } from "/static/js/i18n.js";
-import { FormError, clearError, copyText, httpUrl, wholeNumber } from "/console-assets/forms.js";
+import { FormError, copyText, httpUrl, sendForm, wholeNumber } from "/console-assets/forms.js";
 import { showFuError } from "/console-assets/followup_api.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -18,7 +18,6 @@ export class SettingsView {
     this.form = $("[data-fu-settings-form]");
     this.dnc = $("[data-fu-dnc-form]");
     this.dirty = false; // the host changed a field since it was filled: a reload must not undo that
-    this.sending = false;
     this.secret = null;
     this.secretShown = false;
     this._bind();
@@ -80,24 +79,12 @@ export class SettingsView {
     return data;
   }
 
-  async save() {
-    if (this.sending) return;
-    const errorEl = $("[data-fu-settings-error]");
-    clearError(errorEl);
-    const submit = $("[data-fu-settings-save]");
-    try {
-      const data = this.read();
-      this.sending = true;
-      submit.disabled = true;
-      const saved = await this.ctx.api.call("PUT", "/settings", data);
-      this.fill(saved);
+  save() {
+    const send = async () => {
+      this.fill(await this.ctx.api.call("PUT", "/settings", this.read()));
       this.ctx.done("fu.done.settings_saved");
-    } catch (err) {
-      showFuError(errorEl, err);
-    } finally {
-      this.sending = false;
-      submit.disabled = false;
-    }
+    };
+    return sendForm($("[data-fu-settings-save]"), $("[data-fu-settings-error]"), send, showFuError);
   }
 
   // --- do not contact -------------------------------------------------------------------------------
@@ -117,22 +104,13 @@ export class SettingsView {
     return data;
   }
 
-  async block() {
-    const errorEl = $("[data-fu-dnc-error]");
-    clearError(errorEl);
-    const submit = $("[data-fu-dnc-submit]");
-    if (submit.disabled) return;
-    try {
-      const data = this.readDnc();
-      submit.disabled = true;
-      const result = await this.ctx.api.post("/dnc", data);
+  block() {
+    const send = async () => {
+      const result = await this.ctx.api.post("/dnc", this.readDnc());
       this.ctx.done("fu.done.dnc", { n: result.contacts });
       this.dnc.reset();
-    } catch (err) {
-      showFuError(errorEl, err);
-    } finally {
-      submit.disabled = false;
-    }
+    };
+    return sendForm($("[data-fu-dnc-submit]"), $("[data-fu-dnc-error]"), send, showFuError);
   }
 
   _bind() {

@@ -2,7 +2,7 @@
 // editor (subject, body, language, channel) and a preview rendered by the server with sample data, so
 // a typo in a variable shows before anything is sent.
 import { setText } from "/static/js/i18n.js";
-import { FormError, clearError, el } from "/console-assets/forms.js";
+import { FormError, clearError, el, sendForm } from "/console-assets/forms.js";
 import { SLUG, channelLabel, localeLabel, showFuError } from "/console-assets/followup_api.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -19,7 +19,6 @@ export class TemplatesView {
   constructor(ctx) {
     this.ctx = ctx;
     this.data = null;
-    this.sending = false;
     this.list = $("[data-fu-templates]");
     this.editor = $("[data-fu-template-editor]");
     this.form = $("[data-fu-template-form]");
@@ -114,27 +113,17 @@ export class TemplatesView {
     }
   }
 
-  async save() {
-    if (this.sending) return;
+  save() {
     const f = this.form.elements;
-    const errorEl = $("[data-fu-template-error]");
-    clearError(errorEl);
-    const submit = $("[data-fu-template-save]");
-    try {
+    const send = async () => {
       const key = f.key.value.trim();
       if (!SLUG.test(key)) throw new FormError("fu.v.key", undefined, f.key);
       const body = { key, locale: f.locale.value, channel: f.channel.value, ...this._parts() };
-      this.sending = true;
-      submit.disabled = true;
       await this.ctx.api.post("/templates", body);
       this.ctx.done("fu.done.template_saved", { key });
       await this.ctx.reload();
-    } catch (err) {
-      showFuError(errorEl, err);
-    } finally {
-      this.sending = false;
-      submit.disabled = false;
-    }
+    };
+    return sendForm($("[data-fu-template-save]"), $("[data-fu-template-error]"), send, showFuError);
   }
 
   _bind() {

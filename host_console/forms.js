@@ -1,5 +1,6 @@
 // Small DOM helpers of the Selling tab: elements, number fields, and error lines that show the
 // translated error code and, beside it, what the server said ("product 3: price ...").
+import { isBusy, withBusy } from "/static/js/busy.js";
 import { setText, t } from "/static/js/i18n.js";
 import { errorKey } from "/static/js/ui.js";
 
@@ -86,6 +87,21 @@ export function showError(target, err) {
     const detail = el("span", "s-detail", err.message);
     detail.lang = "en"; // the server's messages are for developers, in English
     target.append(detail);
+  }
+}
+
+/**
+ * A form's send: ``errorEl`` cleared, then ``fn`` (read the form, send, report) run with ``button``
+ * busy; what it throws (a FormError, the server's refusal) is shown in ``errorEl`` by ``show``. While
+ * the button is busy, another send does nothing.
+ */
+export async function sendForm(button, errorEl, fn, show = showError) {
+  if (isBusy(button)) return;
+  clearError(errorEl);
+  try {
+    await withBusy(button, fn);
+  } catch (err) {
+    show(errorEl, err);
   }
 }
 

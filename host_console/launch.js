@@ -1,7 +1,8 @@
 // The launch form of a time-limited discount: which product, the deal price (percent off or a price),
 // how many units, for how long, for whom, how long a claim holds its unit, and an optional delay.
+import { isBusy } from "/static/js/busy.js";
 import { currentLang, setText } from "/static/js/i18n.js";
-import { FormError, clearError, el, showError, wholeNumber } from "/console-assets/forms.js";
+import { FormError, el, sendForm, wholeNumber } from "/console-assets/forms.js";
 import { formatMoney, parseMajor, toMajor } from "/static/js/money.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -151,22 +152,17 @@ export class LaunchForm {
   }
 
   async submit() {
-    const errorEl = $("[data-launch-error]");
-    clearError(errorEl);
     const submit = $("[data-launch-submit]");
-    try {
+    await sendForm(submit, $("[data-launch-error]"), async () => {
       const data = this.read();
-      submit.disabled = true;
       await this.opts.request("discount.launch", data);
       const product = this.product();
       this.opts.done(data.starts_in_secs ? "sell.launch.scheduled" : "sell.launch.done", {
         name: product ? product.name : "",
       });
-    } catch (err) {
-      showError(errorEl, err);
-    } finally {
-      submit.disabled = !this.products.length;
-    }
+    });
+    // Every product gone meanwhile: nothing to launch, the button stays off.
+    if (!isBusy(submit)) submit.disabled = !this.products.length;
   }
 
   _bind() {

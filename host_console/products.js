@@ -2,7 +2,7 @@
 // the CSV/JSON import (a file posted to the import URL on the console's session cookie).
 import { api } from "/static/js/http.js";
 import { setText, t } from "/static/js/i18n.js";
-import { FormError, button, clearError, el, httpUrl, showError, wholeNumber } from "/console-assets/forms.js";
+import { FormError, button, clearError, el, httpUrl, sendForm, showError, wholeNumber } from "/console-assets/forms.js";
 import { fractionDigits, formatMoney, parseMajor, toMajor } from "/static/js/money.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -205,22 +205,14 @@ export class ProductsView {
     return data;
   }
 
-  async save() {
-    const errorEl = $("[data-product-error]");
-    clearError(errorEl);
-    const submit = $("[data-product-submit]");
-    try {
+  save() {
+    return sendForm($("[data-product-submit]"), $("[data-product-error]"), async () => {
       const data = this.readForm();
-      submit.disabled = true;
       const saved = await this.opts.request("product.save", data);
       this.opts.done(data.id ? "sell.product.saved" : "sell.product.added", { name: saved.name });
       this.resetForm();
       this.form.elements.name.focus();
-    } catch (err) {
-      showError(errorEl, err);
-    } finally {
-      submit.disabled = false;
-    }
+    });
   }
 
   // --- import ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // A winner's claim form: a name, a phone number or an email, and consent to follow-up messages.
 // The phone checks the obvious (empty, not a number, not an address) so a typo is caught at once;
 // the server checks properly (phonenumbers, email-validator) and its refusals are translated.
+import { isBusy, withBusy } from "/static/js/busy.js";
 import { currentLang, setText } from "/static/js/i18n.js";
 import { errorKey } from "/static/js/ui.js";
 
@@ -42,7 +43,6 @@ export function claimErrorKey(err) {
 export function initClaimForm(form, submit) {
   const errorEl = form.querySelector("[data-lucky-claim-error]");
   const button = form.querySelector("[data-lucky-claim-submit]");
-  let busy = false;
 
   function showError(key) {
     errorEl.hidden = !key;
@@ -52,21 +52,14 @@ export function initClaimForm(form, submit) {
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (busy) return;
+    if (isBusy(button)) return;
     const { data, error } = readClaim(form);
     if (error) return showError(error);
     showError(null);
-    busy = true;
-    button.disabled = true;
-    setText(button, "lucky.claim.busy");
     try {
-      await submit(data);
+      await withBusy(button, () => submit(data), { busyKey: "lucky.claim.busy", idleKey: "lucky.claim.submit" });
     } catch (err) {
       showError(claimErrorKey(err));
-    } finally {
-      busy = false;
-      button.disabled = false;
-      setText(button, "lucky.claim.submit");
     }
   });
   form.addEventListener("input", () => {

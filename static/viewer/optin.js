@@ -5,6 +5,7 @@
 // request per channel so the record of each channel holds its own sentence. The server validates;
 // its refusals are shown next to the field they concern. Only the channels this server can send on are
 // in the form (the page leaves the others out); with none of them, the box offers push alone.
+import { isBusy, withBusy } from "/static/js/busy.js";
 import { api } from "/static/js/http.js";
 import { currentLang, onLangChange, setText, t } from "/static/js/i18n.js";
 import { errorKey } from "/static/js/ui.js";
@@ -51,7 +52,6 @@ export function initOptin({ roomId }) {
   const close = box.querySelector("[data-optin-close]");
   const links = document.querySelectorAll("[data-optin-open]");
   let contact = null;
-  let busy = false;
   let offered = false; // offered by itself once this visit: a second claim does not re-open it
   let saved = null; // the channels of the last save, for its message
 
@@ -180,7 +180,7 @@ export function initOptin({ roomId }) {
 
   async function submit(e) {
     e.preventDefault();
-    if (busy) return;
+    if (isBusy(save)) return;
     clearErrors();
     const input = read();
     if (!input) {
@@ -188,14 +188,11 @@ export function initOptin({ roomId }) {
       if (bad) bad.focus();
       return;
     }
-    busy = true;
-    save.disabled = true;
-    setText(save, "followup.box.saving");
     const pending = new Set();
     const base = { tz: timeZone(), lang: currentLang() };
     // Both addresses go with the first request, so the server checks both before recording anything.
     const channels = ["email", "sms"].filter((c) => input.ticked[c]);
-    try {
+    const send = async () => {
       for (const [i, channel] of channels.entries()) {
         const details = i === 0 ? input.values : { [FIELD[channel]]: input.values[FIELD[channel]] };
         const body = { ...base, consent: { [channel]: true }, wording: wordingOf(channel) };
@@ -216,6 +213,9 @@ export function initOptin({ roomId }) {
       paintDone();
       setText(close, "followup.box.close");
       done.focus();
+    };
+    try {
+      await withBusy(save, send, { busyKey: "followup.box.saving", idleKey: "followup.box.save" });
     } catch (err) {
       const field = FIELD_ERRORS[err.code];
       if (field) showError(field, `followup.err.${err.code}`);
@@ -225,10 +225,6 @@ export function initOptin({ roomId }) {
       else showError("form", errorKey(err));
       const bad = form.querySelector('[aria-invalid="true"]');
       if (bad) bad.focus();
-    } finally {
-      busy = false;
-      save.disabled = false;
-      setText(save, "followup.box.save");
     }
   }
 

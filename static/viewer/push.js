@@ -2,6 +2,7 @@
 // only from that button's tap (never on load); then the service worker (/sw.js) is registered, the
 // browser subscribes with the server's VAPID key, and the subscription goes to the server with the
 // sentence the viewer agreed to. Browsers without push (or a page not served over https) hide it.
+import { isBusy, withBusy } from "/static/js/busy.js";
 import { api } from "/static/js/http.js";
 import { currentLang, setText } from "/static/js/i18n.js";
 
@@ -43,7 +44,6 @@ export function initPush({ box, roomId, onContact }) {
   const button = box.querySelector("[data-push-enable]");
   const wording = box.querySelector("[data-push-wording]");
   const status = box.querySelector("[data-push-status]");
-  let busy = false;
   let serverHas = false; // the server holds a subscription of this person (contact.push)
 
   function show(key) {
@@ -69,7 +69,7 @@ export function initPush({ box, roomId, onContact }) {
       return;
     }
     box.hidden = false;
-    if (busy) return;
+    if (isBusy(button)) return;
     if (Notification.permission === "denied") {
       offer(false);
       show("followup.push.denied");
@@ -88,45 +88,41 @@ export function initPush({ box, roomId, onContact }) {
     else if (status.dataset.state === "on") show(null);
   }
 
+  /** Ask, subscribe and tell the server; what came of it (a catalog key). */
+  async function subscribe() {
+    // First, while the tap still counts as a user gesture: browsers refuse prompts without one.
+    const permission =
+      Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
+    if (permission === "denied") return "followup.push.denied";
+    if (permission !== "granted") return "followup.push.not_now";
+    const reg = await navigator.serviceWorker.register(SW_URL, { scope: SW_SCOPE });
+    await navigator.serviceWorker.ready;
+    const { key } = await api("GET", "/api/push/key");
+    const applicationServerKey = keyBytes(key);
+    let sub = await reg.pushManager.getSubscription();
+    if (sub && !sameKey(sub.options && sub.options.applicationServerKey, applicationServerKey)) {
+      await sub.unsubscribe(); // made with an older server key: it would never receive anything
+      sub = null;
+    }
+    if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
+    const reply = await api("POST", `/api/rooms/${encodeURIComponent(roomId)}/push`, {
+      subscription: sub.toJSON(),
+      wording: wording.textContent.trim(),
+      lang: currentLang(),
+    });
+    serverHas = true;
+    if (reply.contact) onContact(reply.contact);
+    return "followup.push.on";
+  }
+
   async function enable() {
-    if (busy) return;
-    busy = true;
-    button.disabled = true;
-    setText(button, "followup.push.busy");
+    if (isBusy(button)) return;
     show(null);
     let outcome = "followup.push.failed";
     try {
-      // First, while the tap still counts as a user gesture: browsers refuse prompts without one.
-      const permission =
-        Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
-      if (permission === "denied") outcome = "followup.push.denied";
-      else if (permission !== "granted") outcome = "followup.push.not_now";
-      else {
-        const reg = await navigator.serviceWorker.register(SW_URL, { scope: SW_SCOPE });
-        await navigator.serviceWorker.ready;
-        const { key } = await api("GET", "/api/push/key");
-        const applicationServerKey = keyBytes(key);
-        let sub = await reg.pushManager.getSubscription();
-        if (sub && !sameKey(sub.options && sub.options.applicationServerKey, applicationServerKey)) {
-          await sub.unsubscribe(); // made with an older server key: it would never receive anything
-          sub = null;
-        }
-        if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey });
-        const reply = await api("POST", `/api/rooms/${encodeURIComponent(roomId)}/push`, {
-          subscription: sub.toJSON(),
-          wording: wording.textContent.trim(),
-          lang: currentLang(),
-        });
-        serverHas = true;
-        outcome = "followup.push.on";
-        if (reply.contact) onContact(reply.contact);
-      }
+      outcome = await withBusy(button, subscribe, { busyKey: "followup.push.busy", idleKey: "followup.push.button" });
     } catch (err) {
       console.warn("push subscription failed", err);
-    } finally {
-      busy = false;
-      button.disabled = false;
-      setText(button, "followup.push.button");
     }
     offer(outcome !== "followup.push.on" && outcome !== "followup.push.denied");
     show(outcome);
