@@ -14,11 +14,11 @@ from starlette.routing import Route
 
 from server.draws import jobs, rules, store, wire
 from server.errors import NotFound
-from server.pages import render
 from server.rooms.identity import require_host
 from server.sandbox import SandboxError
 from server.services import Services
 from server.storage.models import Draw
+from server.templating import render
 from server.ttlcache import TtlCache
 
 log = logging.getLogger("livewall.draws")
