@@ -76,7 +76,7 @@ _on_item(
 )
 async def _ws_spotlight(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     item = await actions.do_spotlight(ctx.services, ctx.principal, wire.parse_spotlight(data))
-    return {"item": wire.public_or_none(item)}
+    return wire.spotlight_result(item)
 
 
 _on_item(

@@ -195,6 +195,10 @@ def public_or_none(item: AnyItem | None) -> dict[str, Any] | None:
     return public_item(item) if item is not None else None
 
 
+def spotlight_result(item: AnyItem | None) -> dict[str, Any]:
+    return {"item": public_or_none(item)}
+
+
 def host_item(item: AnyItem) -> dict[str, Any]:
     """What hosts see: everything, including who posted it and who is handling it."""
     return {
