@@ -88,3 +88,29 @@ async def test_a_forged_token_is_refused_alike_on_every_path(shared: Running) ->
     room = await create_room(shared, "Forged room")
     assert await verdicts(shared, room["id"], room["host_token"] + "x") == dict.fromkeys(WAYS, "unauthorized")
     assert not await console_opens(shared, room["id"], room["host_token"] + "x")
+
+
+# Routes a console drives on its session cookie: each refuses another site's page (CSRF) the same way.
+SESSION_ROUTES = [
+    ("GET", "/api/rooms/{room}/followup"),
+    ("POST", "/api/rooms/{room}/products/import"),
+    ("POST", "/api/rooms/{room}/screen-link/rotate"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), SESSION_ROUTES)
+async def test_the_session_cookie_is_same_origin_only_on_every_route(
+    shared: Running, method: str, path: str
+) -> None:
+    """On the session cookie another site's request is 403 ``bad_origin``; the same request with the
+    token as ``Authorization: Bearer`` (which no other site's page can send) gets past the check."""
+    room = await create_room(shared, "Origin room")
+    url = path.format(room=room["id"])
+    evil = {"origin": "https://evil.example"}
+    cookie = {"cookie": f"{host_cookie(room['id'])}={room['host_token']}", **evil}
+    token = {"authorization": f"Bearer {room['host_token']}", **evil}
+    async with httpx.AsyncClient(base_url=shared.base, timeout=TIMEOUT) as http:
+        refused = await http.request(method, url, headers=cookie)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "bad_origin"
+        passed = await http.request(method, url, headers=token)
+        assert passed.status_code != 403, passed.text
