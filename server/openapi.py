@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from server import __version__
 from server.followup import contacts, rules
-from server.intents.webhook import SHOP_EVENTS
+from server.intents.wire import SHOP_EVENTS
 from server.openapi_paths import (
     BOOL,
     ERROR_RESPONSES,

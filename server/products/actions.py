@@ -12,10 +12,10 @@ from sqlmodel import col, select
 from server import netguard
 from server.auth import Principal, Scope
 from server.domain import ActionContext, ActionTable
-from server.errors import Conflict, InvalidInput, NotFound
+from server.errors import Conflict, NotFound
 from server.intents import log as intents
 from server.intents.log import SalesBoard
-from server.products import rules
+from server.products import rules, wire
 from server.products.events import PinChanged, ProductsChanged
 from server.products.wire import product_shape
 from server.rooms.actions import load_room, room_products
@@ -72,13 +72,13 @@ def _apply(product: Product, fields: rules.ProductFields) -> None:
         setattr(product, key, value)
 
 
-async def do_save(services: Services, principal: Principal, data: dict[str, Any]) -> Product:
-    """Add a product, or edit one (``id``)."""
-    fields = rules.clean_product(data)
+async def do_save(services: Services, principal: Principal, save: wire.SaveProduct) -> Product:
+    """Add a product, or edit one (``product_id``)."""
+    fields = save.fields
     await check_shop_urls(services, [fields])
     room_id = principal.room_id
-    if data.get("id") is not None:
-        product = await load_product(services.db, room_id, data["id"])
+    if save.product_id is not None:
+        product = await load_product(services.db, room_id, save.product_id)
     else:
         if len(await room_products(services.db, room_id)) >= MAX_PRODUCTS_PER_ROOM:
             raise Conflict(f"a room holds at most {MAX_PRODUCTS_PER_ROOM} products")
@@ -130,7 +130,7 @@ async def _running_discount(db: Database, product_id: int) -> bool:
     return found is not None
 
 
-async def do_remove(services: Services, principal: Principal, product_id: object) -> None:
+async def do_remove(services: Services, principal: Principal, product_id: int) -> None:
     """Take a product off the shelf (kept for the claims and events that name it)."""
     product = await load_product(services.db, principal.room_id, product_id)
     assert product.id is not None
@@ -154,11 +154,11 @@ async def pinned(db: Database, room_id: str) -> dict[str, Any]:
     async with db.session() as session:
         settings = await session.get(RoomSettings, room_id)
     if settings is None:
-        return {"product_id": None, "pinned_ms": None}
-    return {"product_id": settings.pinned_product_id, "pinned_ms": settings.pinned_ms}
+        return wire.pin_shape(None, None)
+    return wire.pin_shape(settings.pinned_product_id, settings.pinned_ms)
 
 
-async def do_pin(services: Services, principal: Principal, product_id: object) -> dict[str, Any]:
+async def do_pin(services: Services, principal: Principal, product_id: int | None) -> dict[str, Any]:
     """Pin a product (a card on every phone and the big screen), or unpin with None."""
     if product_id is not None:
         await load_product(services.db, principal.room_id, product_id)
@@ -167,38 +167,32 @@ async def do_pin(services: Services, principal: Principal, product_id: object) -
         settings = await session.get(RoomSettings, principal.room_id) or RoomSettings(
             room_id=principal.room_id
         )
-        settings.pinned_product_id = product_id if isinstance(product_id, int) else None
+        settings.pinned_product_id = product_id
         settings.pinned_ms = pinned_ms
         session.add(settings)
         await session.commit()
-    state = {"product_id": settings.pinned_product_id, "pinned_ms": pinned_ms}
+    state = wire.pin_shape(settings.pinned_product_id, pinned_ms)
     await services.hub.publish(principal.room_id, PinChanged(**state))
     return state
 
 
-async def do_intent(services: Services, principal: Principal, data: dict[str, Any]) -> None:
+async def do_intent(services: Services, principal: Principal, signal: wire.IntentSignal) -> None:
     """Record a phone's purchase-intent signal (a pinned card seen, details opened, back from checkout)."""
     assert principal.viewer_id is not None
-    kind = data.get("kind")
-    if kind not in rules.INTENT_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(rules.INTENT_KINDS)}")
-    product = await load_product(services.db, principal.room_id, data.get("product_id"))
-    discount_id = data.get("discount_id")
-    if discount_id is not None:
+    product = await load_product(services.db, principal.room_id, signal.product_id)
+    if signal.discount_id is not None:
         async with services.db.session() as session:
-            discount = await session.get(Discount, clean_id(discount_id, "discount_id"))
+            discount = await session.get(Discount, signal.discount_id)
         if discount is None or discount.room_id != principal.room_id or discount.product_id != product.id:
             raise NotFound("no such discount on this product")
-    client_id = data.get("id")
-    if client_id is not None and (not isinstance(client_id, str) or not 1 <= len(client_id) <= 40):
-        raise InvalidInput("id must be a string of 1 to 40 characters")
+    client_id = signal.client_id
     await intents.record(
         services.db,
         room_id=principal.room_id,
         viewer_id=principal.viewer_id,
-        kind=kind,
+        kind=signal.kind,
         product_id=product.id,
-        discount_id=discount_id,
+        discount_id=signal.discount_id,
         event_id=f"v:{principal.viewer_id}:{client_id}" if client_id else None,
         board=services.engines.find(SalesBoard),
     )
@@ -213,12 +207,12 @@ ACTIONS = ActionTable()
 
 @ACTIONS.action("product.save", scope=Scope.CONTROL, doc="host: add a product to the shelf, or edit one (id)")
 async def _ws_save(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return product_shape(await do_save(ctx.services, ctx.principal, data))
+    return product_shape(await do_save(ctx.services, ctx.principal, wire.parse_save(data)))
 
 
 @ACTIONS.action("product.remove", scope=Scope.CONTROL, doc="host: take a product off the shelf")
 async def _ws_remove(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    await do_remove(ctx.services, ctx.principal, data.get("id"))
+    await do_remove(ctx.services, ctx.principal, wire.parse_product_ref(data))
     return {}
 
 
@@ -226,7 +220,7 @@ async def _ws_remove(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]
     "product.pin", scope=Scope.CONTROL, doc="host: pin a product on phones and the big screen (null unpins)"
 )
 async def _ws_pin(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return {"pinned": await do_pin(ctx.services, ctx.principal, data.get("id"))}
+    return {"pinned": await do_pin(ctx.services, ctx.principal, wire.parse_pin(data))}
 
 
 @ACTIONS.action(
@@ -235,5 +229,5 @@ async def _ws_pin(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     doc="viewer: a purchase-intent signal (pinned card seen, details, back from checkout)",
 )
 async def _ws_intent(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    await do_intent(ctx.services, ctx.principal, data)
+    await do_intent(ctx.services, ctx.principal, wire.parse_intent(data))
     return {}

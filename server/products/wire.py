@@ -1,11 +1,73 @@
-"""The products' wire: a product as every surface sees it."""
+"""The products' wire: client data parsed into typed commands, and products shaped for every surface."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from server.products.rules import currency_digits
+from server.errors import InvalidInput
+from server.products import rules
+from server.products.rules import ProductFields, currency_digits
 from server.storage.models import Product
+from server.text import clean_id
+
+INTENT_ID_MAX_CHARS = 40
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaveProduct:
+    """A validated product.save: a new product, or an edit of ``product_id``."""
+
+    product_id: int | None
+    fields: ProductFields
+
+
+@dataclass(frozen=True)
+class IntentSignal:
+    """A validated purchase-intent signal from a phone (``client_id`` makes retries idempotent)."""
+
+    kind: str
+    product_id: int
+    discount_id: int | None
+    client_id: str | None
+
+
+def parse_save(data: Mapping[str, Any]) -> SaveProduct:
+    fields = rules.clean_product(data)
+    product_id = data.get("id")
+    return SaveProduct(None if product_id is None else clean_id(product_id, "product_id"), fields)
+
+
+def parse_product_ref(data: Mapping[str, Any]) -> int:
+    """The product a product.remove is about."""
+    return clean_id(data.get("id"), "product_id")
+
+
+def parse_pin(data: Mapping[str, Any]) -> int | None:
+    """The product a product.pin pins, or None to unpin."""
+    product_id = data.get("id")
+    return None if product_id is None else clean_id(product_id, "product_id")
+
+
+def parse_intent(data: Mapping[str, Any]) -> IntentSignal:
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in rules.INTENT_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(rules.INTENT_KINDS)}")
+    product_id = clean_id(data.get("product_id"), "product_id")
+    discount_id = data.get("discount_id")
+    discount = None if discount_id is None else clean_id(discount_id, "discount_id")
+    client_id = data.get("id")
+    if client_id is not None and (
+        not isinstance(client_id, str) or not 1 <= len(client_id) <= INTENT_ID_MAX_CHARS
+    ):
+        raise InvalidInput(f"id must be a string of 1 to {INTENT_ID_MAX_CHARS} characters")
+    return IntentSignal(kind, product_id, discount, client_id or None)
+
+
+# --- shapes -------------------------------------------------------------------------------------
 
 
 def product_shape(item: Product) -> dict[str, Any]:
@@ -21,3 +83,7 @@ def product_shape(item: Product) -> dict[str, Any]:
         "sku": item.sku,
         "description": item.description,
     }
+
+
+def pin_shape(product_id: int | None, pinned_ms: int | None) -> dict[str, Any]:
+    return {"product_id": product_id, "pinned_ms": pinned_ms}
