@@ -22,6 +22,8 @@ def _used_keys() -> set[str]:
             text = path.read_text()
             keys.update(re.findall(r"""\b[Tt]\(\s*['"`]([a-z_]+\.[a-z_.]+)""", text))
             keys.update(re.findall(r"""setText\([^,]+,\s*['"]([a-z_]+\.[a-z_.]+)['"]""", text))
+            # A busy button's labels (static/js/busy.js withBusy).
+            keys.update(re.findall(r"""\b(?:busyKey|idleKey):\s*['"]([a-z_]+\.[a-z_.]+)['"]""", text))
             keys.update(
                 re.findall(r"""data-i18n(?:-placeholder|-aria-label)?="([a-z_]+\.[a-z_.]+)\"""", text)
             )
