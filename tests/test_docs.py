@@ -94,6 +94,8 @@ def test_every_route_is_in_api_docs() -> None:
     from server.draws.http import routes as draw_routes
     from server.followup.console import routes as followup_console_routes
     from server.followup.http import routes as followup_routes
+    from server.followup.outreach import routes as followup_outreach_routes
+    from server.followup.recipients import routes as followup_recipient_routes
     from server.openapi import routes as openapi_routes
     from server.pages import routes as page_routes
     from server.products.http import routes as selling_routes
@@ -107,7 +109,9 @@ def test_every_route_is_in_api_docs() -> None:
         *selling_routes,
         *draw_routes,
         *followup_routes,
+        *followup_recipient_routes,
         *followup_console_routes,
+        *followup_outreach_routes,
     ]
     for route in every:
         assert isinstance(route, Route)

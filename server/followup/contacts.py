@@ -26,9 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server import text
 from server.errors import InvalidInput
-from server.followup import rules
 from server.followup.store import insert_ignore, new_message
 from server.storage import Database, now_ms
 from server.storage.followup import (
@@ -370,19 +368,6 @@ async def subject_contact(session: AsyncSession, subject: str) -> Contact | None
     if kind == "v":
         return await contact_of_viewer(session, ident)
     return None
-
-
-def clean_details(data: dict[str, Any], default_region: str = "CN") -> dict[str, Any]:
-    """The opt-in box: an email and/or a phone, a time zone, a locale; validated."""
-    email = text.clean_email(data.get("email"))
-    phone = text.clean_phone(data.get("phone"), default_region)
-    if email is None and phone is None:
-        raise InvalidInput("leave an email address or a phone number", code="no_contact")
-    tz = rules.clean_tz(data["tz"]) if data.get("tz") else None
-    name = data.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 80):
-        raise InvalidInput("name must be text of at most 80 characters")
-    return {"email": email, "phone": phone, "tz": tz, "name": name or None}
 
 
 # Confirmation emails per contact and address a day, and per address across contacts: the opt-in

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from server.discounts.engine import Engine as DiscountEngine
 from server.domain import Domain, EngineSpec, Hooks, PrizeClaim
-from server.followup import console, contacts, events, http, snapshot
+from server.followup import console, contacts, events, http, outreach, recipients, snapshot
 from server.followup.channels import Channel
 from server.followup.channels.registry import close_all, make_channels
 from server.followup.runner import Runner, host_notifier
@@ -82,7 +82,7 @@ async def _prize_claimed(services: Services, claim: PrizeClaim) -> None:
 
 DOMAIN = Domain(
     name="followup",
-    routes=[*http.routes, *console.routes],
+    routes=[*http.routes, *recipients.routes, *console.routes, *outreach.routes],
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,
     reducers=snapshot.REDUCERS,
