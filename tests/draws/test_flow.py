@@ -298,10 +298,12 @@ async def test_many_phones_entering_at_once(running: Running) -> None:
     draw = await _ok(host, "draw.create", {"title": "All", "count": 3, "mode": "everyone", "window_secs": 60})
     viewers = [(await join(running.base, room["id"], f"e{i}"))["viewer_id"] for i in range(150)]
     services = running.app.state.services
-    results = await asyncio.gather(
-        *(do_enter(services, Principal(Role.VIEWER, room["id"], v), DrawRef(draw["id"])) for v in viewers * 2)
-    )
-    assert len({r.entrant for r in results}) == 150
+
+    async def enter(v: str) -> dict[str, Any]:
+        return (await do_enter(services, Principal(Role.VIEWER, room["id"], v), DrawRef(draw["id"]))).shape()
+
+    results = await asyncio.gather(*(enter(v) for v in viewers * 2))
+    assert len({r["entrant"] for r in results}) == 150
     drawn = await _ok(host, "draw.run", {"id": draw["id"]})
     assert drawn["entrants"] == 150 and len(drawn["winners"]) == 3
 
