@@ -1,6 +1,6 @@
 """Lucky draws: create (commit to a seed), enter, freeze the entrants (commit to them), draw (reveal),
-confirm, re-draw an absent place, claim. One draw at a time per room; every step is a conditional
-update, so a double click or two moderators never draw twice.
+confirm, re-draw an absent place (the winners' claims: ``claims``). One draw at a time per room; every
+step is a conditional update, so a double click or two moderators never draw twice.
 
 Every step takes a typed command (``wire``), reads what it needs (``store``), decides with the pure
 ``rules`` and writes; events are published after the commit."""
@@ -16,14 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from server.auth import Principal
-from server.domain import PrizeClaim
 from server.draws import jobs, rules, store, wire
 from server.draws.engine import DrawEngine
 from server.draws.events import DrawChanged
 from server.errors import Conflict, Forbidden, InvalidInput, RateLimited
-from server.i18n import DEFAULT_LOCALE, translate
 from server.intents import log as intents
-from server.intents.log import SalesBoard
 from server.questions.rules import normalize_for_match
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame
@@ -371,77 +368,3 @@ async def on_item(services: Services, room_id: str, viewer_id: str, text: str) -
     if normalize_for_match(d.keyword) in normalize_for_match(text):
         with contextlib.suppress(Conflict):
             await enter(services, d, viewer_id, now_ms())
-
-
-async def check_claim(
-    services: Services, principal: Principal, claim: wire.Claim, t: int
-) -> tuple[Draw, DrawWinner, wire.Contact]:
-    """A claim in time, by a winner, with a valid contact: the draw, the winner's place, the contact."""
-    assert principal.viewer_id is not None
-    d = await store.load_draw(services.db, principal.room_id, claim.id)
-    if d.claim_until_ms is None or t >= d.claim_until_ms:
-        raise Conflict("the time to claim this prize is over", code="claim_closed")
-    async with services.db.session() as session:
-        mine = (
-            await session.exec(
-                select(DrawWinner).where(
-                    DrawWinner.draw_id == d.id,
-                    DrawWinner.viewer_id == principal.viewer_id,
-                    col(DrawWinner.status).in_(("won", "confirmed", "claimed")),
-                )
-            )
-        ).first()
-    if mine is None:
-        raise Forbidden("only a winner can claim this prize", code="not_a_winner")
-    return d, mine, wire.checked(claim.contact)
-
-
-async def do_claim(services: Services, principal: Principal, claim: wire.Claim) -> DrawWinner:
-    """A winner leaves a name and a phone or email (and their consent to follow-up), in time. Follow-up
-    reacts through the ``on_draw_claim`` hook (the winner becomes a contact)."""
-    assert principal.viewer_id is not None
-    lang = claim.lang or DEFAULT_LOCALE
-    # The consent is kept with the words the winner saw (follow-up messaging checks it).
-    consent_text = translate(lang, "lucky.claim.consent")
-    t = now_ms()
-    d, mine, contact = await check_claim(services, principal, claim, t)
-    async with services.db.session() as session:
-        # Conditional: a place marked absent a moment ago is not claimed back.
-        result = await session.exec(
-            update(DrawWinner)
-            .where(col(DrawWinner.id) == mine.id, col(DrawWinner.status).in_(("won", "confirmed", "claimed")))
-            .values(
-                claim_name=contact.name,
-                claim_phone=contact.phone,
-                claim_email=contact.email,
-                consent=contact.consent,
-                consent_text=consent_text if contact.consent else None,
-                claimed_ms=t,
-                status="claimed",
-            )
-        )
-        await session.commit()
-        if result.rowcount != 1:
-            raise Forbidden("only a winner can claim this prize", code="not_a_winner")
-        session.add(mine)
-        await session.refresh(mine)
-    await intents.record(
-        services.db, room_id=d.room_id, viewer_id=principal.viewer_id, kind="draw.claimed",
-        event_id=f"draw:{d.id}:claimed:{principal.viewer_id}",
-        data={"draw": d.code, "consent": contact.consent, "consent_text": mine.consent_text},
-        board=services.engines.find(SalesBoard),
-    )  # fmt: skip
-    prize = PrizeClaim(
-        room_id=d.room_id,
-        viewer_id=principal.viewer_id,
-        name=contact.name,
-        phone=contact.phone,
-        email=contact.email,
-        consent=contact.consent,
-        wording=mine.consent_text,
-        lang=lang,
-    )
-    for hook in services.registry.draw_claim_hooks:
-        await hook(services, prize)
-    await publish(services.db, services.hub, d)
-    return mine

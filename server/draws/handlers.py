@@ -7,7 +7,7 @@ from typing import Any
 
 from server.auth import Scope
 from server.domain import ActionContext, ActionTable
-from server.draws import actions, wire
+from server.draws import actions, claims, wire
 
 ACTIONS = ActionTable()
 
@@ -66,4 +66,4 @@ async def _ws_shake(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     "draw.claim", scope=Scope.PARTICIPATE, doc="viewer (a winner): leave contact details to get the prize"
 )
 async def _ws_claim(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return wire.claimed_shape(await actions.do_claim(ctx.services, ctx.principal, wire.parse_claim(data)))
+    return wire.claimed_shape(await claims.do_claim(ctx.services, ctx.principal, wire.parse_claim(data)))
