@@ -47,6 +47,29 @@ export function showFuError(target, err) {
   setText(target.firstChild, `fu.err.${code}`);
 }
 
+/**
+ * A row's action (cancel a campaign, retry a message, pause a journey) of a Follow-up ``part``: at
+ * most one per ``id`` at a time (``part.busy`` holds the ids, so a list redrawn meanwhile keeps the
+ * row's button off). ``send`` does it and says so, then the tab reloads; a refusal is shown in
+ * ``errorEl``. Either way the row's button as the list has it now (``button()``) is on again.
+ */
+export async function rowAction(part, { id, button, errorEl }, send) {
+  if (part.busy.has(id)) return;
+  part.busy.add(id);
+  button().disabled = true;
+  try {
+    await send();
+    part.busy.delete(id); // the redraw after the reload shows the button ready again
+    await part.ctx.reload();
+  } catch (err) {
+    showFuError(errorEl, err);
+  } finally {
+    part.busy.delete(id);
+    const current = button();
+    if (current) current.disabled = false;
+  }
+}
+
 /** An event kind in words; a kind the catalog does not know yet shows as it is. */
 export function eventLabel(kind) {
   if (!kind) return t("fu.none");

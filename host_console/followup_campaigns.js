@@ -4,7 +4,7 @@ import { setText, t } from "/static/js/i18n.js";
 import { FormError, button, el, sendForm } from "/console-assets/forms.js";
 import {
   CHANNELS, NAME_MAX_CHARS, PENDING, channelLabel, channelOffWarning, countChip, fillSelect, numberText, option,
-  segmentLabel, showFuError, whenText,
+  rowAction, segmentLabel, showFuError, whenText,
 } from "/console-assets/followup_api.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -167,21 +167,12 @@ export class CampaignsView {
 
   async cancel(c, row) {
     if (this.busy.has(c.id) || !confirm(t("fu.confirm_cancel", { name: c.name }))) return;
+    const findButton = () => this.list.querySelector(`[data-campaign-id="${c.id}"] [data-fu-act=cancel]`);
     const errorEl = row.querySelector(".f-c-error");
-    this.busy.add(c.id);
-    row.querySelector("[data-fu-act=cancel]").disabled = true;
-    try {
+    await rowAction(this, { id: c.id, button: findButton, errorEl }, async () => {
       await this.ctx.api.post(`/campaigns/${c.id}/cancel`);
       this.ctx.done("fu.done.campaign_cancelled", { name: c.name });
-      this.busy.delete(c.id);
-      await this.ctx.reload();
-    } catch (err) {
-      showFuError(errorEl, err);
-      const b = row.querySelector("[data-fu-act=cancel]");
-      if (b) b.disabled = false;
-    } finally {
-      this.busy.delete(c.id);
-    }
+    });
   }
 
   _bind() {

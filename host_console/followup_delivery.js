@@ -4,7 +4,7 @@
 import { setText } from "/static/js/i18n.js";
 import { button, clearError, el } from "/console-assets/forms.js";
 import {
-  channelLabel, numberText, reasonText, serverText, showFuError, statusBadge, whenText,
+  channelLabel, numberText, reasonText, rowAction, serverText, showFuError, statusBadge, whenText,
 } from "/console-assets/followup_api.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -138,22 +138,12 @@ export class DeliveryView {
   }
 
   async retry(m, row) {
-    if (this.busy.has(m.id)) return;
+    const findButton = () => $(`[data-fu-problems] [data-message-id="${m.id}"] [data-fu-act=retry]`);
     const errorEl = row.querySelector(".f-p-error");
-    this.busy.add(m.id);
-    row.querySelector("[data-fu-act=retry]").disabled = true;
-    try {
+    await rowAction(this, { id: m.id, button: findButton, errorEl }, async () => {
       await this.ctx.api.post(`/messages/${m.id}/retry`);
       this.ctx.done("fu.done.retried");
-      this.busy.delete(m.id);
-      await this.ctx.reload();
-    } catch (err) {
-      showFuError(errorEl, err);
-      const b = row.querySelector("[data-fu-act=retry]");
-      if (b) b.disabled = false;
-    } finally {
-      this.busy.delete(m.id);
-    }
+    });
   }
 
   _bind() {

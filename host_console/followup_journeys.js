@@ -4,7 +4,7 @@
 import { setText, t } from "/static/js/i18n.js";
 import { button, el } from "/console-assets/forms.js";
 import {
-  channelLabel, countChip, eventLabel, numberText, serverText, showFuError, whenText,
+  channelLabel, countChip, eventLabel, numberText, rowAction, serverText, whenText,
 } from "/console-assets/followup_api.js";
 import { JourneyForm, waitParts } from "/console-assets/followup_journey_form.js";
 
@@ -189,23 +189,15 @@ export class JourneysView {
 
   async _toggle(j, row) {
     if (this.busy.has(j.key)) return;
-    const error = row.querySelector(".f-j-error");
-    error.replaceChildren();
-    this.busy.add(j.key);
-    row.querySelector("[data-fu-act=toggle]").disabled = true;
+    const errorEl = row.querySelector(".f-j-error");
+    errorEl.replaceChildren();
+    const selector = `[data-journey-key="${CSS.escape(j.key)}"] [data-fu-act=toggle]`;
+    const findButton = () => this.list.querySelector(selector);
     const next = j.status === "active" ? "paused" : "active";
-    try {
+    await rowAction(this, { id: j.key, button: findButton, errorEl }, async () => {
       await this.ctx.api.post(`/journeys/${encodeURIComponent(j.key)}/status`, { status: next });
       this.ctx.done(next === "active" ? "fu.done.resumed" : "fu.done.paused", { name: j.name });
-      this.busy.delete(j.key); // the redraw after the reload shows the button ready again
-      await this.ctx.reload();
-    } catch (err) {
-      showFuError(error, err);
-    } finally {
-      this.busy.delete(j.key);
-      const b = this.list.querySelector(`[data-journey-key="${CSS.escape(j.key)}"] [data-fu-act=toggle]`);
-      if (b) b.disabled = false;
-    }
+    });
   }
 
   _bind() {
