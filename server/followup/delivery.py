@@ -358,6 +358,7 @@ class Deliverer:
         t = now_ms()
         async with self.db.session() as session:
             settings = await ensure_room(session, message.room_id)
+            await session.commit()
             passed = await checks.check(session, message, settings, self.channels, t)
             if isinstance(passed, checks.Stop):
                 if passed.until_ms is not None:
