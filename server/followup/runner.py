@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.config import Settings
-from server.followup import campaigns, delivery, instances, journeys, reach
+from server.followup import campaigns, delivery, instances, journeys, reach, wire
 from server.followup.channels import Channel
 from server.followup.events import FollowupChanged
 from server.followup.links import Links
@@ -91,24 +91,11 @@ async def summary(db: Database, room_id: str) -> dict[str, Any]:
             )
         ).all()
     return {
-        "campaigns": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "segment": c.segment,
-                "channel": c.channel,
-                "template": c.template,
-                "status": c.status,
-                "send_ms": c.send_ms,
-                "total": c.total,
-                "counts": counts.get(c.id or 0, {}),
-            }
-            for c in campaigns
-        ],
+        "campaigns": [wire.campaign_shape(c, counts.get(c.id or 0, {})) for c in campaigns],
         "dead": int(dead),
         # Sends repeated (with the same idempotency key) because a worker stopped mid-send.
         "uncertain_resend": int(uncertain),
-        "alerts": [{"id": a.id, "kind": a.kind, "text": a.text, "created_ms": a.created_ms} for a in alerts],
+        "alerts": [wire.alert_shape(a) for a in alerts],
     }
 
 

@@ -14,7 +14,16 @@ import orjson
 from server import text
 from server.errors import InvalidInput
 from server.followup import contacts, rules, templates
-from server.storage.followup import Contact, FollowupSettings, Journey, Message, PausedEntry, Template
+from server.storage.followup import (
+    Alert,
+    Campaign,
+    Contact,
+    FollowupSettings,
+    Journey,
+    Message,
+    PausedEntry,
+    Template,
+)
 from server.storage.models import IntentEvent
 
 # What a journey's entries became while it was paused (console: the journey's card).
@@ -376,3 +385,22 @@ def contact_shape(contact: Contact, consent: Mapping[str, str], push: bool) -> J
 
 def inbox_shape(m: Message) -> Json:
     return {"id": m.id, "subject": m.subject, "text": m.body, "sent_ms": m.sent_ms}
+
+
+def campaign_shape(c: Campaign, counts: Mapping[str, int]) -> Json:
+    """A campaign as the console lists it, with its messages counted by status."""
+    return {
+        "id": c.id,
+        "name": c.name,
+        "segment": c.segment,
+        "channel": c.channel,
+        "template": c.template,
+        "status": c.status,
+        "send_ms": c.send_ms,
+        "total": c.total,
+        "counts": counts,
+    }
+
+
+def alert_shape(a: Alert) -> Json:
+    return {"id": a.id, "kind": a.kind, "text": a.text, "created_ms": a.created_ms}
