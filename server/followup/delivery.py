@@ -1,7 +1,7 @@
 """Delivery: due messages are claimed, checked, rendered and handed to their channel.
 
-The order of checks is the order of docs/followup.md#delivery: the journey still wants it (goal not
-reached, not paused), not stale, a reachable address with consent (read now, not when the step was
+The checks (checks.py) go in the order of docs/followup.md#delivery: the journey still wants it (goal
+not reached, not paused), not stale, a reachable address with consent (read now, not when the step was
 scheduled), quiet hours (hold), the frequency cap (recorded as capped), then the send. A message
 is marked ``sent`` only after the provider accepted it; retryable errors come back with backoff,
 permanent ones fail, exhausted retries go to the dead-letter list.
