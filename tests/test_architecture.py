@@ -143,3 +143,15 @@ def test_nothing_registers_itself_on_import() -> None:
             ):
                 offenders.append(f"{module}: {ast.unparse(call)[:60]}")
     assert not offenders, f"registration by import: {offenders}"
+
+
+def test_no_cache_lives_at_module_level() -> None:
+    """Caches belong to an app (an engine, or the app's database through ``per_database``): a
+    module-level cache is shared by every app of the process and outlives each."""
+    offenders = []
+    for module, path in _modules().items():
+        for node in ast.parse(path.read_text()).body:
+            value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+            if isinstance(value, ast.Call) and ast.unparse(value.func) in {"TtlCache", "BatchGetter"}:
+                offenders.append(f"{module}: {ast.unparse(node)[:60]}")
+    assert not offenders, f"module-level caches: {offenders}"

@@ -92,7 +92,7 @@ async def do_create(services: Services, principal: Principal, spec: wire.CreateD
         session.add(d)
         await session.commit()
         await session.refresh(d)
-    store.forget_open(principal.room_id)
+    store.forget_open(services.db, principal.room_id)
     if spec.mode not in rules.WINDOW_MODES:
         await freeze(services.db, services.hub, d, t)  # the entrants are who did it already
         return await store.load_view(services.db, d)
@@ -153,7 +153,7 @@ async def freeze(db: Database, hub: Hub, d: Draw, t: int) -> None:
         await session.exec(update(Draw).where(col(Draw.id) == d.id).values(entrants_sha256=settled.digest))
         await session.commit()
     d.status, d.frozen_ms, d.entrants_sha256 = "frozen", t, settled.digest
-    store.forget_open(d.room_id)
+    store.forget_open(db, d.room_id)
     await publish(db, hub, d)
     for viewer_id, entrant in told:  # entered by what they did: tell each phone its pseudonym
         await hub.send_private(d.room_id, viewer_id, _entry_frame(d, entrant))
@@ -297,7 +297,7 @@ async def do_cancel(services: Services, principal: Principal, ref: wire.DrawRef)
     if result.rowcount != 1:
         raise Conflict(f"a {d.status} draw cannot be cancelled", code="bad_state")
     d.status = "cancelled"
-    store.forget_open(d.room_id)
+    store.forget_open(services.db, d.room_id)
     return await publish(services.db, services.hub, d)
 
 

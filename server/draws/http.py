@@ -17,6 +17,8 @@ from server.errors import NotFound
 from server.rooms.identity import require_host
 from server.sandbox import SandboxError
 from server.services import Services
+from server.storage import Database
+from server.storage.batch import per_database
 from server.storage.models import Draw
 from server.templating import render
 from server.ttlcache import TtlCache
@@ -50,10 +52,16 @@ async def record_json(request: Request) -> Response:
 # shares one read (every entrant, masked and sorted: a fifth of a second of Python for 100,000) and
 # one recomputation (in a sandbox worker process) per this period.
 PAGE_CACHE_SECS = 5.0
-_records: TtlCache[tuple[int, str, str, str], dict[str, Any]] = TtlCache(PAGE_CACHE_SECS, max_entries=1000)
-_pages: TtlCache[tuple[int, str, str, str], tuple[dict[str, Any], rules.Verdict | None, bool]] = TtlCache(
-    PAGE_CACHE_SECS, max_entries=1000
-)
+PageKey = tuple[str, str, str]  # (code, status, absent places)
+Page = tuple[dict[str, Any], rules.Verdict | None, bool]
+
+
+def _records(db: Database) -> TtlCache[PageKey, dict[str, Any]]:
+    return per_database(db, "draw-records", lambda: TtlCache(PAGE_CACHE_SECS, max_entries=1000))
+
+
+def _pages(db: Database) -> TtlCache[PageKey, Page]:
+    return per_database(db, "draw-pages", lambda: TtlCache(PAGE_CACHE_SECS, max_entries=1000))
 
 
 async def verify_page(request: Request) -> Response:
@@ -61,7 +69,7 @@ async def verify_page(request: Request) -> Response:
     d = await _by_code(request)
     services: Services = request.app.state.services
 
-    async def load() -> tuple[dict[str, Any], rules.Verdict | None, bool]:
+    async def load() -> Page:
         data = await _record(services, d)
         if d.status != "drawn":
             return data, None, True
@@ -74,7 +82,7 @@ async def verify_page(request: Request) -> Response:
             log.warning("draw %s: the record could not be recomputed", d.code, exc_info=True)
             return data, None, False
 
-    data, verdict, checked = await _pages.get((id(services.db), d.code, d.status, d.absent), load)
+    data, verdict, checked = await _pages(services.db).get((d.code, d.status, d.absent), load)
     return render(request, "verify.html", record=data, verdict=verdict, unchecked=not checked)
 
 
@@ -82,7 +90,7 @@ async def _record(services: Services, d: Draw) -> dict[str, Any]:
     async def load() -> dict[str, Any]:
         return (await store.record(services.db, d)).shape()
 
-    return await _records.get((id(services.db), d.code, d.status, d.absent), load)
+    return await _records(services.db).get((d.code, d.status, d.absent), load)
 
 
 async def export_csv(request: Request) -> Response:

@@ -16,6 +16,7 @@ from server import text
 from server.draws import rules, wire
 from server.errors import NotFound
 from server.storage import Database
+from server.storage.batch import per_database
 from server.storage.models import Claim, Draw, DrawEntry, DrawWinner, Follow, IntentEvent, Item, Viewer
 from server.text import clean_id
 from server.ttlcache import TtlCache
@@ -24,7 +25,11 @@ SAMPLE_NAMES = 60  # masked names the screen rolls through before landing on the
 HISTORY = 50
 # Keyword comments and auto-entries look up the room's open draw this often (one read a second).
 OPEN_CACHE_SECS = 1.0
-_open: TtlCache[str, Draw | None] = TtlCache(OPEN_CACHE_SECS, max_entries=10_000)
+
+
+def _open(db: Database) -> TtlCache[str, Draw | None]:
+    """The open draw of each room of ``db``, as this process last read it (one cache per database)."""
+    return per_database(db, "open-draws", lambda: TtlCache(OPEN_CACHE_SECS, max_entries=10_000))
 
 
 async def load_view(db: Database, d: Draw) -> wire.DrawView:
@@ -78,12 +83,12 @@ async def open_draw_cached(db: Database, room_id: str) -> Draw | None:
         d = await current_draw(db, room_id)
         return d if d is not None and d.status == "open" else None
 
-    return await _open.get(room_id, load)
+    return await _open(db).get(room_id, load)
 
 
-def forget_open(room_id: str) -> None:
+def forget_open(db: Database, room_id: str) -> None:
     """The room's open draw changed (set up, closed, cancelled)."""
-    _open.forget(room_id)
+    _open(db).forget(room_id)
 
 
 async def entries(db: Database, d: Draw) -> list[DrawEntry]:

@@ -205,7 +205,7 @@ async def do_spotlight(services: Services, principal: Principal, spotlight: wire
         row.spotlight_item_id = new_id
         session.add(row)
         await session.commit()
-    store.forget("settings", principal.room_id)
+    store.forget(services.db, "settings", principal.room_id)
     previous = rules.previous_to_answer(settings.spotlight_item_id, new_id)
     if previous is not None:
         with contextlib.suppress(Conflict, NotFound):  # already answered, hidden or gone

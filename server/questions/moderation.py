@@ -28,7 +28,7 @@ async def do_sanction(services: Services, principal: Principal, sanction: wire.S
         )
         session.add(row)
         await session.commit()
-    store.forget("sanctions", principal.room_id)
+    store.forget(services.db, "sanctions", principal.room_id)
     await store.log_moderation(
         services.db, principal, sanction.mode, viewer_id=sanction.viewer_id, detail=sanction.detail
     )
@@ -54,7 +54,7 @@ async def do_settings(services: Services, principal: Principal, change: wire.Upd
         session.add(row)
         await session.commit()
         await session.refresh(row)
-    store.forget("settings", principal.room_id)
+    store.forget(services.db, "settings", principal.room_id)
     await store.log_moderation(services.db, principal, "settings", detail=change.detail)
     await services.hub.publish(
         principal.room_id,

@@ -13,7 +13,7 @@ from server.auth import Principal
 from server.errors import NotFound
 from server.questions import rules
 from server.storage import Database, now_ms
-from server.storage.batch import shared_inserter
+from server.storage.batch import per_database, shared_inserter
 from server.storage.models import Item, ModerationLog, RoomSettings, Sanction
 from server.ttlcache import TtlCache
 
@@ -51,13 +51,17 @@ AnyItem = Item | NewItem
 # reads are shared: each is kept this long. A change made in this process applies at once; one made
 # in another process (several servers on Redis) applies within this time.
 POST_CACHE_SECS = 1.0
+
+
 # Keyed by (what, room, detail): ("settings", room, ""), ("sanctions", room, "").
-_cache: TtlCache[tuple[str, str, str], Any] = TtlCache(POST_CACHE_SECS, max_entries=200_000)
+def _cache(db: Database) -> TtlCache[tuple[str, str, str], Any]:
+    """This process's post-path reads of ``db`` (one cache per database, none module-wide)."""
+    return per_database(db, "post-reads", lambda: TtlCache(POST_CACHE_SECS, max_entries=200_000))
 
 
-def forget(kind: str, room_id: str, key: str = "") -> None:
+def forget(db: Database, kind: str, room_id: str, key: str = "") -> None:
     """Drop a cached read after this process changed it (``"settings"`` or ``"sanctions"``)."""
-    _cache.forget((kind, room_id, key))
+    _cache(db).forget((kind, room_id, key))
 
 
 async def load_settings(db: Database, room_id: str) -> RoomSettings:
@@ -70,7 +74,7 @@ async def settings_cached(db: Database, room_id: str) -> RoomSettings:
     async def load() -> RoomSettings:
         return await load_settings(db, room_id)
 
-    result: RoomSettings = await _cache.get(("settings", room_id, ""), load)
+    result: RoomSettings = await _cache(db).get(("settings", room_id, ""), load)
     return result
 
 
@@ -102,7 +106,7 @@ async def sanction_cached(db: Database, room_id: str, viewer_id: str) -> Sanctio
             rows = await session.exec(select(Sanction).where(Sanction.room_id == room_id))
             return {row.viewer_id: row for row in rows.all()}
 
-    by_viewer: dict[str, Sanction] = await _cache.get(("sanctions", room_id, ""), load)
+    by_viewer: dict[str, Sanction] = await _cache(db).get(("sanctions", room_id, ""), load)
     return by_viewer.get(viewer_id)
 
 

@@ -225,5 +225,7 @@ async def _bump(db: Database, room_id: str, which: str, **values: object) -> Roo
         await session.commit()
     if result.rowcount != 1:
         raise NotFound("no such room")
-    actions.forget_room_cached(room_id)  # this process's WebSocket connects see the new generation at once
+    actions.forget_room_cached(
+        db, room_id
+    )  # this process's WebSocket connects see the new generation at once
     return await actions.load_room(db, room_id)

@@ -67,17 +67,21 @@ async def load_room(db: Database, room_id: str) -> Room:
 # should not mean thousands of identical reads, so connects share a room row for at most this long;
 # a replaced host key or revoked screen link therefore takes effect within this time.
 ROOM_CACHE_SECS = 2.0
-_rooms: TtlCache[str, Room] = TtlCache(ROOM_CACHE_SECS, max_entries=10_000)
+
+
+def _rooms(db: Database) -> TtlCache[str, Room]:
+    """The room rows of ``db`` this process holds (one cache per app's database, none module-wide)."""
+    return per_database(db, "rooms", lambda: TtlCache(ROOM_CACHE_SECS, max_entries=10_000))
 
 
 async def load_room_cached(db: Database, room_id: str) -> Room:
     """The room, from a cache of at most ROOM_CACHE_SECS (for connection checks only)."""
-    return await _rooms.get(room_id, lambda: load_room(db, room_id))
+    return await _rooms(db).get(room_id, lambda: load_room(db, room_id))
 
 
-def forget_room_cached(room_id: str) -> None:
+def forget_room_cached(db: Database, room_id: str) -> None:
     """Drop this process's cached row (its key generations changed: server/rooms/access.py)."""
-    _rooms.forget(room_id)
+    _rooms(db).forget(room_id)
 
 
 async def _transition(services: Services, room_id: str, command: str) -> Room:
@@ -182,7 +186,10 @@ def _new_viewers(db: Database) -> BatchLinkedInserter:
 # Display names for new posts come from here. A rename in this process updates it at once; in another
 # process (several servers on Redis) the new name shows on posts within this time.
 NAME_CACHE_SECS = 30.0
-_names: TtlCache[str, str | None] = TtlCache(NAME_CACHE_SECS, max_entries=200_000)
+
+
+def _names(db: Database) -> TtlCache[str, str | None]:
+    return per_database(db, "names", lambda: TtlCache(NAME_CACHE_SECS, max_entries=200_000))
 
 
 async def display_name_cached(db: Database, viewer_id: str) -> str | None:
@@ -194,7 +201,7 @@ async def display_name_cached(db: Database, viewer_id: str) -> str | None:
         name = await reader.get(viewer_id)
         return None if isinstance(name, Missing) else name
 
-    return await _names.get(viewer_id, load)
+    return await _names(db).get(viewer_id, load)
 
 
 def _name_reader(db: Database) -> BatchGetter[str, str | Missing | None]:
@@ -235,7 +242,7 @@ async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
         session.add(viewer)
         await session.commit()
         await session.refresh(viewer)
-    _names.put(viewer_id, viewer.display_name)
+    _names(services.db).put(viewer_id, viewer.display_name)
     return viewer
 
 
