@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("livewall.ticker")
 
@@ -45,3 +47,32 @@ class Ticker:
                 await self.flush()
             except Exception:
                 log.exception("%s flush failed", self.name)
+
+
+class Clock:
+    """Calls ``tick(now_ms)`` every ``period_secs`` until stopped; a failing tick is logged and the
+    next one comes all the same (the deadlines of discounts and draws: start, end, lapse, freeze)."""
+
+    def __init__(self, period_secs: float, name: str, tick: Callable[[int], Awaitable[None]]) -> None:
+        self.period_secs = period_secs
+        self.name = name
+        self.tick = tick
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"livewall-{self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.period_secs)
+            try:
+                await self.tick(time.time_ns() // 1_000_000)
+            except Exception:
+                log.exception("%s failed", self.name)

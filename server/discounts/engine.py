@@ -9,7 +9,6 @@ received it, and that time, not the batch's, decides whether it came too late.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,7 @@ from server.realtime.protocol import direct_frame
 from server.rooms.actions import display_names
 from server.storage import Database, now_ms
 from server.storage.models import Claim, Discount, Product
-from server.ticker import Ticker
+from server.ticker import Clock, Ticker
 from server.ttlcache import TtlCache
 
 log = logging.getLogger("livewall.discounts")
@@ -84,7 +83,7 @@ class Engine(Ticker):
         # every batch is refusals only, there are none.
         self._told: dict[int, int] = {}
         self._claims: dict[str, dict[int, dict[str, Any]]] = {}
-        self._clock_task: asyncio.Task[None] | None = None
+        self._clock = Clock(CLOCK_TICK_SECS, "discount-clock", self.tick_clock)
         self.board = board  # told when claims' intent events are stored
         self._last_claim = -RUSH_QUIET_SECS  # monotonic time of the last claim received
         self._discounts: TtlCache[tuple[str, int], Discount] = TtlCache(DISCOUNT_CACHE_SECS, CACHED_MAX)
@@ -231,14 +230,6 @@ class Engine(Ticker):
 
     # clock
 
-    async def _clock(self) -> None:
-        while True:
-            await asyncio.sleep(CLOCK_TICK_SECS)
-            try:
-                await self.tick_clock(now_ms())
-            except Exception:
-                log.exception("discount clock failed")
-
     async def tick_clock(self, t: int) -> None:
         """Start what is due, end what is over, return lapsed holds to stock."""
         async with self.db.session() as session:
@@ -318,11 +309,8 @@ class Engine(Ticker):
 
     async def start(self) -> None:
         await super().start()
-        self._clock_task = asyncio.create_task(self._clock(), name="livewall-discount-clock")
+        self._clock.start()
 
     async def stop(self) -> None:
-        if self._clock_task is not None:
-            self._clock_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock_task
+        await self._clock.stop()
         await super().stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -12,9 +10,9 @@ from sqlmodel import col, select
 
 from server.draws.events import EntrantsTick
 from server.realtime.hub import Hub
-from server.storage import Database, now_ms
+from server.storage import Database
 from server.storage.models import Draw, DrawEntry
-from server.ticker import Ticker
+from server.ticker import Clock, Ticker
 
 log = logging.getLogger("livewall.draws")
 
@@ -39,7 +37,7 @@ class DrawEngine(Ticker):
         self._dirty: dict[int, str] = {}  # draw id -> room id
         self._shakes: dict[tuple[int, str], int] = {}
         self._last_shake: dict[tuple[int, str], int] = {}
-        self._clock_task: asyncio.Task[None] | None = None
+        self._clock = Clock(CLOCK_SECS, "draw-clock", self.tick_clock)
 
     def entered(self, d: Draw) -> None:
         assert d.id is not None
@@ -97,21 +95,10 @@ class DrawEngine(Ticker):
             await self.flush()  # shakes and entries of the last tick count
             await self.freeze(d, t)
 
-    async def _clock(self) -> None:
-        while True:
-            await asyncio.sleep(CLOCK_SECS)
-            try:
-                await self.tick_clock(now_ms())
-            except Exception:
-                log.exception("draw clock failed")
-
     async def start(self) -> None:
         await super().start()
-        self._clock_task = asyncio.create_task(self._clock(), name="livewall-draw-clock")
+        self._clock.start()
 
     async def stop(self) -> None:
-        if self._clock_task is not None:
-            self._clock_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock_task
+        await self._clock.stop()
         await super().stop()
