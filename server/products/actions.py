@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import col, select
 
 from server import netguard
-from server.auth import Principal, Scope
-from server.domain import ActionContext, ActionTable
+from server.auth import Principal
 from server.errors import Conflict, NotFound
 from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.products import rules, wire
 from server.products.events import PinChanged, ProductsChanged
-from server.products.wire import product_shape
 from server.rooms.actions import load_room, room_products
 from server.services import Services
 from server.storage import Database, now_ms
@@ -38,10 +35,9 @@ async def load_product(db: Database, room_id: str, product_id: object) -> Produc
     return product
 
 
-async def _publish_shelf(services: Services, room_id: str) -> list[dict[str, Any]]:
-    shelf = [product_shape(p) for p in await room_products(services.db, room_id)]
+async def _publish_shelf(services: Services, room_id: str) -> None:
+    shelf = wire.shelf_shape(await room_products(services.db, room_id))
     await services.hub.publish(room_id, ProductsChanged(products=shelf))
-    return shelf
 
 
 async def check_shop_urls(services: Services, products: Sequence[rules.ProductFields]) -> None:
@@ -92,7 +88,7 @@ async def do_save(services: Services, principal: Principal, save: wire.SaveProdu
     return product
 
 
-async def do_import(services: Services, room_id: str, body: bytes, content_type: str) -> dict[str, int]:
+async def do_import(services: Services, room_id: str, body: bytes, content_type: str) -> wire.Imported:
     """Import a CSV or JSON list of products: a product with the SKU of one on the shelf updates it.
     All or nothing: one bad row and nothing is saved."""
     await load_room(services.db, room_id)
@@ -115,7 +111,7 @@ async def do_import(services: Services, room_id: str, body: bytes, content_type:
             session.add(product)
         await session.commit()
     await _publish_shelf(services, room_id)
-    return {"added": added, "updated": len(rows) - added}
+    return wire.Imported(added=added, updated=len(rows) - added)
 
 
 async def _running_discount(db: Database, product_id: int) -> bool:
@@ -150,15 +146,16 @@ async def do_remove(services: Services, principal: Principal, product_id: int) -
         await services.hub.publish(principal.room_id, PinChanged(product_id=None, pinned_ms=None))
 
 
-async def pinned(db: Database, room_id: str) -> dict[str, Any]:
+async def pinned(db: Database, room_id: str) -> wire.Pin:
+    """The room's pinned product (or none)."""
     async with db.session() as session:
         settings = await session.get(RoomSettings, room_id)
     if settings is None:
-        return wire.pin_shape(None, None)
-    return wire.pin_shape(settings.pinned_product_id, settings.pinned_ms)
+        return wire.Pin(None, None)
+    return wire.Pin(settings.pinned_product_id, settings.pinned_ms)
 
 
-async def do_pin(services: Services, principal: Principal, product_id: int | None) -> dict[str, Any]:
+async def do_pin(services: Services, principal: Principal, product_id: int | None) -> wire.Pin:
     """Pin a product (a card on every phone and the big screen), or unpin with None."""
     if product_id is not None:
         await load_product(services.db, principal.room_id, product_id)
@@ -171,9 +168,9 @@ async def do_pin(services: Services, principal: Principal, product_id: int | Non
         settings.pinned_ms = pinned_ms
         session.add(settings)
         await session.commit()
-    state = wire.pin_shape(settings.pinned_product_id, pinned_ms)
-    await services.hub.publish(principal.room_id, PinChanged(**state))
-    return state
+    pin = wire.Pin(settings.pinned_product_id, pinned_ms)
+    await services.hub.publish(principal.room_id, PinChanged(**wire.pin_shape(pin)))
+    return pin
 
 
 async def do_intent(services: Services, principal: Principal, signal: wire.IntentSignal) -> None:
@@ -196,38 +193,3 @@ async def do_intent(services: Services, principal: Principal, signal: wire.Inten
         event_id=f"v:{principal.viewer_id}:{client_id}" if client_id else None,
         board=services.engines.find(SalesBoard),
     )
-
-
-# --- WebSocket actions ------------------------------------------------------------------------------
-
-
-# The client actions this domain handles (declared to the app in its domain.py).
-ACTIONS = ActionTable()
-
-
-@ACTIONS.action("product.save", scope=Scope.CONTROL, doc="host: add a product to the shelf, or edit one (id)")
-async def _ws_save(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return product_shape(await do_save(ctx.services, ctx.principal, wire.parse_save(data)))
-
-
-@ACTIONS.action("product.remove", scope=Scope.CONTROL, doc="host: take a product off the shelf")
-async def _ws_remove(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    await do_remove(ctx.services, ctx.principal, wire.parse_product_ref(data))
-    return {}
-
-
-@ACTIONS.action(
-    "product.pin", scope=Scope.CONTROL, doc="host: pin a product on phones and the big screen (null unpins)"
-)
-async def _ws_pin(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return {"pinned": await do_pin(ctx.services, ctx.principal, wire.parse_pin(data))}
-
-
-@ACTIONS.action(
-    "intent",
-    scope=Scope.PARTICIPATE,
-    doc="viewer: a purchase-intent signal (pinned card seen, details, back from checkout)",
-)
-async def _ws_intent(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    await do_intent(ctx.services, ctx.principal, wire.parse_intent(data))
-    return {}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from server.domain import Domain
-from server.products import actions, http, snapshot
+from server.products import handlers, http, snapshot
 
 DOMAIN = Domain(
     name="products",
-    actions=actions.ACTIONS,
+    actions=handlers.ACTIONS,
     routes=http.routes,
     snapshot=snapshot.contribute,
     reducers=snapshot.REDUCERS,

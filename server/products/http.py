@@ -13,6 +13,7 @@ from server.httputil import read_body
 from server.intents import log as intents
 from server.intents.log import SalesBoard
 from server.intents.webhook import receive
+from server.products import wire
 from server.products.actions import do_import, load_product
 from server.products.rules import checkout_url
 from server.rooms.identity import require_host, viewer_from_cookie
@@ -28,7 +29,7 @@ async def import_products(request: Request) -> JSONResponse:
     principal = await require_host(request, cookie=True)  # on the console's cookie: same-origin only
     body = await read_body(request, MAX_IMPORT_BYTES)
     result = await do_import(services, principal.room_id, body, request.headers.get("content-type", ""))
-    return JSONResponse(result)
+    return JSONResponse(wire.imported_shape(result))
 
 
 async def buy(request: Request) -> Response:

@@ -6,15 +6,15 @@ from typing import Any
 
 from server.auth import Principal
 from server.domain import Reducer
+from server.products import wire
 from server.products.actions import pinned
-from server.products.wire import product_shape
 from server.rooms.actions import room_products
 from server.services import Services
 
 
 async def contribute(services: Services, principal: Principal, snap: dict[str, Any]) -> None:
-    snap["products"] = [product_shape(p) for p in await room_products(services.db, principal.room_id)]
-    snap["pinned"] = await pinned(services.db, principal.room_id)
+    snap["products"] = wire.shelf_shape(await room_products(services.db, principal.room_id))
+    snap["pinned"] = wire.pin_shape(await pinned(services.db, principal.room_id))
 
 
 def reduce_products(snap: dict[str, Any], data: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,22 @@ class IntentSignal:
     product_id: int
     discount_id: int | None
     client_id: str | None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The room's pinned product (``product_id`` None: nothing pinned) and when it was pinned."""
+
+    product_id: int | None
+    pinned_ms: int | None
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: products added and products updated (matched by SKU)."""
+
+    added: int
+    updated: int
 
 
 def parse_save(data: Mapping[str, Any]) -> SaveProduct:
@@ -85,5 +101,13 @@ def product_shape(item: Product) -> dict[str, Any]:
     }
 
 
-def pin_shape(product_id: int | None, pinned_ms: int | None) -> dict[str, Any]:
-    return {"product_id": product_id, "pinned_ms": pinned_ms}
+def shelf_shape(products: Iterable[Product]) -> list[dict[str, Any]]:
+    return [product_shape(p) for p in products]
+
+
+def pin_shape(pin: Pin) -> dict[str, Any]:
+    return {"product_id": pin.product_id, "pinned_ms": pin.pinned_ms}
+
+
+def imported_shape(result: Imported) -> dict[str, int]:
+    return {"added": result.added, "updated": result.updated}
