@@ -7,18 +7,14 @@ the engine (``engine.Engine``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from server.auth import Principal, Scope
+from server.auth import Principal
 from server.discounts import rules, wire
 from server.discounts.engine import HOST_CLAIMS, Engine, load_discount
 from server.discounts.rules import Outcome, Standing
-from server.domain import ActionContext, ActionTable
 from server.errors import Conflict, NotFound
-from server.products.actions import load_product
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.models import Claim, Discount, Follow, Item, Product, RoomViewer, Viewer
@@ -45,7 +41,7 @@ async def recent_discounts(db: Database, room_id: str) -> list[Discount]:
         return list(reversed(rows.all()))
 
 
-async def my_claims(db: Database, room_id: str, viewer_id: str) -> list[dict[str, Any]]:
+async def my_claims(db: Database, room_id: str, viewer_id: str) -> list[wire.ClaimView]:
     async with db.session() as session:
         rows = (
             await session.exec(
@@ -57,10 +53,10 @@ async def my_claims(db: Database, room_id: str, viewer_id: str) -> list[dict[str
                 .limit(MY_CLAIMS)
             )
         ).all()
-    return [wire.claim_shape(c, p) for c, p in reversed(rows)]
+    return [wire.ClaimView(c, p) for c, p in reversed(rows)]
 
 
-async def recent_claims(db: Database, room_id: str) -> list[dict[str, Any]]:
+async def recent_claims(db: Database, room_id: str) -> list[wire.HostClaim]:
     async with db.session() as session:
         rows = (
             await session.exec(
@@ -72,7 +68,7 @@ async def recent_claims(db: Database, room_id: str) -> list[dict[str, Any]]:
                 .limit(HOST_CLAIMS)
             )
         ).all()
-    return [wire.host_claim(c, name, product_id) for c, name, product_id in reversed(rows)]
+    return [wire.HostClaim.of(c, name, product_id) for c, name, product_id in reversed(rows)]
 
 
 # --- hosts --------------------------------------------------------------------------------------
@@ -80,7 +76,7 @@ async def recent_claims(db: Database, room_id: str) -> list[dict[str, Any]]:
 
 async def do_launch(
     services: Services, principal: Principal, product: Product, launch: wire.Launch
-) -> dict[str, Any]:
+) -> wire.DiscountView:
     """Start a discount on a product of the room (now, or after ``starts_in_secs``)."""
     t = now_ms()
     starts = t + launch.starts_in_secs * 1000
@@ -108,7 +104,7 @@ async def do_launch(
     return await _engine(services).publish_discount(d, t)
 
 
-async def do_update(services: Services, d: Discount, change: wire.Change) -> dict[str, Any]:
+async def do_update(services: Services, d: Discount, change: wire.Change) -> wire.DiscountView:
     """Extend (or shorten) a discount, add stock, or change its price, live."""
     t = now_ms()
     engine = _engine(services)
@@ -138,7 +134,7 @@ async def do_update(services: Services, d: Discount, change: wire.Change) -> dic
     return await engine.publish_discount(d, t)
 
 
-async def do_stop(services: Services, principal: Principal, discount_id: int) -> dict[str, Any]:
+async def do_stop(services: Services, principal: Principal, discount_id: int) -> wire.DiscountView:
     """End a discount now, for everyone."""
     d = await load_discount(services.db, principal.room_id, discount_id)
     t = now_ms()
@@ -182,7 +178,7 @@ async def check_eligible(db: Database, d: Discount, viewer_id: str, t: int) -> N
 
 async def do_claim(
     services: Services, principal: Principal, discount_id: int, t_ms: int | None = None
-) -> dict[str, Any]:
+) -> wire.ClaimView:
     """Reserve one unit for the viewer; the server's receipt time decides if it came in time."""
     assert principal.viewer_id is not None
     t = now_ms() if t_ms is None else t_ms
@@ -198,7 +194,7 @@ async def do_claim(
     return await engine.announce_claim(result, d, wait=False)
 
 
-async def do_release(services: Services, principal: Principal, claim_id: int) -> dict[str, Any]:
+async def do_release(services: Services, principal: Principal, claim_id: int) -> wire.ClaimView:
     """A viewer gives a reserved unit back."""
     async with services.db.session() as session:
         claim = await session.get(Claim, claim_id)
@@ -209,45 +205,4 @@ async def do_release(services: Services, principal: Principal, claim_id: int) ->
     if closed is None:
         raise Conflict("this claim is no longer reserved (used, expired or given back)", code="bad_state")
     d = await load_discount(services.db, claim.room_id, claim.discount_id)
-    return wire.claim_shape(closed, await engine.product_of(d.product_id))
-
-
-# --- WebSocket actions --------------------------------------------------------------------------
-
-
-# The client actions this domain handles (declared to the app in its domain.py).
-ACTIONS = ActionTable()
-
-
-@ACTIONS.action(
-    "discount.launch", scope=Scope.CONTROL, doc="host: start a time-limited discount on a product"
-)
-async def _ws_launch(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    product = await load_product(ctx.services.db, ctx.principal.room_id, data.get("product_id"))
-    launch = wire.parse_launch(data, product.price_minor)
-    return await do_launch(ctx.services, ctx.principal, product, launch)
-
-
-@ACTIONS.action(
-    "discount.update", scope=Scope.CONTROL, doc="host: extend a discount, add stock or change its price"
-)
-async def _ws_update(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    d = await load_discount(ctx.services.db, ctx.principal.room_id, wire.parse_ref(data))
-    return await do_update(ctx.services, d, wire.parse_change(data, d.list_price_minor))
-
-
-@ACTIONS.action("discount.stop", scope=Scope.CONTROL, doc="host: end a discount now")
-async def _ws_stop(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return await do_stop(ctx.services, ctx.principal, wire.parse_ref(data))
-
-
-@ACTIONS.action(
-    "discount.claim", scope=Scope.PARTICIPATE, doc="viewer: claim one unit of a discount (a coupon code)"
-)
-async def _ws_claim(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return await do_claim(ctx.services, ctx.principal, wire.parse_ref(data))
-
-
-@ACTIONS.action("discount.release", scope=Scope.PARTICIPATE, doc="viewer: give a reserved unit back")
-async def _ws_release(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    return await do_release(ctx.services, ctx.principal, wire.parse_ref(data))
+    return wire.ClaimView(closed, await engine.product_of(d.product_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.discounts import actions, snapshot, wire
+from server.discounts import handlers, snapshot, wire
 from server.discounts.engine import Engine
 from server.discounts.stock import make_stock
 from server.domain import Domain, EngineSpec, Hooks
@@ -27,7 +27,7 @@ async def _redeemed(services: Services, claim: Claim, d: Discount) -> None:
 
 DOMAIN = Domain(
     name="discounts",
-    actions=actions.ACTIONS,
+    actions=handlers.ACTIONS,
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,
     reducers=snapshot.REDUCERS,

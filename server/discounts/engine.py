@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from server.discounts import rules, wire
 from server.discounts.events import ClaimsTick, DiscountChanged, StockTick
@@ -60,9 +59,13 @@ async def load_discount(db: Database, room_id: str, discount_id: int) -> Discoun
     return d
 
 
+# A claim waiting for its batch: the viewer, the time it was received, and its answer to come.
+Waiting = tuple[str, int, asyncio.Future[Claim | Outcome]]
+
+
 @dataclass
 class _Batch:
-    waiting: list[tuple[str, int, asyncio.Future[Claim | Outcome]]] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
 
@@ -82,7 +85,7 @@ class Engine(Ticker):
         # process): a tick carries only figures that changed since, and after a sell-out, when
         # every batch is refusals only, there are none.
         self._told: dict[int, int] = {}
-        self._claims: dict[str, dict[int, dict[str, Any]]] = {}
+        self._claims: dict[str, dict[int, wire.HostClaim]] = {}
         self._clock = Clock(CLOCK_TICK_SECS, "discount-clock", self.tick_clock)
         self.board = board  # told when claims' intent events are stored
         self._last_claim = -RUSH_QUIET_SECS  # monotonic time of the last claim received
@@ -138,7 +141,7 @@ class Engine(Ticker):
                 expires_ms=t_ms + d.hold_secs * 1000,
             )
 
-        def alongside(claims: list[Claim]) -> list[Any]:
+        def alongside(claims: list[Claim]) -> list[SQLModel]:
             # Each claim's intent event, in the claims' transaction: no second write per winner.
             return [
                 intents.event_row(
@@ -155,7 +158,7 @@ class Engine(Ticker):
         while batch.waiting:
             taken, batch.waiting = batch.waiting[:MAX_CLAIM_BATCH], batch.waiting[MAX_CLAIM_BATCH:]
 
-            def decided(verdicts: list[Outcome | None], taken: list[Any] = taken) -> None:
+            def decided(verdicts: list[Outcome | None], taken: list[Waiting] = taken) -> None:
                 # Refusals are answered as soon as the atomic step gives them, not after the
                 # winners' claims are stored (with Redis most of a rush is refusals).
                 for (_, _, future), verdict in zip(taken, verdicts, strict=True):
@@ -198,9 +201,10 @@ class Engine(Ticker):
             room[d.id] = counts
         self.wake()
 
-    def claim_changed(self, room_id: str, claim: dict[str, Any]) -> None:
-        """Tell the hosts at the next tick (``host_claim`` shape; names are read then, all at once)."""
-        self._claims.setdefault(room_id, {})[int(claim["id"])] = claim
+    def claim_changed(self, room_id: str, claim: wire.HostClaim) -> None:
+        """Tell the hosts at the next tick (names are read then, all at once)."""
+        assert claim.id is not None
+        self._claims.setdefault(room_id, {})[claim.id] = claim
         self.wake()
 
     async def flush(self) -> None:
@@ -214,19 +218,14 @@ class Engine(Ticker):
                 self._told.clear()  # at worst one tick that repeats figures
             for discount_id in fresh:
                 self._told[discount_id] = max(self._told.get(discount_id, -1), fresh[discount_id])
-            payload: dict[str, dict[str, Any]] = {}
-            for discount_id, c in by_id.items():
-                if discount_id not in mine:
-                    continue
-                payload[str(discount_id)] = wire.counts_shape(c, t)
+            payload = wire.stock_shape({i: c for i, c in by_id.items() if i in mine}, t)
             if payload:
                 await self.hub.publish(room_id, StockTick(counts=payload))
         for room_id, by_claim in claims.items():
             newest = [by_claim[k] for k in sorted(by_claim)][-HOST_CLAIMS:]  # what a console keeps
-            names = await display_names(self.db, {claim["viewer_id"] for claim in newest})
-            for claim in newest:
-                claim["name"] = names.get(claim["viewer_id"])
-            await self.hub.publish(room_id, ClaimsTick(claims=newest))
+            names = await display_names(self.db, {claim.viewer_id for claim in newest})
+            shapes = [wire.host_claim_shape(claim.named(names.get(claim.viewer_id))) for claim in newest]
+            await self.hub.publish(room_id, ClaimsTick(claims=shapes))
 
     # clock
 
@@ -257,7 +256,7 @@ class Engine(Ticker):
             await self.close_claim(claim, "expired", t)
 
     async def _transition(self, d: Discount, status: str, t: int) -> None:
-        values: dict[str, Any] = {"status": status}
+        values: dict[str, object] = {"status": status}
         if status == "ended":
             values.update(end_reason="time", ended_ms=d.ends_ms)
         # Only if still due: a host may have just moved the end (or the start).
@@ -276,10 +275,12 @@ class Engine(Ticker):
         self.forget(d)
         await self.publish_discount(d, t)
 
-    async def publish_discount(self, d: Discount, t: int | None = None) -> dict[str, Any]:
-        shape = wire.discount_shape(d, await self.stock.counts(d), t)
-        await self.hub.publish(d.room_id, DiscountChanged(discount=shape))
-        return shape
+    async def publish_discount(self, d: Discount, t: int | None = None) -> wire.DiscountView:
+        """Tell the room a discount changed, with its live counters; returns what was told."""
+        counts = await self.stock.counts(d)
+        view = wire.DiscountView(d, counts, now_ms() if t is None else t)
+        await self.hub.publish(d.room_id, DiscountChanged(discount=wire.discount_view_shape(view)))
+        return view
 
     async def close_claim(self, claim: Claim, status: str, t: int) -> Claim | None:
         """End a reserved claim (expired or released): its unit goes back to stock."""
@@ -294,18 +295,18 @@ class Engine(Ticker):
         await self.announce_claim(claim, d)
         return claim
 
-    async def announce_claim(self, claim: Claim, d: Discount, *, wait: bool = True) -> dict[str, Any]:
+    async def announce_claim(self, claim: Claim, d: Discount, *, wait: bool = True) -> wire.ClaimView:
         """Tell the claim's viewer (every device) and the room's hosts that a claim changed; returns
-        the viewer's shape of it. ``wait=False`` posts the viewer's frame without awaiting it (a
+        the viewer's view of it. ``wait=False`` posts the viewer's frame without awaiting it (a
         winner's answer does not wait for their other devices)."""
-        shape = wire.claim_shape(claim, await self.product_of(d.product_id))
-        frame = direct_frame("claim", shape)
+        view = wire.ClaimView(claim, await self.product_of(d.product_id))
+        frame = direct_frame("claim", wire.claim_view_shape(view))
         if wait:
             await self.hub.send_private(claim.room_id, claim.viewer_id, frame)
         else:
             self.hub.post_private(claim.room_id, claim.viewer_id, frame)
-        self.claim_changed(claim.room_id, wire.host_claim(claim, None, d.product_id))
-        return shape
+        self.claim_changed(claim.room_id, wire.HostClaim.of(claim, None, d.product_id))
+        return view
 
     async def start(self) -> None:
         await super().start()

@@ -29,7 +29,7 @@ async def contribute(services: Services, principal: Principal, snap: dict[str, A
     counts = await engine.stock.counts_many(recent)
     snap["discounts"] = [wire.discount_shape(d, c, t) for d, c in zip(recent, counts, strict=True)]
     if principal.role is Role.HOST:
-        snap["claims"] = await actions.recent_claims(db, room_id)
+        snap["claims"] = [wire.host_claim_shape(c) for c in await actions.recent_claims(db, room_id)]
         snap["sales"] = await intents.funnel(db, room_id)
         snap["shop"] = {
             "webhook_path": webhook_path(room_id),
@@ -44,7 +44,8 @@ async def personal(services: Services, principal: Principal, out: dict[str, Any]
     async with db.session() as session:
         seen = await session.get(RoomViewer, (principal.room_id, principal.viewer_id))
     out["joined_ms"] = seen.joined_ms if seen is not None else None
-    out["my_claims"] = await actions.my_claims(db, principal.room_id, principal.viewer_id)
+    mine = await actions.my_claims(db, principal.room_id, principal.viewer_id)
+    out["my_claims"] = [wire.claim_view_shape(c) for c in mine]
 
 
 def has_state(room_id: Any, viewer_ids: Any) -> list[Select[Any]]:

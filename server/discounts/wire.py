@@ -4,7 +4,7 @@ the dicts every surface receives (the only raw dicts of this domain)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from server.discounts import rules
@@ -44,6 +44,53 @@ class Change:
     extend_secs: int
     add_stock: int
     price: Price | None
+
+
+@dataclass(frozen=True)
+class DiscountView:
+    """A discount with the live counters it was published with (``t_ms``: the time they were read)."""
+
+    discount: Discount
+    counts: Counts
+    t_ms: int
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """A claim as its viewer sees it, with its product (None if the product is gone)."""
+
+    claim: Claim
+    product: Product | None
+
+
+@dataclass(frozen=True)
+class HostClaim:
+    """A claim as the hosts see it, as it was when it changed (``name`` is read when it is told)."""
+
+    id: int | None
+    discount_id: int
+    product_id: int
+    viewer_id: str
+    name: str | None
+    code: str
+    status: str
+    created_ms: int
+
+    @classmethod
+    def of(cls, claim: Claim, name: str | None, product_id: int) -> HostClaim:
+        return cls(
+            claim.id,
+            claim.discount_id,
+            product_id,
+            claim.viewer_id,
+            name,
+            claim.code,
+            claim.status,
+            claim.created_ms,
+        )
+
+    def named(self, name: str | None) -> HostClaim:
+        return replace(self, name=name)
 
 
 def _int(data: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None) -> int:
@@ -138,6 +185,10 @@ def discount_shape(d: Discount, c: Counts, t_ms: int | None = None) -> dict[str,
     }
 
 
+def discount_view_shape(view: DiscountView) -> dict[str, Any]:
+    return discount_shape(view.discount, view.counts, view.t_ms)
+
+
 def counts_shape(c: Counts, t_ms: int) -> dict[str, Any]:
     """One discount's figures in a ``stock`` tick."""
     stored = "ended" if c.stopped else "live"
@@ -149,6 +200,11 @@ def counts_shape(c: Counts, t_ms: int) -> dict[str, Any]:
         "status": status,
         "v": c.version,
     }
+
+
+def stock_shape(counts: Mapping[int, Counts], t_ms: int) -> dict[str, dict[str, Any]]:
+    """A ``stock`` tick's figures, by discount id."""
+    return {str(discount_id): counts_shape(c, t_ms) for discount_id, c in counts.items()}
 
 
 def claim_shape(claim: Claim, product: Product | None) -> dict[str, Any]:
@@ -170,14 +226,18 @@ def claim_shape(claim: Claim, product: Product | None) -> dict[str, Any]:
     }
 
 
-def host_claim(claim: Claim, name: str | None, product_id: int) -> dict[str, Any]:
+def claim_view_shape(view: ClaimView) -> dict[str, Any]:
+    return claim_shape(view.claim, view.product)
+
+
+def host_claim_shape(claim: HostClaim) -> dict[str, Any]:
     """A claim as the hosts see it: who claimed, with which code."""
     return {
         "id": claim.id,
         "discount_id": claim.discount_id,
-        "product_id": product_id,
+        "product_id": claim.product_id,
         "viewer_id": claim.viewer_id,
-        "name": name,
+        "name": claim.name,
         "code": claim.code,
         "status": claim.status,
         "created_ms": claim.created_ms,
