@@ -13,7 +13,7 @@ from server.errors import InvalidInput, NotFound
 from server.httputil import check_origin, client_address, json_body
 from server.i18n import LOCALES, negotiate
 from server.questions import export as questions
-from server.rooms import access, actions
+from server.rooms import access, actions, wire
 from server.rooms.identity import require_host, set_viewer_cookie, viewer_from_cookie
 from server.services import Services
 
@@ -80,8 +80,8 @@ async def announce(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/announcements {text} (host)."""
     principal = await require_host(request)
     body = await json_body(request)
-    item = await actions.do_announce(_services(request), principal.room_id, body.get("text"))
-    return JSONResponse({"id": item.id, "text": item.text, "created_ms": item.created_ms}, status_code=201)
+    item = await actions.do_announce(_services(request), principal.room_id, wire.parse_announce(body))
+    return JSONResponse(wire.announcement_shape(item), status_code=201)
 
 
 async def start(request: Request) -> JSONResponse:

@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
 from server.cli.parser import settings_from
 from server.config import Settings
+from server.rooms.wire import ProductSeed
 
 
 def room_links(base: str, room_id: str, host_key: str, screen_token: str) -> dict[str, str]:
@@ -26,7 +26,7 @@ def room_links(base: str, room_id: str, host_key: str, screen_token: str) -> dic
     }
 
 
-async def create_room(settings: Settings, title: str, products: Sequence[dict[str, Any]]) -> dict[str, str]:
+async def create_room(settings: Settings, title: str, products: Sequence[ProductSeed]) -> dict[str, str]:
     """Create a room (migrating the database first); its id, host key and screen token."""
     from server.auth import Tokens
     from server.rooms.actions import create_room

@@ -16,29 +16,18 @@ import orjson
 from server.cli.parser import settings_from
 from server.cli.rooms import create_room, print_links, room_links
 from server.config import Settings
+from server.rooms.wire import ProductSeed
 
-DEMO_PRODUCTS: list[dict[str, Any]] = [
-    {
-        "name": "Mulberry silk scarf 真丝围巾",
-        "price_minor": 19900,
-        "currency": "CNY",
-        "stock": 50,
-        "sku": "SCARF-01",
-    },
-    {
-        "name": "Jasmine green tea 茉莉花茶 250g",
-        "price_minor": 6800,
-        "currency": "CNY",
-        "stock": 200,
-        "sku": "TEA-250",
-    },
-    {
-        "name": "Hydrating serum 保湿精华 30ml",
-        "price_minor": 25900,
-        "currency": "CNY",
-        "stock": 30,
-        "sku": "SERUM-30",
-    },
+DEMO_PRODUCTS: list[ProductSeed] = [
+    ProductSeed(
+        name="Mulberry silk scarf 真丝围巾", price_minor=19900, currency="CNY", stock=50, sku="SCARF-01"
+    ),
+    ProductSeed(
+        name="Jasmine green tea 茉莉花茶 250g", price_minor=6800, currency="CNY", stock=200, sku="TEA-250"
+    ),
+    ProductSeed(
+        name="Hydrating serum 保湿精华 30ml", price_minor=25900, currency="CNY", stock=30, sku="SERUM-30"
+    ),
 ]
 
 

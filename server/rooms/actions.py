@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from server.auth import Scope, hash_secret, new_host_key
-from server.domain import ActionContext, ActionTable
+from server.auth import hash_secret, new_host_key
 from server.errors import NotFound, Unauthorized
-from server.rooms import follow, rules
+from server.rooms import rules, wire
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
@@ -35,7 +34,7 @@ def new_room_id() -> str:
 
 
 async def create_room(
-    db: Database, *, title: str, products: Sequence[dict[str, Any]] = ()
+    db: Database, *, title: str, products: Sequence[wire.ProductSeed] = ()
 ) -> tuple[Room, str]:
     """Create a room (and optional products); returns it with the host key, shown only now."""
     clean = rules.clean_title(title)
@@ -47,7 +46,7 @@ async def create_room(
         session.add(room)
         await session.flush()
         for item in products:
-            session.add(Product(room_id=room.id, created_ms=now, **item))
+            session.add(Product(room_id=room.id, created_ms=now, **asdict(item)))
         await session.commit()
     return room, host_key
 
@@ -88,7 +87,7 @@ async def _transition(services: Services, room_id: str, command: str) -> Room:
     room = await load_room(services.db, room_id)
     status = rules.next_status(room.status, command)
     now = now_ms()
-    values: dict[str, Any] = {"status": status}
+    values: dict[str, object] = {"status": status}
     if command == "start":
         values.update(started_ms=now, ended_ms=None)
     else:
@@ -119,12 +118,12 @@ async def do_end(services: Services, room_id: str) -> Room:
     return await _transition(services, room_id, "end")
 
 
-async def do_announce(services: Services, room_id: str, text: object) -> Announcement:
+async def do_announce(services: Services, room_id: str, announce: wire.Announce) -> Announcement:
     """Store an announcement and show it on every surface."""
-    clean = rules.clean_announcement(text)
+    clean = announce.text
     await load_room_cached(services.db, room_id)
     created = now_ms()
-    values: dict[str, Any] = {"room_id": room_id, "text": clean, "created_ms": created}
+    values: dict[str, object] = {"room_id": room_id, "text": clean, "created_ms": created}
     # One INSERT ... RETURNING, shared with announcements of the same moment: a host announcing ten
     # times a second must not wait on four statements a time behind the database's single thread.
     new_id = await shared_inserter(services.db, Announcement).add(values)
@@ -231,9 +230,9 @@ async def display_names(db: Database, viewer_ids: set[str]) -> dict[str, str | N
         return dict(rows.all())
 
 
-async def do_rename(services: Services, viewer_id: str, name: object) -> Viewer:
+async def do_rename(services: Services, viewer_id: str, rename: wire.Rename) -> Viewer:
     """Change (or clear, for anonymous) a viewer's display name."""
-    clean = rules.clean_display_name(name)
+    clean = rename.name
     async with services.db.session() as session:
         viewer = await session.get(Viewer, viewer_id)
         if viewer is None:
@@ -292,41 +291,3 @@ async def count_attendees(db: Database, room_id: str) -> int:
             select(func.count()).select_from(RoomViewer).where(RoomViewer.room_id == room_id)
         )
         return int(result.one())
-
-
-# --- WebSocket actions ------------------------------------------------------------------------------
-
-
-# The client actions this domain handles (declared to the app in its domain.py).
-ACTIONS = ActionTable()
-
-
-@ACTIONS.action("room.start", scope=Scope.CONTROL, doc="host: go live")
-async def _ws_start(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    room = await do_start(ctx.services, ctx.principal.room_id)
-    return {"status": room.status}
-
-
-@ACTIONS.action("room.end", scope=Scope.CONTROL, doc="host: end the live session")
-async def _ws_end(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    room = await do_end(ctx.services, ctx.principal.room_id)
-    return {"status": room.status}
-
-
-@ACTIONS.action("announce", scope=Scope.CONTROL, doc="host: post an announcement to every surface")
-async def _ws_announce(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    item = await do_announce(ctx.services, ctx.principal.room_id, data.get("text"))
-    return {"id": item.id}
-
-
-@ACTIONS.action("viewer.rename", scope=Scope.PARTICIPATE, doc="viewer: set or clear the display name")
-async def _ws_rename(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    assert ctx.principal.viewer_id is not None
-    viewer = await do_rename(ctx.services, ctx.principal.viewer_id, data.get("name"))
-    return {"name": viewer.display_name}
-
-
-@ACTIONS.action("room.follow", scope=Scope.PARTICIPATE, doc="viewer: follow or unfollow the room")
-async def _ws_follow(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
-    on = follow.parse_follow(data.get("on", True))
-    return {"following": await follow.do_follow(ctx.services, ctx.principal, on)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.config import Settings
 from server.domain import Domain, EngineSpec
-from server.rooms import actions, http
+from server.rooms import handlers, http
 from server.rooms.access import Access
 from server.services import Services
 from server.throttle import failures_from_url
@@ -17,7 +17,7 @@ def _access(services: Services) -> Access:
 
 DOMAIN = Domain(
     name="rooms",
-    actions=actions.ACTIONS,
+    actions=handlers.ACTIONS,
     routes=http.routes,
     engines=(EngineSpec("access", _access),),
 )

@@ -6,7 +6,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from server.auth import Principal
-from server.errors import InvalidInput
+from server.rooms import wire
 from server.services import Services
 from server.storage import Database, now_ms
 from server.storage.models import Follow
@@ -17,15 +17,10 @@ async def is_following(db: Database, room_id: str, viewer_id: str) -> bool:
         return await session.get(Follow, (room_id, viewer_id)) is not None
 
 
-def parse_follow(on: object) -> bool:
-    if not isinstance(on, bool):
-        raise InvalidInput('"on" must be true or false')
-    return on
-
-
-async def do_follow(services: Services, principal: Principal, on: bool) -> bool:
+async def do_follow(services: Services, principal: Principal, follow: wire.Follow) -> bool:
     """Follow or unfollow the room; a change is told to the domains that count followers (hooks)."""
     assert principal.viewer_id is not None
+    on = follow.on
     async with services.db.session() as session:
         exists = await session.get(Follow, (principal.room_id, principal.viewer_id)) is not None
         if on and not exists:

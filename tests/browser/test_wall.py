@@ -39,12 +39,13 @@ new MutationObserver((records) => {
 
 async def _room(running: Running) -> dict[str, Any]:
     from server.rooms.actions import create_room
+    from server.rooms.wire import ProductSeed
 
     services = running.app.state.services
     room, _ = await create_room(
         services.db,
         title="Wall test 弹幕",
-        products=[{"name": "Silk scarf 真丝围巾", "price_minor": 19900, "currency": "CNY", "stock": 9}],
+        products=[ProductSeed(name="Silk scarf 真丝围巾", price_minor=19900, currency="CNY", stock=9)],
     )
     host = await Client.connect(
         running.ws, "host", room.id, {"token": services.tokens.host(room.id, room.host_key_gen)}

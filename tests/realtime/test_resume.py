@@ -19,7 +19,7 @@ from websockets.uri import parse_uri
 
 from server.realtime.protocol import Close
 from server.realtime.uvicorn_ws import DIRECT_EXTENSION
-from server.rooms import actions
+from server.rooms import actions, wire
 from tests.conftest import make_settings
 from tests.helpers import Client, Running, create_room, join, serve
 
@@ -127,7 +127,7 @@ async def test_resume_while_events_are_published(quiet: Running) -> None:
 
     async def publish() -> None:
         for i in range(total):
-            await actions.do_announce(services, room["id"], f"n{i}")
+            await actions.do_announce(services, room["id"], wire.Announce(f"n{i}"))
             await asyncio.sleep(0)
 
     publisher = asyncio.create_task(publish())

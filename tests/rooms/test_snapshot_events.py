@@ -23,7 +23,7 @@ from server.draws.engine import DrawEngine
 from server.intents.log import SalesBoard
 from server.questions.feed import Feed
 from server.realtime.protocol import Event
-from server.rooms import actions, snapshot
+from server.rooms import actions, snapshot, wire
 from server.rooms.snapshot import HOST_ANNOUNCEMENTS, apply_event
 from server.services import Services
 from tests.conftest import make_settings
@@ -142,7 +142,7 @@ async def presence_tick(world: World) -> None:
 
 async def prepare_full_list(world: World) -> None:
     for i in range(HOST_ANNOUNCEMENTS):
-        await actions.do_announce(world.services, world.room_id, f"old {i}")
+        await actions.do_announce(world.services, world.room_id, wire.Announce(f"old {i}"))
 
 
 async def prepare_presence_raised(world: World) -> None:
@@ -455,7 +455,7 @@ async def test_a_count_older_than_the_room_total_is_not_published(world: World) 
     await catch_up(world)
     await services.hub.presence_tick()  # the room's total is now 1
     await actions.on_presence(services, room_id, 5)  # computed earlier, arriving late
-    await actions.do_announce(services, room_id, "marker")
+    await actions.do_announce(services, room_id, wire.Announce("marker"))
     host = world.clients[Role.HOST]
     seen = []
     while (event := await host.recv(TIMEOUT))["type"] != "announcement":
