@@ -30,9 +30,9 @@ from server.realtime.dispatch import ActionTable, Handler, HandlerFn
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
 from server.realtime.protocol import CLIENT_TYPES, DIRECT_TYPES
-from server.storage.models import Claim, Discount
 from server.sandbox import Sandbox
 from server.storage import Database
+from server.storage.models import Claim, Discount
 
 __all__ = [
     "ActionContext",
