@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from sqlalchemy import Select
@@ -29,7 +30,7 @@ from server.realtime import dispatch
 from server.realtime.dispatch import ActionTable, Handler, HandlerFn
 from server.realtime.hub import Hub
 from server.realtime.limits import Limiter
-from server.realtime.protocol import CLIENT_TYPES, DIRECT_TYPES
+from server.realtime.protocol import CLIENT_TYPES, DIRECT_TYPES, Event
 from server.sandbox import Sandbox
 from server.storage import Database
 from server.storage.models import Claim, Discount
@@ -182,6 +183,22 @@ class Domain:
     direct_types: Mapping[str, str] = field(default_factory=dict)  # unsequenced frames it sends: doc
     engines: Sequence[EngineSpec] = ()  # built and started in this order, stopped in reverse
     hooks: Hooks = Hooks()
+    events: Sequence[type[Event]] = ()  # the room events it publishes (docs/protocol.md)
+
+
+def events_of(*modules: ModuleType) -> tuple[type[Event], ...]:
+    """The Event types defined in ``modules`` (a domain's events.py), in definition order."""
+    found: list[type[Event]] = []
+    for module in modules:
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Event)
+                and value.__module__ == module.__name__
+                and "type" in value.__dict__
+            ):
+                found.append(value)
+    return tuple(found)
 
 
 class Registry:
@@ -198,6 +215,7 @@ class Registry:
         self.contributors: list[Contributor] = []
         self.personal: tuple[PersonalPart, ...] = tuple(d.personal for d in self.domains if d.personal)
         self.reducers: dict[str, Reducer] = {}
+        self.events: dict[str, type[Event]] = {}  # room event types by name (the wire contract)
         self.direct_types: dict[str, str] = dict(DIRECT_TYPES)
         self.item_hooks: tuple[ItemHook, ...] = tuple(
             d.hooks.on_item for d in self.domains if d.hooks.on_item
@@ -226,6 +244,10 @@ class Registry:
                     raise ValueError(f"two reducers for event {kind!r}")
                 self.reducers[kind] = reducer
             self.direct_types.update(domain.direct_types)
+            for event in domain.events:
+                if event.type in self.events:
+                    raise ValueError(f"event type {event.type!r} declared twice")
+                self.events[event.type] = event
 
     @property
     def client_types(self) -> dict[str, str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from server.discounts import events as discounts_events
 from server.discounts import handlers, snapshot, wire
 from server.discounts.engine import Engine
 from server.discounts.stock import make_stock
-from server.domain import Domain, EngineSpec, Hooks
+from server.domain import Domain, EngineSpec, Hooks, events_of
 from server.intents.log import SalesBoard
 from server.services import Services
 from server.storage.models import Claim, Discount
@@ -27,6 +28,7 @@ async def _redeemed(services: Services, claim: Claim, d: Discount) -> None:
 
 DOMAIN = Domain(
     name="discounts",
+    events=events_of(discounts_events),
     actions=handlers.ACTIONS,
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from server.domain import Domain, EngineSpec, Hooks
+from server.domain import Domain, EngineSpec, Hooks, events_of
 from server.draws import actions, handlers, http, snapshot, wire
+from server.draws import events as draws_events
 from server.draws.engine import DrawEngine
 from server.services import Services
 
@@ -16,6 +17,7 @@ def _engine(services: Services) -> DrawEngine:
 
 DOMAIN = Domain(
     name="draws",
+    events=events_of(draws_events),
     actions=handlers.ACTIONS,
     routes=http.routes,
     snapshot=snapshot.contribute,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from server.discounts.engine import Engine as DiscountEngine
-from server.domain import Domain, EngineSpec, Hooks, PrizeClaim
+from server.domain import Domain, EngineSpec, Hooks, PrizeClaim, events_of
 from server.followup import console, contacts, events, http, outreach, recipients, snapshot
+from server.followup import events as followup_events
 from server.followup.channels import Channel
 from server.followup.channels.registry import close_all, make_channels
 from server.followup.runner import Runner, host_notifier
@@ -82,6 +83,7 @@ async def _prize_claimed(services: Services, claim: PrizeClaim) -> None:
 
 DOMAIN = Domain(
     name="followup",
+    events=events_of(followup_events),
     routes=[*http.routes, *recipients.routes, *console.routes, *outreach.routes],
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,

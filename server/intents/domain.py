@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.domain import Domain, EngineSpec, Hooks
+from server.domain import Domain, EngineSpec, Hooks, events_of
+from server.intents import events as intents_events
 from server.intents.log import SalesBoard
 from server.services import Services
 
@@ -24,6 +25,7 @@ def _follow(services: Services, room_id: str) -> None:
 
 DOMAIN = Domain(
     name="intents",
+    events=events_of(intents_events),
     engines=(EngineSpec("sales board", _board),),
     hooks=Hooks(on_follow=_follow),
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.domain import Domain, EngineSpec
+from server.domain import Domain, EngineSpec, events_of
+from server.questions import events as questions_events
 from server.questions import handlers, snapshot, wire
 from server.questions.feed import Feed
 from server.services import Services
@@ -15,6 +16,7 @@ def _feed(services: Services) -> Feed:
 
 DOMAIN = Domain(
     name="questions",
+    events=events_of(questions_events),
     actions=handlers.ACTIONS,
     snapshot=snapshot.contribute,
     personal=snapshot.PERSONAL,

@@ -5,7 +5,6 @@ Every message type listed here is documented in docs/protocol.md; a test keeps t
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import enum
 from dataclasses import dataclass
@@ -132,14 +131,6 @@ class Event:
 
     type: ClassVar[str]
     audiences: ClassVar[tuple[str, ...]] = AUDIENCES
-    registry: ClassVar[dict[str, builtins.type[Event]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "type" in cls.__dict__:
-            if cls.type in Event.registry:
-                raise ValueError(f"event type {cls.type!r} defined twice")
-            Event.registry[cls.type] = cls
 
     def payload(self, audience: str) -> dict[str, Any]:
         """What ``audience`` sees of this event (default: every field, for everyone).

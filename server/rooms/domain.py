@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from server.config import Settings
-from server.domain import Domain, EngineSpec
+from server.domain import Domain, EngineSpec, events_of
+from server.rooms import events as rooms_events
 from server.rooms import handlers, http
 from server.rooms.access import Access
 from server.services import Services
@@ -17,6 +18,7 @@ def _access(services: Services) -> Access:
 
 DOMAIN = Domain(
     name="rooms",
+    events=events_of(rooms_events),
     actions=handlers.ACTIONS,
     routes=http.routes,
     engines=(EngineSpec("access", _access),),

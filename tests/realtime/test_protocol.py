@@ -213,7 +213,8 @@ def test_client_and_direct_types_do_not_overlap() -> None:
 
     registry = default_registry()
     assert not set(registry.client_types) & set(registry.direct_types)
-    assert not set(registry.direct_types) & set(Event.registry)
+    assert not set(registry.direct_types) & set(registry.events)
+    assert not set(registry.client_types) & set(registry.events)
 
 
 async def _noop(_ctx: object, _data: dict[str, object]) -> None:
@@ -239,13 +240,29 @@ def test_a_client_type_declared_twice_is_refused() -> None:
         Registry([Domain("a"), Domain("a")])
 
 
-def test_event_type_defined_twice_refused() -> None:
-    """Defining a second Event class with an existing type name raises."""
-    with pytest.raises(ValueError):
+def test_event_type_declared_twice_refused() -> None:
+    """Two domains declaring an event type of the same name are refused when the app is built."""
 
-        @dataclasses.dataclass(frozen=True)
-        class Again(Event):
-            type = "room.status"
+    @dataclasses.dataclass(frozen=True)
+    class Again(Event):
+        type = "room.status"
+
+    with pytest.raises(ValueError):
+        Registry([Domain("rooms", events=(RoomStatusChanged,)), Domain("other", events=(Again,))])
+
+
+def test_every_event_type_is_declared_by_a_domain() -> None:
+    """Each Event subclass of the server is in exactly one domain's declaration (events_of)."""
+    import server.app  # noqa: F401  (imports every domain)
+
+    def subclasses(cls: type[Event]) -> set[type[Event]]:
+        out = set(cls.__subclasses__())
+        for sub in list(out):
+            out |= subclasses(sub)
+        return out
+
+    defined = {c for c in subclasses(Event) if c.__module__.startswith("server.") and "type" in c.__dict__}
+    assert defined == set(default_registry().events.values())
 
 
 def test_event_default_payload_is_every_field() -> None:

@@ -22,14 +22,14 @@ from server.domains import default_registry
 from server.draws.engine import DrawEngine
 from server.intents.log import SalesBoard
 from server.questions.feed import Feed
-from server.realtime.protocol import Event
 from server.rooms import actions, snapshot, wire
 from server.rooms.snapshot import HOST_ANNOUNCEMENTS, apply_event
 from server.services import Services
 from tests.conftest import make_settings
 from tests.helpers import Client, Running, create_room, join, serve
 
-REDUCERS = default_registry().reducers  # the reference reducer's parts, as the app has them
+REGISTRY = default_registry()
+REDUCERS = REGISTRY.reducers  # the reference reducer's parts, as the app has them
 
 TIMEOUT = 10.0
 
@@ -98,7 +98,7 @@ async def check(world: World, kind: str, step: Step) -> None:
     """snapshot(before) + the events each role received == snapshot(after), for every role the event
     type goes to. One action may cause several events (a tick sends ``wall`` and ``queue``): all of
     them are applied, in order, and the case's type must be among them."""
-    audiences = Event.registry[kind].audiences
+    audiences = REGISTRY.events[kind].audiences
     roles = [role for role in world.principals if role.value in audiences]
     before = {role: await snapshot.build(world.services, world.principals[role]) for role in roles}
     start = {role: world.clients[role].seq for role in roles}
@@ -440,9 +440,7 @@ async def test_snapshot_plus_event_is_fresh_snapshot(
 
 def test_every_event_type_has_a_case() -> None:
     """Every event type the server defines has a snapshot + event case above."""
-    import server.app  # noqa: F401  (imports every module that defines events)
-
-    defined = {kind for kind, cls in Event.registry.items() if cls.__module__.startswith("server.")}
+    defined = {kind for kind, cls in REGISTRY.events.items() if cls.__module__.startswith("server.")}
     missing = defined - set(CASES)
     assert not missing, f"add snapshot + event cases to {Path(__file__).name} for: {sorted(missing)}"
     assert set(CASES) <= defined, "CASES names an event type that no longer exists"
