@@ -14,7 +14,7 @@ from server.httputil import check_origin, client_address, json_body
 from server.i18n import LOCALES, negotiate
 from server.questions import export as questions
 from server.rooms import access, actions, wire
-from server.rooms.identity import require_host, set_viewer_cookie, viewer_from_cookie
+from server.rooms.identity import require_host, returning_viewer, set_viewer_cookie
 from server.services import Services
 
 
@@ -30,12 +30,7 @@ async def join(request: Request) -> JSONResponse:
     check_origin(request, services.settings.allowed_origins, services.settings.public_url)
     room_id = request.path_params["room_id"]
     body = await json_body(request)
-    token = body.get("token")
-    viewer_id = None
-    if isinstance(token, str):
-        viewer_id = services.tokens.check_viewer(token)
-    else:
-        viewer_id = viewer_from_cookie(services, request)
+    viewer_id = returning_viewer(services, request, body.get("token"))
     lang = body.get("lang")
     if lang is not None and lang not in LOCALES:
         raise InvalidInput(f"lang must be one of {', '.join(LOCALES)} (the language the phone shows)")

@@ -113,6 +113,14 @@ def viewer_from_cookie(services: Services, conn: HTTPConnection) -> str | None:
         return None
 
 
+def returning_viewer(services: Services, conn: HTTPConnection, token: object) -> str | None:
+    """Who is joining again: the viewer of the ``token`` sent in the join body (a forged or expired
+    one is refused with 401), else of a valid viewer cookie; ``None``: a new viewer."""
+    if isinstance(token, str):
+        return services.tokens.check_viewer(token)
+    return viewer_from_cookie(services, conn)
+
+
 def set_viewer_cookie(services: Services, response: Response, token: str) -> None:
     response.set_cookie(
         VIEWER_COOKIE,
