@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Frame, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Frame,
+    Page,
+    async_playwright,
+    expect,
+)
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = os.environ.get("LIVEWALL_CHROMIUM", "/usr/bin/chromium")
@@ -31,6 +39,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
   console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
 });
 """
+# How long an expectation waits for the page to get there (Playwright's default is 5 s). A loaded CI
+# machine (the suite on two workers beside `stress -c 2`) once took longer than 5 s to connect a
+# phone; the waits end as soon as the page is there, so an idle run is no slower.
+EXPECT_TIMEOUT_MS = 20_000
 PHONE = {
     "viewport": {"width": 360, "height": 740},
     "is_mobile": True,
@@ -45,6 +57,7 @@ async def browser() -> AsyncIterator[Browser]:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is not installed; tests/run.sh installs it")
         pytest.skip("chromium is not installed")
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         violations = _report_csp_violations(b)
