@@ -95,6 +95,9 @@ async def do_create(services: Services, principal: Principal, spec: wire.CreateD
     store.forget_open(services.db, principal.room_id)
     if spec.mode not in rules.WINDOW_MODES:
         await freeze(services.db, services.hub, d, t)  # the entrants are who did it already
+        # Read back: the draw clock may have frozen it first (its window is already over), and then
+        # this freeze left ``d`` as it was.
+        d = await store.load_draw(services.db, principal.room_id, d.id)
         return await store.load_view(services.db, d)
     return await publish(services.db, services.hub, d)
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from server import text
-from server.draws import rules
+from server.draws import rules, store
 from server.draws.engine import DrawEngine
 from tests.helpers import REPO, Client, Running, setup_room
 
@@ -121,6 +121,30 @@ async def test_askers_tiers_weights_and_exclusion(running: Running) -> None:
     assert second["entrants"] == 1
     redrawn = await _ok(host, "draw.run", {"id": second["id"]})
     assert [w["viewer_id"] for w in redrawn["winners"]] != [won_by]
+
+
+async def test_a_draw_the_clock_freezes_first_is_answered_frozen(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An askers draw has no window: the draw clock may freeze it between its creation and the
+    creating action's own freeze (seen on a loaded machine). The host is answered with the draw as
+    stored, frozen with its entrants, not with the copy the lost race left open."""
+    _room, host, _, (p1, p2), _ = await setup_room(running)
+    await _ok(p1, "item.submit", {"kind": "question", "text": "Size?"})
+    await _ok(p2, "item.submit", {"kind": "question", "text": "Colour?"})
+    engine = running.app.state.services.engines.get(DrawEngine)
+    facts = store.settle_facts
+    raced: list[bool] = []
+
+    async def clock_first(db: Any, d: Any) -> Any:
+        if not raced:  # the clock's tick lands here, once (its own freeze reads the facts too)
+            raced.append(True)
+            await engine.tick_clock(d.closes_ms)
+        return await facts(db, d)
+
+    monkeypatch.setattr(store, "settle_facts", clock_first)
+    made = await _ok(host, "draw.create", {"title": "Gift", "mode": "askers", "count": 1})
+    assert raced and made["status"] == "frozen" and made["entrants"] == 2
 
 
 async def test_absent_redraws_only_that_place(running: Running) -> None:
