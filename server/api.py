@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.auth import Scope
 from server.errors import InvalidInput, NotFound
 from server.httputil import check_origin, client_address, json_body
 from server.i18n import LOCALES, negotiate
@@ -73,7 +74,7 @@ async def room_info(request: Request) -> JSONResponse:
 
 async def announce(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/announcements {text} (host)."""
-    principal = await require_host(request)
+    principal = await require_host(request, Scope.SHOW)
     body = await json_body(request)
     item = await actions.do_announce(_services(request), principal.room_id, wire.parse_announce(body))
     return JSONResponse(wire.announcement_shape(item), status_code=201)
@@ -81,14 +82,14 @@ async def announce(request: Request) -> JSONResponse:
 
 async def start(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/start (host)."""
-    principal = await require_host(request)
+    principal = await require_host(request, Scope.SHOW)
     room = await actions.do_start(_services(request), principal.room_id)
     return JSONResponse({"status": room.status})
 
 
 async def end(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/end (host)."""
-    principal = await require_host(request)
+    principal = await require_host(request, Scope.SHOW)
     room = await actions.do_end(_services(request), principal.room_id)
     return JSONResponse({"status": room.status})
 
@@ -97,7 +98,7 @@ async def export(request: Request) -> Response:
     """GET /api/rooms/{room}/export.json|csv (host): every item, vote, answer and moderation action."""
     if request.path_params["fmt"] not in ("json", "csv"):
         raise NotFound("export formats: export.json, export.csv")
-    principal = await require_host(request, cookie=True, csrf=False)
+    principal = await require_host(request, Scope.REPORTS, cookie=True, csrf=False)
     data = await questions.export(_services(request).db, principal.room_id)
     fmt = request.path_params["fmt"]
     filename = f"livewall-{principal.room_id}.{fmt}"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import select
@@ -18,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from server import api, openapi, pages, sessions
-from server.auth import Role, Tokens
+from server.auth import Principal, Role, Tokens
 from server.config import SHUTDOWN_STEP_SECS, Settings
 from server.domain import Domain, Registry
 from server.domains import default_domains
@@ -28,6 +29,7 @@ from server.headers import HeaderPolicy, SecurityHeaders
 from server.httputil import livewall_error_handler
 from server.metrics import Metrics
 from server.realtime.backends import backend_from_url
+from server.realtime.dispatch import Handler
 from server.realtime.endpoint import RealtimeEndpoint
 from server.realtime.gcpolicy import GC_LOOK_SECS, GcPolicy
 from server.realtime.hub import Hub
@@ -63,6 +65,16 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _after_action(
+    services: Services, principal: Principal, handler: Handler, data: dict[str, Any], result: Any
+) -> None:
+    """A console's action succeeded: the domains that keep a record of them are told (the audit log)."""
+    if principal.role is not Role.HOST:
+        return
+    for hook in services.registry.console_action_hooks:
+        hook(services, principal, handler.kind, handler.scope, data, result)
 
 
 def _realtime_route(endpoint: RealtimeEndpoint[Services]) -> Callable[[WebSocket], Awaitable[None]]:
@@ -141,6 +153,7 @@ def create_app(settings: Settings | None = None, domains: Sequence[Domain] | Non
         sessions.welcome,
         private=snapshot.private_parts,
         handlers=registry.handlers,
+        after_action=_after_action if registry.console_action_hooks else None,
     )
 
     async def gc_loop() -> None:

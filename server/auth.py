@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-from server.config import HOST_SESSION_SECS, VIEWER_TOKEN_SECS
+from server.config import HOST_SESSION_SECS, STUDIO_SESSION_SECS, VIEWER_TOKEN_SECS
 from server.errors import Forbidden, TooManyAttempts, Unauthorized
 
 
@@ -30,15 +30,74 @@ class Role(enum.StrEnum):
 
 
 class Scope(enum.StrEnum):
+    """What an action needs. A viewer participates; the screen reads; the people who run a show
+    hold the scopes of their member role (``MEMBER_SCOPES``); the room's host key holds every room
+    scope (one person running their own show)."""
+
     READ = "room:read"  # receive the room's events
     PARTICIPATE = "room:participate"  # act as an audience member (rename, ask, claim, ...)
-    CONTROL = "room:control"  # start/end the session, announce, moderate: the host's powers
+    SHOW = "show:run"  # go live, end, announce
+    MODERATE = "questions:moderate"  # questions, the wall, sanctions, moderation settings
+    PRODUCTS = "products:manage"  # the shelf, pinning, importing
+    DEALS = "deals:run"  # discounts: launch, change, stop
+    DRAWS = "draws:run"  # draws: set up, close, draw, confirm, cancel
+    FOLLOWUP = "followup:manage"  # journeys, templates, campaigns, contacts
+    REPORTS = "reports:read"  # exports and reports (read only)
+    ROOM_ADMIN = "room:admin"  # keys, the screen link, scheduling and the room's settings in the studio
+    ORG_ADMIN = "org:admin"  # members, roles, sessions of others, the audit log
 
+
+# Every scope a room's console can use: what the room's host key grants (single-person use).
+ROOM_SCOPES: frozenset[Scope] = frozenset(
+    {
+        Scope.READ,
+        Scope.SHOW,
+        Scope.MODERATE,
+        Scope.PRODUCTS,
+        Scope.DEALS,
+        Scope.DRAWS,
+        Scope.FOLLOWUP,
+        Scope.REPORTS,
+        Scope.ROOM_ADMIN,
+    }
+)
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.VIEWER: frozenset({Scope.READ, Scope.PARTICIPATE}),
-    Role.HOST: frozenset({Scope.READ, Scope.CONTROL}),
+    Role.HOST: ROOM_SCOPES,  # a console: narrowed by the member role of whoever signed in
     Role.SCREEN: frozenset({Scope.READ}),  # the big screen is read-only
+}
+
+
+class MemberRole(enum.StrEnum):
+    """An organisation member's role (docs/accounts.md), overridable per room."""
+
+    OWNER = "owner"
+    HOST = "host"
+    MODERATOR = "moderator"
+    SELLER = "seller"
+    MARKETER = "marketer"
+    ANALYST = "analyst"
+
+
+MEMBER_SCOPES: dict[MemberRole, frozenset[Scope]] = {
+    MemberRole.OWNER: ROOM_SCOPES | {Scope.ORG_ADMIN},
+    MemberRole.HOST: frozenset(
+        {
+            Scope.READ,
+            Scope.SHOW,
+            Scope.MODERATE,
+            Scope.PRODUCTS,
+            Scope.DEALS,
+            Scope.DRAWS,
+            Scope.REPORTS,
+            Scope.ROOM_ADMIN,
+        }
+    ),
+    MemberRole.MODERATOR: frozenset({Scope.READ, Scope.MODERATE}),
+    MemberRole.SELLER: frozenset({Scope.READ, Scope.PRODUCTS, Scope.DEALS}),
+    MemberRole.MARKETER: frozenset({Scope.READ, Scope.FOLLOWUP, Scope.REPORTS}),
+    MemberRole.ANALYST: frozenset({Scope.READ, Scope.REPORTS}),
 }
 
 
@@ -54,15 +113,27 @@ class Principal:
     # host token's id (``token_id``), and the key generation a host token or screen link was issued for.
     credential: str | None = None
     generation: int | None = None
+    # A console opened by a signed-in member: their account, studio session and member role, whose
+    # scopes replace the role's. None: the room's host key (every room scope).
+    account_id: str | None = None
+    session_id: str | None = None
+    member_role: MemberRole | None = None
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        if self.member_role is not None:
+            return MEMBER_SCOPES[self.member_role] & ROLE_SCOPES[self.role]
+        return ROLE_SCOPES[self.role]
 
     def can(self, scope: Scope) -> bool:
-        return scope in ROLE_SCOPES[self.role]
+        return scope in self.scopes
 
 
 def require(principal: Principal, scope: Scope) -> None:
-    """Raise Forbidden unless the principal's role grants the scope."""
+    """Raise Forbidden unless the principal holds the scope."""
     if not principal.can(scope):
-        raise Forbidden(f"the {principal.role} role may not do this")
+        who = principal.member_role or principal.role
+        raise Forbidden(f"the {who} role may not do this (needs {scope})")
 
 
 # scrypt parameters: n=2**14, r=8 is the interactive-login setting recommended in the scrypt paper
@@ -141,6 +212,15 @@ def token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class HostCredential:
+    """A checked console token: its id (for the deny list) and, for a member's console, the studio
+    session it is bound to (None: issued for the room's host key)."""
+
+    token_id: str
+    session_id: str | None
+
+
 class Tokens:
     """Signs and checks the tokens for each role. Tokens are signed, never stored."""
 
@@ -150,6 +230,7 @@ class Tokens:
         # Screen links do not expire (they are revoked by bumping the room's screen generation), so they
         # carry no timestamp: the same room and generation always give the same link.
         self._screen = URLSafeSerializer(secret_key, salt="livewall.screen")
+        self._studio = URLSafeTimedSerializer(secret_key, salt="livewall.studio")
 
     def viewer(self, viewer_id: str) -> str:
         return self._viewer.dumps({"v": viewer_id})
@@ -158,6 +239,24 @@ class Tokens:
         # "j" makes every token unique: two co-hosts logging in within a second get different
         # tokens, and logging one out (a deny-list entry by token_id) leaves the other's.
         return self._host.dumps({"r": room_id, "g": generation, "j": secrets.token_urlsafe(6)})
+
+    def member_host(self, room_id: str, session_id: str) -> str:
+        """A console token for a signed-in member: bound to their studio session (revoking it ends
+        the console), not to the room's host key generation."""
+        return self._host.dumps({"r": room_id, "s": session_id, "j": secrets.token_urlsafe(6)})
+
+    def studio(self, session_id: str) -> str:
+        """The studio's session cookie: the signed id of a stored, revocable StudioSession."""
+        return self._studio.dumps({"s": session_id})
+
+    def check_studio(self, token: str) -> str:
+        """The session id in a valid studio cookie (whether the session is still live is the
+        store's question: server/accounts/store.py)."""
+        data = _loads(self._studio, token, STUDIO_SESSION_SECS)
+        session_id = data.get("s")
+        if not isinstance(session_id, str):
+            raise Unauthorized("malformed studio session")
+        return session_id
 
     def screen(self, room_id: str, generation: int) -> str:
         return self._screen.dumps({"r": room_id, "g": generation})
@@ -170,15 +269,20 @@ class Tokens:
             raise Unauthorized("malformed viewer token")
         return viewer_id
 
-    def check_host(self, token: str, room_id: str, generation: int) -> str:
-        """Accept a host token for this room and key generation (returns its ``token_id``), or raise
-        Unauthorized. The deny list of logged-out tokens is checked by the caller (server/rooms/access.py)."""
+    def check_host(self, token: str, room_id: str, generation: int) -> HostCredential:
+        """Accept a console token for this room: one issued for the room's host key of this
+        generation, or one bound to a member's studio session (checked live by the caller). Returns
+        its ``token_id`` (and the session), or raises Unauthorized. The deny list of logged-out tokens
+        is checked by the caller (server/rooms/identity.py)."""
         data = _loads(self._host, token, HOST_SESSION_SECS)
         if data.get("r") != room_id:
             raise Unauthorized("this host token is for another room")
+        session_id = data.get("s")
+        if isinstance(session_id, str):
+            return HostCredential(token_id(token), session_id)
         if data.get("g") != generation:
             raise Unauthorized("the host key was replaced: log in with the new key", code="revoked")
-        return token_id(token)
+        return HostCredential(token_id(token), None)
 
     def check_screen(self, token: str, room_id: str, generation: int) -> None:
         """Accept a screen link key for this room and generation, or raise Unauthorized."""

@@ -96,6 +96,8 @@ SANDBOX_OUTPUT_CHARS = 50_000
 # Worker processes at most (started when first needed), each ~80 MB: one per core of a small host.
 SANDBOX_WORKERS = 2
 HOST_SESSION_SECS = 7 * 24 * 3600
+# The studio cookie's signature outlives any session; the stored session decides (server/accounts/rules.py).
+STUDIO_SESSION_SECS = 60 * 24 * 3600
 VIEWER_TOKEN_SECS = 90 * 24 * 3600
 
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 from sqlalchemy import Select
 from starlette.routing import BaseRoute
 
-from server.auth import Principal, Tokens
+from server.auth import Principal, Scope, Tokens
 from server.config import Settings
 from server.metrics import Metrics
 from server.realtime import dispatch
@@ -158,6 +158,11 @@ DrawClaimHook = Callable[["Services", PrizeClaim], Awaitable[None]]
 ClaimHook = Callable[["Services", Claim, Discount], Awaitable[None]]
 # A viewer followed or unfollowed a room (the follower count changed): (services, room_id).
 FollowHook = Callable[["Services", str], None]
+# A console's action succeeded: (services, principal, message type, its scope, data, result). Never
+# awaited by the action (the audit log queues it).
+ConsoleActionHook = Callable[["Services", Principal, str, Scope, Mapping[str, Any], Any], None]
+# A room went live: (services, room_id) (go-live reminders are sent).
+LiveHook = Callable[["Services", str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ class Hooks:
     on_draw_claim: DrawClaimHook | None = None
     on_claim_redeemed: ClaimHook | None = None
     on_follow: FollowHook | None = None
+    on_console_action: ConsoleActionHook | None = None
+    on_live: LiveHook | None = None
 
 
 # --- the declaration -----------------------------------------------------------------------------------
@@ -228,6 +235,12 @@ class Registry:
         )
         self.claim_redeemed_hooks: tuple[ClaimHook, ...] = tuple(
             d.hooks.on_claim_redeemed for d in self.domains if d.hooks.on_claim_redeemed
+        )
+        self.console_action_hooks: tuple[ConsoleActionHook, ...] = tuple(
+            d.hooks.on_console_action for d in self.domains if d.hooks.on_console_action
+        )
+        self.live_hooks: tuple[LiveHook, ...] = tuple(
+            d.hooks.on_live for d in self.domains if d.hooks.on_live
         )
         self.follow_hooks: tuple[FollowHook, ...] = tuple(
             d.hooks.on_follow for d in self.domains if d.hooks.on_follow

@@ -4,6 +4,7 @@ hooks run in this order, and engines stop in the reverse order."""
 
 from __future__ import annotations
 
+from server.accounts.domain import DOMAIN as ACCOUNTS
 from server.discounts.domain import DOMAIN as DISCOUNTS
 from server.domain import Domain, Registry
 from server.draws.domain import DOMAIN as DRAWS
@@ -15,7 +16,7 @@ from server.rooms.domain import DOMAIN as ROOMS
 
 
 def default_domains() -> list[Domain]:
-    return [ROOMS, PRODUCTS, INTENTS, DISCOUNTS, QUESTIONS, DRAWS, FOLLOWUP]
+    return [ACCOUNTS, ROOMS, PRODUCTS, INTENTS, DISCOUNTS, QUESTIONS, DRAWS, FOLLOWUP]
 
 
 def default_registry() -> Registry:

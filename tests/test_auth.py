@@ -13,7 +13,10 @@ from itsdangerous.timed import TimestampSigner
 
 from server import auth
 from server.auth import (
+    MEMBER_SCOPES,
     ROLE_SCOPES,
+    ROOM_SCOPES,
+    MemberRole,
     Principal,
     Role,
     Scope,
@@ -71,16 +74,33 @@ def test_viewer_cannot_control() -> None:
     """A viewer may read and participate but not control the room."""
     viewer = Principal(Role.VIEWER, "r", "v1")
     assert viewer.can(Scope.READ) and viewer.can(Scope.PARTICIPATE)
-    assert not viewer.can(Scope.CONTROL)
-    with pytest.raises(Forbidden):
-        require(viewer, Scope.CONTROL)
+    for scope in ROOM_SCOPES - {Scope.READ}:
+        assert not viewer.can(scope)
+        with pytest.raises(Forbidden):
+            require(viewer, scope)
 
 
 def test_host_controls_but_does_not_participate() -> None:
     """The host may read and control; audience actions are not the host's."""
     host = Principal(Role.HOST, "r")
-    assert host.can(Scope.READ) and host.can(Scope.CONTROL)
-    assert not host.can(Scope.PARTICIPATE)
+    assert all(host.can(scope) for scope in ROOM_SCOPES)
+    assert not host.can(Scope.PARTICIPATE) and not host.can(Scope.ORG_ADMIN)
+
+
+def test_member_roles_narrow_the_console() -> None:
+    """A member's console holds their role's scopes and no more; an owner's console every room scope
+    (organisation administration is the studio's, not a console's)."""
+    for role, scopes in MEMBER_SCOPES.items():
+        console = Principal(Role.HOST, "r", account_id="a", session_id="s", member_role=role)
+        assert console.scopes == scopes & ROOM_SCOPES
+        assert Scope.READ in console.scopes
+    moderator = Principal(Role.HOST, "r", account_id="a", session_id="s", member_role=MemberRole.MODERATOR)
+    assert moderator.can(Scope.MODERATE) and not moderator.can(Scope.DEALS)
+    with pytest.raises(Forbidden) as info:
+        require(moderator, Scope.DEALS)
+    assert "moderator" in info.value.message and "deals:run" in info.value.message
+    owner = Principal(Role.HOST, "r", account_id="a", session_id="s", member_role=MemberRole.OWNER)
+    assert owner.scopes == ROOM_SCOPES
 
 
 def test_screen_only_reads() -> None:
@@ -88,7 +108,7 @@ def test_screen_only_reads() -> None:
     screen = Principal(Role.SCREEN, "r")
     assert ROLE_SCOPES[Role.SCREEN] == frozenset({Scope.READ})
     require(screen, Scope.READ)
-    for scope in (Scope.PARTICIPATE, Scope.CONTROL):
+    for scope in (Scope.PARTICIPATE, Scope.SHOW, Scope.DEALS):
         with pytest.raises(Forbidden) as info:
             require(screen, scope)
         assert info.value.code == "forbidden"
@@ -213,7 +233,7 @@ def test_screen_key_does_not_expire(tokens: Tokens, monkeypatch: pytest.MonkeyPa
 def test_host_token_for_other_room_refused(tokens: Tokens) -> None:
     """A host token for room A does not open room B."""
     token = tokens.host("roomA", 1)
-    tokens.check_host(token, "roomA", 1)
+    assert tokens.check_host(token, "roomA", 1).session_id is None
     assert unauthorized(lambda: tokens.check_host(token, "roomB", 1)).code == "unauthorized"
 
 
@@ -235,8 +255,19 @@ def test_host_tokens_are_unique_and_named_by_their_hash(tokens: Tokens) -> None:
     answers the token's deny-list name, a hash that is not the token."""
     first, second = tokens.host("room1", 1), tokens.host("room1", 1)
     assert first != second
-    assert tokens.check_host(first, "room1", 1) == token_id(first) != token_id(second)
+    assert tokens.check_host(first, "room1", 1).token_id == token_id(first) != token_id(second)
     assert first not in token_id(first) and len(token_id(first)) == 32
+
+
+def test_member_console_tokens_are_bound_to_the_studio_session(tokens: Tokens) -> None:
+    """A member's console token names their studio session and outlives a host key rotation (the
+    session, not the key generation, decides); it is still bound to its room."""
+    token = tokens.member_host("room1", "sess1")
+    checked = tokens.check_host(token, "room1", 7)
+    assert checked.session_id == "sess1" and checked.token_id == token_id(token)
+    assert unauthorized(lambda: tokens.check_host(token, "room2", 1)).code == "unauthorized"
+    assert tokens.check_studio(tokens.studio("sess1")) == "sess1"
+    assert unauthorized(lambda: tokens.check_studio(token)).code == "unauthorized"
 
 
 async def test_secret_checks_refuse_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,9 +14,7 @@ from server.products.actions import load_product
 ACTIONS = ActionTable()
 
 
-@ACTIONS.action(
-    "discount.launch", scope=Scope.CONTROL, doc="host: start a time-limited discount on a product"
-)
+@ACTIONS.action("discount.launch", scope=Scope.DEALS, doc="host: start a time-limited discount on a product")
 async def _ws_launch(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     product = await load_product(ctx.services.db, ctx.principal.room_id, data.get("product_id"))
     launch = wire.parse_launch(data, product.price_minor)
@@ -25,7 +23,7 @@ async def _ws_launch(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]
 
 
 @ACTIONS.action(
-    "discount.update", scope=Scope.CONTROL, doc="host: extend a discount, add stock or change its price"
+    "discount.update", scope=Scope.DEALS, doc="host: extend a discount, add stock or change its price"
 )
 async def _ws_update(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     d = await load_discount(ctx.services.db, ctx.principal.room_id, wire.parse_ref(data))
@@ -33,7 +31,7 @@ async def _ws_update(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]
     return wire.discount_view_shape(view)
 
 
-@ACTIONS.action("discount.stop", scope=Scope.CONTROL, doc="host: end a discount now")
+@ACTIONS.action("discount.stop", scope=Scope.DEALS, doc="host: end a discount now")
 async def _ws_stop(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view = await actions.do_stop(ctx.services, ctx.principal, wire.parse_ref(data))
     return wire.discount_view_shape(view)

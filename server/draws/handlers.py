@@ -12,41 +12,41 @@ from server.draws import actions, claims, wire
 ACTIONS = ActionTable()
 
 
-@ACTIONS.action("draw.create", scope=Scope.CONTROL, doc="host: set up a draw (commits to its seed)")
+@ACTIONS.action("draw.create", scope=Scope.DRAWS, doc="host: set up a draw (commits to its seed)")
 async def _ws_create(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view = await actions.do_create(ctx.services, ctx.principal, wire.parse_create(data))
     return view.shape(host=True)
 
 
 @ACTIONS.action(
-    "draw.close", scope=Scope.CONTROL, doc="host: close the entry window now (commits to the entrants)"
+    "draw.close", scope=Scope.DRAWS, doc="host: close the entry window now (commits to the entrants)"
 )
 async def _ws_close(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view = await actions.do_close(ctx.services, ctx.principal, wire.parse_ref(data))
     return view.shape(host=True)
 
 
-@ACTIONS.action("draw.run", scope=Scope.CONTROL, doc="host: draw the winners (reveals the seed); only once")
+@ACTIONS.action("draw.run", scope=Scope.DRAWS, doc="host: draw the winners (reveals the seed); only once")
 async def _ws_run(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view = await actions.do_run(ctx.services, ctx.principal, wire.parse_ref(data))
     return view.shape(host=True)
 
 
-@ACTIONS.action("draw.confirm", scope=Scope.CONTROL, doc="host: confirm the winner of a place")
+@ACTIONS.action("draw.confirm", scope=Scope.DRAWS, doc="host: confirm the winner of a place")
 async def _ws_confirm(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view = await actions.do_confirm(ctx.services, ctx.principal, wire.parse_place(data))
     return view.shape(host=True)
 
 
 @ACTIONS.action(
-    "draw.absent", scope=Scope.CONTROL, doc="host: mark a winner absent and re-draw only that place"
+    "draw.absent", scope=Scope.DRAWS, doc="host: mark a winner absent and re-draw only that place"
 )
 async def _ws_absent(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view, replaced = await actions.do_absent(ctx.services, ctx.principal, wire.parse_place(data))
     return wire.redrawn_shape(view, replaced)
 
 
-@ACTIONS.action("draw.cancel", scope=Scope.CONTROL, doc="host: cancel a draw that has not been drawn")
+@ACTIONS.action("draw.cancel", scope=Scope.DRAWS, doc="host: cancel a draw that has not been drawn")
 async def _ws_cancel(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     view = await actions.do_cancel(ctx.services, ctx.principal, wire.parse_ref(data))
     return view.shape(host=True)

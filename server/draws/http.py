@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from server.auth import Scope
 from server.draws import jobs, rules, store, wire
 from server.errors import NotFound
 from server.rooms.identity import require_host
@@ -95,7 +96,7 @@ async def _record(services: Services, d: Draw) -> dict[str, Any]:
 
 async def export_csv(request: Request) -> Response:
     """GET /api/rooms/{room}/draws.csv (host): every winner of every draw with claim status."""
-    principal = await require_host(request, cookie=True, csrf=False)
+    principal = await require_host(request, Scope.REPORTS, cookie=True, csrf=False)
     views = await store.history(request.app.state.services.db, principal.room_id)
     draws = [view.shape(host=True) for view in views]
     # Up to 50 draws of 500 winners: built in a thread, which lets the event loop in every few ms.

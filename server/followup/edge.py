@@ -7,6 +7,7 @@ import hmac
 
 from starlette.requests import Request
 
+from server.auth import Scope
 from server.errors import NotFound, Unauthorized
 from server.followup.links import Links
 from server.followup.runner import Runner
@@ -29,7 +30,9 @@ def links(services: Services) -> Links:
 async def host_room(request: Request) -> tuple[Services, str]:
     """The console's request: (services, the host's room id)."""
     services = services_of(request)
-    principal = await require_host(request, cookie=True)  # on the session cookie: same-origin only
+    principal = await require_host(
+        request, Scope.FOLLOWUP, cookie=True
+    )  # on the session cookie: same-origin only
     return services, principal.room_id
 
 

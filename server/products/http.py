@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server import netguard
+from server.auth import Scope
 from server.errors import Conflict
 from server.httputil import read_body
 from server.intents import log as intents
@@ -26,7 +27,9 @@ MAX_IMPORT_BYTES = 512 * 1024  # 500 products with long descriptions
 async def import_products(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/products/import (host): a CSV or JSON list of products."""
     services: Services = request.app.state.services
-    principal = await require_host(request, cookie=True)  # on the console's cookie: same-origin only
+    principal = await require_host(
+        request, Scope.PRODUCTS, cookie=True
+    )  # on the console's cookie: same-origin only
     body = await read_body(request, MAX_IMPORT_BYTES)
     result = await do_import(services, principal.room_id, body, request.headers.get("content-type", ""))
     return JSONResponse(wire.imported_shape(result))

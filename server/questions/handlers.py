@@ -46,7 +46,7 @@ async def _ws_react(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
 def _on_item(kind: str, doc: str, parse: Callable[[dict[str, Any]], C], do: ItemFn[C]) -> None:
     """A host's action on one item, answered with the item as hosts see it."""
 
-    @ACTIONS.action(kind, scope=Scope.CONTROL, doc=doc)
+    @ACTIONS.action(kind, scope=Scope.MODERATE, doc=doc)
     async def handler(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
         return wire.host_item(await do(ctx.services, ctx.principal, parse(data)))
 
@@ -72,7 +72,7 @@ _on_item(
 
 
 @ACTIONS.action(
-    "item.spotlight", scope=Scope.CONTROL, doc="host: answer now (big-screen spotlight); null id clears it"
+    "item.spotlight", scope=Scope.MODERATE, doc="host: answer now (big-screen spotlight); null id clears it"
 )
 async def _ws_spotlight(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     item = await actions.do_spotlight(ctx.services, ctx.principal, wire.parse_spotlight(data))
@@ -94,7 +94,7 @@ _on_item(
 
 
 @ACTIONS.action(
-    "viewer.sanction", scope=Scope.CONTROL, doc="host: mute a viewer for N minutes, ban, or pardon"
+    "viewer.sanction", scope=Scope.MODERATE, doc="host: mute a viewer for N minutes, ban, or pardon"
 )
 async def _ws_sanction(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     await moderation.do_sanction(ctx.services, ctx.principal, wire.parse_sanction(data))
@@ -102,7 +102,7 @@ async def _ws_sanction(ctx: ActionContext, data: dict[str, Any]) -> dict[str, An
 
 
 @ACTIONS.action(
-    "settings.update", scope=Scope.CONTROL, doc="host: moderation mode, slow mode, screen layout, blocklist"
+    "settings.update", scope=Scope.MODERATE, doc="host: moderation mode, slow mode, screen layout, blocklist"
 )
 async def _ws_settings(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     row = await moderation.do_settings(ctx.services, ctx.principal, wire.parse_settings(data))

@@ -50,6 +50,8 @@ S = TypeVar("S", bound=EndpointServices)
 Authenticate = Callable[[S, WebSocket, Role, str, dict[str, Any]], Awaitable[Principal]]
 Snapshot = Callable[[S, Principal], Awaitable[dict[str, Any]]]
 Welcome = Callable[[S, Principal], Awaitable[dict[str, Any]]]
+# Called (not awaited) after an action succeeded: (services, principal, handler, data, result).
+AfterAction = Callable[[S, Principal, Handler, dict[str, Any], Any], None]
 
 
 def _resume_point(data: dict[str, Any]) -> Resume | None:
@@ -87,12 +89,14 @@ class RealtimeEndpoint(Generic[S]):
         welcome: Welcome[S],
         private: Snapshot[S] | None = None,
         handlers: Mapping[str, Handler] | None = None,
+        after_action: AfterAction[S] | None = None,
     ) -> None:
         self.authenticate = authenticate
         self.handlers: Mapping[str, Handler] = handlers or {}  # client actions by type (the domains')
         self.snapshot = snapshot  # the part every connection of the audience shares (cached by the hub)
         self.private = private  # the part that belongs to this principal alone
         self.welcome = welcome
+        self.after_action = after_action  # told of each action that succeeded (the audit log)
 
     async def __call__(self, websocket: WebSocket) -> None:
         services: S = websocket.app.state.services
@@ -272,6 +276,8 @@ class RealtimeEndpoint(Generic[S]):
                     raise UnknownType(f"unknown message type {msg.type!r}")
                 require(conn.principal, handler.scope)
                 result = await handler.fn(ctx, msg.data)
+                if self.after_action is not None:
+                    self.after_action(services, conn.principal, handler, msg.data, result)
                 conn.send(direct_frame("ack", {"id": msg_id, "type": msg.type, "result": result}))
             except LivewallError as exc:
                 metrics.error_sent(exc.code)

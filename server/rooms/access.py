@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 
+from server.accounts import store as accounts
 from server.auth import Principal, Role, SecretChecks, hash_secret, new_host_key
 from server.config import HOST_SESSION_SECS
 from server.errors import NotFound, TooManyAttempts, Unauthorized
@@ -44,7 +46,7 @@ LOGIN_PER_ROOM = Backoff(free=20, first_secs=1.0, max_secs=60.0, forget_secs=900
 # Every process looks for revoked credentials among its live host and screen connections this often
 # (two small reads, only while it holds such connections): a change made by another process (or by
 # `livewall rooms rotate-key`) closes them within this time.
-REVOCATION_SWEEP_SECS = 2.0
+REVOCATION_SWEEP_SECS = 0.5
 
 
 class Access:
@@ -90,36 +92,65 @@ class Access:
                 held[room_id] = conns
         if not held:
             return 0
-        token_ids = {c.principal.credential for cs in held.values() for c in cs if c.principal.credential}
+        principals = [c.principal for cs in held.values() for c in cs]
+        token_ids = {p.credential for p in principals if p.credential}
         async with self.db.session() as session:
-            rows = await session.exec(
-                select(Room.id, Room.host_key_gen, Room.screen_key_gen).where(col(Room.id).in_(sorted(held)))
-            )
-            generations = {room_id: (host_gen, screen_gen) for room_id, host_gen, screen_gen in rows.all()}
+            found_rooms = await session.exec(select(Room).where(col(Room.id).in_(sorted(held))))
+            rooms = {
+                r.id: _RoomNow(r.host_key_gen, r.screen_key_gen, r.host_key_enabled, r.org_id)
+                for r in found_rooms.all()
+            }
             revoked: set[str] = set()
             if token_ids:
                 found = await session.exec(
                     select(RevokedToken.id).where(col(RevokedToken.id).in_(sorted(token_ids)))
                 )
                 revoked = set(found.all())
+        # Consoles of signed-in members: their studio session must be live and their role in the
+        # room unchanged (a changed role reconnects with the new scopes; a removed member cannot).
+        members = [p for p in principals if p.session_id is not None]
+        ended = await accounts.ended_sessions(self.db, [p.session_id for p in members if p.session_id])
+        changed: set[tuple[str, str]] = set()
+        for account_id, room_id, role in {(p.account_id, p.room_id, p.member_role) for p in members}:
+            now = rooms.get(room_id)
+            if account_id is None or now is None:
+                continue
+            if await accounts.role_in_room(self.db, account_id, now.org_id, room_id) != role:
+                changed.add((account_id, room_id))
         closed = 0
         for room_id, conns in held.items():
-            gens = generations.get(room_id)
+            now = rooms.get(room_id)
             for conn in conns:
-                if _revoked(conn.principal, gens, revoked):
+                p = conn.principal
+                if p.session_id is not None:
+                    gone = now is None or p.session_id in ended or (p.account_id or "", room_id) in changed
+                    gone = gone or p.credential in revoked
+                else:
+                    gone = _revoked(p, now, revoked)
+                if gone:
                     _close_revoked(conn)
                     closed += 1
         return closed
 
 
-def _revoked(principal: Principal, gens: tuple[int, int] | None, deny: set[str]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _RoomNow:
+    host_gen: int
+    screen_gen: int
+    host_key_enabled: bool
+    org_id: str
+
+
+def _revoked(principal: Principal, now: _RoomNow | None, deny: set[str]) -> bool:
     if principal.generation is None:  # not issued by server/rooms/identity.py (tests): nothing to check
         return False
-    if gens is None:
+    if now is None:
         return True  # the room is gone
     if principal.role is Role.HOST:
-        return principal.generation != gens[0] or principal.credential in deny
-    return principal.generation != gens[1]
+        return (
+            principal.generation != now.host_gen or not now.host_key_enabled or principal.credential in deny
+        )
+    return principal.generation != now.screen_gen
 
 
 def _close_revoked(conn: Connection) -> None:
@@ -177,7 +208,7 @@ async def do_logout(services: Services, room_id: str, token: str | None, *, ever
         await _bump(services.db, room.id, "host")
     elif token:
         try:
-            credential = services.tokens.check_host(token, room.id, room.host_key_gen)
+            credential = services.tokens.check_host(token, room.id, room.host_key_gen).token_id
         except Unauthorized:
             return  # forged, expired or already revoked: it logs nobody in
         now = now_ms()

@@ -109,8 +109,11 @@ async def _transition(services: Services, room_id: str, command: str) -> Room:
 
 
 async def do_start(services: Services, room_id: str) -> Room:
-    """Go live."""
-    return await _transition(services, room_id, "start")
+    """Go live (and tell the domains that react to it: go-live reminders)."""
+    room = await _transition(services, room_id, "start")
+    for hook in services.registry.live_hooks:
+        await hook(services, room_id)
+    return room
 
 
 async def do_end(services: Services, room_id: str) -> Room:

@@ -12,17 +12,17 @@ from server.rooms import actions, follow, wire
 ACTIONS = ActionTable()
 
 
-@ACTIONS.action("room.start", scope=Scope.CONTROL, doc="host: go live")
+@ACTIONS.action("room.start", scope=Scope.SHOW, doc="host: go live")
 async def _ws_start(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return wire.status_shape(await actions.do_start(ctx.services, ctx.principal.room_id))
 
 
-@ACTIONS.action("room.end", scope=Scope.CONTROL, doc="host: end the live session")
+@ACTIONS.action("room.end", scope=Scope.SHOW, doc="host: end the live session")
 async def _ws_end(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return wire.status_shape(await actions.do_end(ctx.services, ctx.principal.room_id))
 
 
-@ACTIONS.action("announce", scope=Scope.CONTROL, doc="host: post an announcement to every surface")
+@ACTIONS.action("announce", scope=Scope.SHOW, doc="host: post an announcement to every surface")
 async def _ws_announce(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     item = await actions.do_announce(ctx.services, ctx.principal.room_id, wire.parse_announce(data))
     return wire.announced_shape(item)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from server.auth import Principal, Role
+from server.accounts import store as accounts
+from server.auth import Principal, Role, Scope, require
 from server.config import HOST_SESSION_SECS, VIEWER_TOKEN_SECS
 from server.errors import Unauthorized
 from server.httputil import bearer, check_origin
@@ -45,10 +46,26 @@ async def principal_in(services: Services, room: Room, role: Role, token: str) -
         # The token is signed and only ever issued for a stored viewer: no lookup needed.
         return Principal(Role.VIEWER, room.id, services.tokens.check_viewer(token))
     if role is Role.HOST:
-        credential = services.tokens.check_host(token, room.id, room.host_key_gen)
-        if await access.is_revoked(services.db, credential):  # read fresh: host logins are few
+        checked = services.tokens.check_host(token, room.id, room.host_key_gen)
+        if checked.session_id is None and not room.host_key_enabled:
+            raise Unauthorized(
+                "signing in with the host key is turned off for this room: sign in at /studio",
+                code="revoked",
+            )
+        if await access.is_revoked(services.db, checked.token_id):  # read fresh: host logins are few
             raise Unauthorized("this host session was logged out", code="revoked")
-        return Principal(Role.HOST, room.id, credential=credential, generation=room.host_key_gen)
+        if checked.session_id is not None:
+            member = await accounts.member_in_room(services.db, checked.session_id, room.org_id, room.id)
+            return Principal(
+                Role.HOST,
+                room.id,
+                name=member.name,
+                credential=checked.token_id,
+                account_id=member.account_id,
+                session_id=member.session_id,
+                member_role=member.role,
+            )
+        return Principal(Role.HOST, room.id, credential=checked.token_id, generation=room.host_key_gen)
     services.tokens.check_screen(token, room.id, room.screen_key_gen)
     return Principal(Role.SCREEN, room.id, generation=room.screen_key_gen)
 
@@ -93,13 +110,18 @@ def host_token(conn: HTTPConnection, *, cookie: bool = False, csrf: bool = True)
     return HostToken(token, session)
 
 
-async def require_host(conn: HTTPConnection, *, cookie: bool = False, csrf: bool = True) -> Principal:
-    """The host of the path's room (``host_token``, then ``identify``): every HTTP route that needs
-    the host calls this."""
+async def require_host(
+    conn: HTTPConnection, scope: Scope, *, cookie: bool = False, csrf: bool = True
+) -> Principal:
+    """The console of the path's room holding ``scope`` (``host_token``, then ``identify``, then
+    the scope: Forbidden for a member whose role lacks it): every HTTP route that needs a console
+    calls this, naming what it needs."""
     services: Services = conn.app.state.services
     presented = host_token(conn, cookie=cookie, csrf=csrf)
     room_id = conn.path_params["room_id"]
-    return await identify(services, Role.HOST, room_id, presented.token, missing=BEARER_NEEDED)
+    principal = await identify(services, Role.HOST, room_id, presented.token, missing=BEARER_NEEDED)
+    require(principal, scope)
+    return principal
 
 
 def viewer_from_cookie(services: Services, conn: HTTPConnection) -> str | None:

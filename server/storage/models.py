@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Text, false
+from sqlalchemy import BigInteger, Index, Text, false, true
 from sqlmodel import Field, SQLModel
 
 
@@ -19,6 +19,19 @@ class Room(SQLModel, table=True):
     host_key_gen: int = 1  # bumped when the host key is replaced: old host sessions stop working
     screen_key_gen: int = 1  # bumped to revoke the big-screen link
     peak_viewers: int = 0
+    # The studio (issue 21): the organisation that owns the room, and how the show is announced.
+    org_id: str = Field(
+        default="default",
+        foreign_key="organisation.id",
+        max_length=32,
+        index=True,
+        sa_column_kwargs={"server_default": "default"},
+    )
+    scheduled_ms: int | None = Field(default=None, sa_type=BigInteger)  # the announced start
+    description: str | None = Field(default=None, max_length=2000)
+    cover: str | None = Field(default=None, max_length=64)  # a stored image's name (server/media.py)
+    host_key_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    cloned_from: str | None = Field(default=None, max_length=32)
 
 
 class RevokedToken(SQLModel, table=True):
@@ -286,4 +299,5 @@ class DrawWinner(SQLModel, table=True):
 
 
 # The follow-up tables live in their own module; importing it registers them on the same metadata.
+from server.storage.accounts import *  # noqa: E402, F403
 from server.storage.followup import *  # noqa: E402, F403

@@ -1,0 +1,1 @@
+"""The people who run shows: accounts, organisations, roles, studio sessions (docs/accounts.md)."""
