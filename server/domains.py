@@ -13,10 +13,11 @@ from server.intents.domain import DOMAIN as INTENTS
 from server.products.domain import DOMAIN as PRODUCTS
 from server.questions.domain import DOMAIN as QUESTIONS
 from server.rooms.domain import DOMAIN as ROOMS
+from server.studio.domain import DOMAIN as STUDIO
 
 
 def default_domains() -> list[Domain]:
-    return [ACCOUNTS, ROOMS, PRODUCTS, INTENTS, DISCOUNTS, QUESTIONS, DRAWS, FOLLOWUP]
+    return [ACCOUNTS, ROOMS, PRODUCTS, INTENTS, DISCOUNTS, QUESTIONS, DRAWS, FOLLOWUP, STUDIO]
 
 
 def default_registry() -> Registry:

@@ -1,0 +1,16 @@
+"""The studio domain: rooms prepared, scheduled, cloned and announced from the web; presets launched
+from the console; go-live reminders; posters; the audit log's pages. Wired last: it uses the rooms,
+products, discounts, draws and follow-up domains."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from server.domain import Domain, Hooks
+from server.realtime.dispatch import ActionTable
+
+# Each part of the studio adds its routes and actions here.
+ROUTES: list[BaseRoute] = []
+ACTIONS = ActionTable()
+
+DOMAIN = Domain(name="studio", routes=ROUTES, actions=ACTIONS, hooks=Hooks())
