@@ -15,7 +15,7 @@ from itsdangerous.timed import TimestampSigner
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from server.auth import Principal, Role, Scope
+from server.auth import ROOM_SCOPES, Principal, Role, Scope
 from server.config import (
     HOST_SESSION_SECS,
     INBOUND_BURST,
@@ -472,7 +472,7 @@ async def all_forbidden(connect: Callable[[], Awaitable[Client]], kinds: list[st
 
 async def test_viewer_host_actions_forbidden(scene: Scene) -> None:
     """A viewer sending any host action (announce, room.start, ...) gets error forbidden; nothing changes."""
-    kinds = action_kinds(Scope.CONTROL)
+    kinds = action_kinds(*(ROOM_SCOPES - {Scope.READ}))
     assert {"announce", "room.start", "room.end"} <= set(kinds)
     await all_forbidden(lambda: offender_client(scene), kinds)
     await assert_only_offender_affected(scene)
@@ -486,7 +486,7 @@ async def test_screen_any_action_forbidden(scene: Scene) -> None:
             scene.running.ws, "screen", scene.room_id, {"key": scene.room["screen_key"]}
         )
 
-    await all_forbidden(screen, action_kinds(Scope.PARTICIPATE, Scope.CONTROL))
+    await all_forbidden(screen, action_kinds(Scope.PARTICIPATE, *ROOM_SCOPES))
     await assert_only_offender_affected(scene)
 
 

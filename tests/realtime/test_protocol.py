@@ -225,15 +225,15 @@ def test_a_client_type_declared_twice_is_refused() -> None:
     """Two handlers for one client type (in one table, across two domains, or over a core type such as
     ``ping``) are refused when the table or the app's registry is built."""
     table = ActionTable()
-    table.action("x.do", scope=Scope.CONTROL, doc="one")(_noop)
+    table.action("x.do", scope=Scope.SHOW, doc="one")(_noop)
     with pytest.raises(ValueError):
-        table.action("x.do", scope=Scope.CONTROL, doc="two")(_noop)
+        table.action("x.do", scope=Scope.SHOW, doc="two")(_noop)
     other = ActionTable()
-    other.action("x.do", scope=Scope.CONTROL, doc="again")(_noop)
+    other.action("x.do", scope=Scope.SHOW, doc="again")(_noop)
     with pytest.raises(ValueError):
         Registry([Domain("a", actions=table), Domain("b", actions=other)])
     core = ActionTable()
-    core.action("ping", scope=Scope.CONTROL, doc=CLIENT_TYPES["ping"])(_noop)
+    core.action("ping", scope=Scope.SHOW, doc=CLIENT_TYPES["ping"])(_noop)
     with pytest.raises(ValueError):
         Registry([Domain("c", actions=core)])
     with pytest.raises(ValueError):
