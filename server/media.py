@@ -110,7 +110,10 @@ def _encode(data: bytes, max_side: int) -> _Encoded:
             opened.load()  # the first frame only
             icc = opened.info.get("icc_profile")
             alpha = opened.has_transparency_data
-            image = ImageOps.exif_transpose(opened)
+            try:
+                image = ImageOps.exif_transpose(opened)
+            except _DECODE_ERRORS:
+                image = opened.copy()  # an EXIF block that cannot be read turns nothing
             if image.mode not in ("RGB", "RGBA", "CMYK"):
                 image = image.convert("RGBA" if alpha else "RGB")
             if isinstance(icc, bytes) and icc:
@@ -138,6 +141,7 @@ def _write(folder: Path, name: str, data: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from a front proxy serving media/
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -2,8 +2,9 @@
 URL, the URL in small print under the code, and a few lines of text (e.g. "Scan to join the live show").
 
 ``poster_png`` draws the page at 150 dpi (1240 x 1754 px, grey scale); ``poster_pdf`` is the same
-raster as a one-page A4 PDF. Both are synchronous, pure CPU work (tens of milliseconds): a caller on
-the event loop runs them in a thread (``asyncio.to_thread``).
+raster as a one-page A4 PDF. Both are synchronous, pure CPU work (0.1 s with a Latin font, up to
+0.4 s for a long title in a CJK font, which is looked into at each size tried): a caller on the
+event loop runs them in a thread (``asyncio.to_thread``).
 
 The QR code is segno's, error correction level M (segno raises it when that costs no size), drawn at
 a whole number of pixels per module (crisp when printed) so that it is about 60 % of the page wide.
@@ -14,7 +15,8 @@ page, else the one of them that draws the most (the first on a tie), else Pillow
 Characters the chosen font cannot draw are left out; the QR code and the URL are always drawn. A
 server that should print Chinese titles needs a CJK font: `apt install fonts-noto-cjk` (or
 fonts-wqy-zenhei). In a collection with one face per region (Noto Sans CJK), ``lang`` picks the
-face: zh-CN the simplified Chinese glyphs, zh-TW the traditional ones, ja and ko their own.
+face: zh-TW and zh-HK the traditional Chinese glyphs, ja and ko their own, and any other language
+(zh-CN, en) the simplified Chinese ones.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 
 PAGE_PX = (1240, 1754)  # A4 (210 x 297 mm) at DPI
-DPI = 150  # sharp enough for text and a QR code at arm's length; a 1 MB page at most
+DPI = 150  # sharp enough for text and a QR code at arm's length; a page is 50-200 KB
 JPEG_QUALITY = 90  # the PDF holds the page as a JPEG: no visible ringing around the code or the text
 MARGIN_PX = 90  # 15 mm: inside what any office printer can print
 QR_SHARE = 0.6  # of the page width: scannable from a couple of metres
@@ -41,7 +43,7 @@ URL_SIZE = 28
 URL_WRAP = 3
 LEADING = 1.3  # line height over font size
 MAX_CHARS = 400  # of one text: more than fits in its lines (the rest is cut with "...")
-MAX_EXTRA_LINES = 8  # more do not fit under the code anyway
+MAX_EXTRA_LINES = 8  # more never fit under the code
 GAP_PX = 36  # between the title, the start time, the code and the lines
 GLYPH_CHECK_SIZE = 24  # px: the size at which a font is asked whether it has a glyph
 FACES_IN_A_COLLECTION = 16  # how many faces of a .ttc are looked at for the one of a region
@@ -54,8 +56,10 @@ FONT_CANDIDATES: tuple[Path, ...] = (
     Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
 )
-# The face of a CJK collection each language wants (Noto Sans CJK names its faces "... CJK SC" etc.).
-REGIONS = {"zh-tw": "TC", "zh-hant": "TC", "zh-hk": "HK", "zh-mo": "HK", "zh": "SC", "ja": "JP", "ko": "KR"}
+# The face of a CJK collection each language wants (Noto Sans CJK names its faces "... CJK SC" etc.);
+# the others want simplified Chinese, the Chinese of Livewall's audience.
+REGIONS = {"zh-tw": "TC", "zh-hant": "TC", "zh-hk": "HK", "zh-mo": "HK", "ja": "JP", "ko": "KR"}
+DEFAULT_REGION = "SC"
 
 Font: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -85,7 +89,7 @@ def _glyph(font: Font, ch: str) -> bytes:
 def _drawable(font: Font, chars: set[str]) -> set[str]:
     """The characters of ``chars`` the font has a glyph for (whitespace always counts as drawable)."""
     try:
-        missing = _glyph(font, "\uffff")  # a non-character: every font draws its "no glyph" box
+        missing = _glyph(font, "\uffff")  # a non-character: what every font draws is its "no glyph" glyph
     except (UnicodeError, ValueError, OSError):
         missing = b""
     found = set()
@@ -102,13 +106,13 @@ def _drawable(font: Font, chars: set[str]) -> set[str]:
 
 
 def _region_face(path: Path, lang: str) -> _Face:
-    """The face of a font collection for ``lang``'s region; the first face when none is named for it."""
+    """The face of a font collection for ``lang``'s region; the first face when none is named for it
+    (a collection that is not split by region, such as WenQuanYi's)."""
     if path.suffix.lower() != ".ttc":
         return _Face(path)
     tag = lang.lower().replace("_", "-")
-    region = next((r for prefix, r in REGIONS.items() if tag == prefix or tag.startswith(prefix + "-")), None)
-    if region is None:
-        return _Face(path)
+    wanted = (r for prefix, r in REGIONS.items() if tag == prefix or tag.startswith(prefix + "-"))
+    region = next(wanted, DEFAULT_REGION)
     for index in range(FACES_IN_A_COLLECTION):
         try:
             family, _style = ImageFont.truetype(str(path), GLYPH_CHECK_SIZE, index=index).getname()
@@ -234,7 +238,8 @@ def poster_image(
     width, height = PAGE_PX
     room = width - 2 * MARGIN_PX
     lines = lines[:MAX_EXTRA_LINES]
-    face, drawable = _choose_face("".join([title, starts or "", *lines, url]), font_path, lang)
+    texts = [title, starts or "", *lines, url]
+    face, drawable = _choose_face("".join(text[:MAX_CHARS] for text in texts), font_path, lang)
     if not set(url) <= drawable:  # the chosen font lacks Latin letters: the built-in font has them
         url_face, url_drawable = _Face(None), _drawable(_Face(None).at(GLYPH_CHECK_SIZE), set(url))
     else:
@@ -289,5 +294,5 @@ def poster_pdf(
     """The poster as a one-page A4 PDF (the PNG's raster at 150 dpi). CPU work: run it in a thread."""
     image = poster_image(title=title, url=url, starts=starts, lines=lines, lang=lang, font_path=font_path)
     out = BytesIO()
-    image.save(out, "PDF", resolution=DPI, title=title, quality=JPEG_QUALITY)
+    image.save(out, "PDF", resolution=DPI, title=title[:MAX_CHARS], quality=JPEG_QUALITY)
     return out.getvalue()
