@@ -1,9 +1,9 @@
 """Email over SMTP (``LIVEWALL_SMTP_URL``), one connection per message: follow-up mail comes in
 trickles, and a connection held between them would sit idle until the server dropped it.
 
-``smtp://user:pass@host:587`` upgrades with STARTTLS (``?tls=starttls``, the default), ``?tls=none``
-stays plain (a local relay), ``smtps://host:465`` speaks TLS from the first byte. Credentials are
-percent-decoded. Certificates are verified against the system store.
+The URL (``smtp://...:587`` with STARTTLS, ``?tls=none``, ``smtps://...:465``) is parsed by
+server/mail.py, which the studio's system mail uses too. Certificates are verified against the
+system store.
 
 The Message-ID is derived from the idempotency key, so a retry after a lost reply carries the same
 id and inboxes and providers can recognise the duplicate. Marketing mail carries ``List-Unsubscribe``
@@ -19,67 +19,23 @@ import asyncio
 import hashlib
 import re
 import ssl
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
-from typing import Literal
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
 from server.config import Settings
 from server.followup.channels import DeliveryError, Outgoing, Permanent, Retryable, Sent
+from server.mail import SMTP_TIMEOUT_SECS, SmtpServer, parse_smtp_url, smtp_client
 
-# Per SMTP command (connect, EHLO, each reply): a healthy server answers in well under a second,
-# and a message that waits longer is better retried than left holding a delivery worker.
-SMTP_TIMEOUT_SECS = 15.0
-DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "none": 25}
+__all__ = ["SMTP_TIMEOUT_SECS", "EmailChannel", "SmtpServer", "build_email", "parse_smtp_url"]
+
 # Recipient refusals that mean the mailbox does not exist (RFC 5321 4.2.2) when the server gives
 # no enhanced status code; with one, 5.1.x (bad destination address, RFC 3463) says the same.
 HARD_BOUNCE_CODES = frozenset({550, 551, 553})
 ENHANCED_STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\b")
 # An idempotency key usable verbatim as the left part of a Message-ID (RFC 5322 dot-atom).
 MSGID_LOCAL = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
-
-Tls = Literal["implicit", "starttls", "none"]
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    """Where and how to submit mail, parsed from ``smtp_url``."""
-
-    host: str
-    port: int
-    tls: Tls
-    username: str | None = None
-    password: str | None = None
-
-
-def parse_smtp_url(url: str) -> SmtpServer:
-    """``smtp://[user:pass@]host[:port][?tls=starttls|none]`` or ``smtps://...``; ValueError if malformed."""
-    parts = urlsplit(url)
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    requested = query.get("tls")
-    tls: Tls
-    if parts.scheme == "smtps":
-        if requested not in (None, "implicit"):
-            raise ValueError(f"smtp_url: smtps:// is implicit TLS, tls={requested} contradicts it")
-        tls = "implicit"
-    elif parts.scheme == "smtp":
-        if requested not in (None, "starttls", "none"):
-            raise ValueError(f"smtp_url: tls must be starttls or none, not {requested!r}")
-        tls = "none" if requested == "none" else "starttls"
-    else:
-        raise ValueError(f"smtp_url: expected smtp:// or smtps://, got {parts.scheme!r}")
-    if not parts.hostname:
-        raise ValueError("smtp_url: no host")
-    return SmtpServer(
-        host=parts.hostname,
-        port=parts.port or DEFAULT_PORTS[tls],
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-    )
 
 
 def message_id(idem_key: str, mail_from: str) -> str:
@@ -131,16 +87,7 @@ class EmailChannel:
         except ValueError as exc:  # a header with a line break, an unparsable address
             raise Permanent(f"email: cannot build the message: {exc}") from exc
         server = self._server
-        client = aiosmtplib.SMTP(
-            hostname=server.host,
-            port=server.port,
-            username=server.username,
-            password=server.password,
-            use_tls=server.tls == "implicit",
-            start_tls=server.tls == "starttls",
-            tls_context=self._tls_context,
-            timeout=SMTP_TIMEOUT_SECS,
-        )
+        client = smtp_client(server, self._tls_context)
         try:
             await client.connect()
             await client.send_message(mail)
