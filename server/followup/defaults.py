@@ -195,6 +195,15 @@ TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
         "感谢观看「{{ room.title }}」！直播优惠还会保留一小段时间。"
         "{% if coupon %}你的优惠码：{{ coupon }}。{% endif %}",
     ),
+    # A go-live reminder (预约直播): the viewer asked to be told (server/studio/reminders.py).
+    ("room-live", "en"): (
+        "{{ room.title }} is live now",
+        "{{ room.title }} is live now — tap to watch: {{ room.url }}",
+    ),
+    ("room-live", "zh-CN"): (
+        "「{{ room.title }}」正在直播",
+        "你预约的「{{ room.title }}」开播了，点击观看：{{ room.url }}",
+    ),
     ("holiday", "en"): (
         "Season's greetings from {{ room.title }}",
         "Happy holidays, {{ contact.name or 'friend' }}! Thank you for being with us.",

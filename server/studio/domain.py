@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.domain import Domain, Hooks
+from server.domain import Domain, EngineSpec, Hooks
 from server.realtime.dispatch import ActionTable
+from server.studio import reminders
 
 # Each part of the studio adds its routes and actions here.
-ROUTES: list[BaseRoute] = []
+ROUTES: list[BaseRoute] = [
+    *reminders.routes,
+]
 ACTIONS = ActionTable()
 
-DOMAIN = Domain(name="studio", routes=ROUTES, actions=ACTIONS, hooks=Hooks())
+DOMAIN = Domain(
+    name="studio",
+    routes=ROUTES,
+    actions=ACTIONS,
+    engines=(EngineSpec("go-live reminders", reminders.build),),
+    hooks=Hooks(on_live=reminders.on_live),
+)
