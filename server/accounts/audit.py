@@ -22,8 +22,9 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from server.auth import Principal, Scope
+from server.services import Services
 from server.storage import Database, now_ms
-from server.storage.accounts import DEFAULT_ORG, AuditEntry
+from server.storage.accounts import DEFAULT_ORG, Account, AuditEntry
 from server.storage.models import Room
 
 log = logging.getLogger("livewall.audit")
@@ -180,6 +181,19 @@ class AuditLog:
             detail=data,
         )
 
+    def http_action(
+        self,
+        principal: Principal,
+        action: str,
+        category: str,
+        detail: Mapping[str, Any] | None = None,
+        target: str | None = None,
+    ) -> None:
+        """A console's HTTP action that succeeded (they go around the WebSocket hook)."""
+        self.record(
+            Actor.of(principal), action, category, room_id=principal.room_id, target=target, detail=detail
+        )
+
     async def flushed(self) -> None:
         """Wait until everything queued so far is written (tests, the studio's export)."""
         await self._idle.wait()
@@ -220,8 +234,30 @@ class AuditLog:
             if rooms:
                 found = await session.exec(select(Room.id, Room.org_id).where(col(Room.id).in_(rooms)))
                 orgs = dict(found.all())
+            # A member is named by their account's email (a console's hello names itself freely).
+            accounts = sorted({e["account_id"] for e in batch if e["account_id"]})
+            emails: dict[str, str] = {}
+            if accounts:
+                found = await session.exec(
+                    select(Account.id, Account.email).where(col(Account.id).in_(accounts))
+                )
+                emails = dict(found.all())
             for entry in batch:
                 if entry["org_id"] is None:
                     entry["org_id"] = orgs.get(entry["room_id"] or "", DEFAULT_ORG)
+                if entry["account_id"] in emails:
+                    entry["actor"] = emails[entry["account_id"]]
             await session.exec(insert(AuditEntry).values(batch))
             await session.commit()
+
+
+def audit_http(
+    services: Services,
+    principal: Principal,
+    action: str,
+    category: str,
+    detail: Mapping[str, Any] | None = None,
+    target: str | None = None,
+) -> None:
+    """Record a console's HTTP action that succeeded (never waits): one line after the change."""
+    services.engines.get(AuditLog).http_action(principal, action, category, detail, target)
