@@ -8,11 +8,12 @@ from starlette.routing import BaseRoute
 
 from server.domain import Domain, EngineSpec, Hooks
 from server.realtime.dispatch import ActionTable
-from server.studio import reminders
+from server.studio import audit_http, reminders
 
 # Each part of the studio adds its routes and actions here.
 ROUTES: list[BaseRoute] = [
     *reminders.routes,
+    *audit_http.routes,
 ]
 ACTIONS = ActionTable()
 
