@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from server.accounts import http, team_http
 from server.accounts.audit import AuditLog
+from server.accounts.engine import Accounts
 from server.auth import Principal, Scope
 from server.domain import Domain, EngineSpec, Hooks
 from server.services import Services
+from server.throttle import failures_from_url
 
 
 def _audit(services: Services) -> AuditLog:
     return AuditLog(services.db)
+
+
+def _accounts(services: Services) -> Accounts:
+    return Accounts(services.settings, failures_from_url(services.settings.redis_url))
 
 
 def _console_action(
@@ -23,6 +30,7 @@ def _console_action(
 
 DOMAIN = Domain(
     name="accounts",
-    engines=(EngineSpec("audit", _audit),),
+    routes=[*http.routes, *team_http.routes],
+    engines=(EngineSpec("audit", _audit), EngineSpec("accounts", _accounts)),
     hooks=Hooks(on_console_action=_console_action),
 )
