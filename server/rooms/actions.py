@@ -16,6 +16,7 @@ from server.rooms import rules, wire
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
+from server.storage.accounts import DEFAULT_ORG
 from server.storage.batch import (
     MISSING,
     BatchGetter,
@@ -34,14 +35,33 @@ def new_room_id() -> str:
 
 
 async def create_room(
-    db: Database, *, title: str, products: Sequence[wire.ProductSeed] = ()
+    db: Database,
+    *,
+    title: str,
+    products: Sequence[wire.ProductSeed] = (),
+    org_id: str = DEFAULT_ORG,
+    scheduled_ms: int | None = None,
+    description: str | None = None,
+    cover: str | None = None,
+    cloned_from: str | None = None,
 ) -> tuple[Room, str]:
-    """Create a room (and optional products); returns it with the host key, shown only now."""
+    """Create a room (and optional products) in an organisation, announced for ``scheduled_ms`` if
+    given; returns it with the host key, shown only now."""
     clean = rules.clean_title(title)
     host_key = new_host_key()
     now = now_ms()
     hashed = await asyncio.to_thread(hash_secret, host_key)  # scrypt: tens of ms of CPU, off the loop
-    room = Room(id=new_room_id(), title=clean, created_ms=now, host_key_hash=hashed)
+    room = Room(
+        id=new_room_id(),
+        title=clean,
+        created_ms=now,
+        host_key_hash=hashed,
+        org_id=org_id,
+        scheduled_ms=scheduled_ms,
+        description=description,
+        cover=cover,
+        cloned_from=cloned_from,
+    )
     async with db.session() as session:
         session.add(room)
         await session.flush()

@@ -7,20 +7,23 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from server.domain import Domain, EngineSpec, Hooks
-from server.realtime.dispatch import ActionTable
-from server.studio import audit_http, reminders
+from server.media import routes as media_routes
+from server.studio import audit_http, handlers, presets_http, reminders, rooms, rooms_http
 
 # Each part of the studio adds its routes and actions here.
 ROUTES: list[BaseRoute] = [
     *reminders.routes,
     *audit_http.routes,
+    *rooms_http.routes,
+    *presets_http.routes,
+    *media_routes,
 ]
-ACTIONS = ActionTable()
+ACTIONS = handlers.ACTIONS
 
 DOMAIN = Domain(
     name="studio",
     routes=ROUTES,
     actions=ACTIONS,
-    engines=(EngineSpec("go-live reminders", reminders.build),),
+    engines=(EngineSpec("go-live reminders", reminders.build), EngineSpec("studio covers", rooms.Covers)),
     hooks=Hooks(on_live=reminders.on_live),
 )
