@@ -5,6 +5,7 @@ import { currentLang, setText, t } from "/static/js/i18n.js";
 import { formatClock } from "/static/js/time.js";
 import { DrawForm } from "/console-assets/draw_form.js";
 import { button, clearError, el, showError } from "/console-assets/forms.js";
+import { PresetsView } from "/console-assets/presets.js";
 
 const $ = (sel) => document.querySelector(sel);
 const LIVE = new Set(["open", "frozen"]);
@@ -42,6 +43,7 @@ export class DrawsView {
     this.busy = new Set(); // actions in flight (PANEL, "confirm:2"): never sent twice, their buttons off
     this.body = $("[data-draw-body]");
     this.form = new DrawForm({ ...opts, fail: showDrawError });
+    this.presets = new PresetsView(opts, "draw");
     this._bind();
     setInterval(() => this.tick(), CLOCK_TICK_MS);
   }
@@ -49,6 +51,7 @@ export class DrawsView {
   /** Take the latest state; ``type`` is the event that produced it (null: redraw everything). */
   update(state, type = null) {
     if (!state || (type !== null && type !== "draw" && type !== "draw.entrants")) return;
+    if (type === null) this.presets.refresh();
     this.draw = state.draw || null;
     this.draws = state.draws || (this.draw ? [this.draw] : []);
     if (type === "draw.entrants") {

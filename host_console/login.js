@@ -5,8 +5,9 @@ import { initLangSwitch } from "/static/js/i18n.js";
 
 initLangSwitch();
 const match = location.hash.match(/^#key=(.+)$/);
-if (match) {
-  document.getElementById("key").value = decodeURIComponent(match[1]);
+const input = document.getElementById("key"); // absent when the room's host key is turned off
+if (match && input) {
+  input.value = decodeURIComponent(match[1]);
   history.replaceState(null, "", location.pathname);
   document.getElementById("login-form").submit();
 }

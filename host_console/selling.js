@@ -4,6 +4,7 @@ import { LaunchForm } from "/console-assets/launch.js";
 import { DealsView } from "/console-assets/deals.js";
 import { ProductsView } from "/console-assets/products.js";
 import { SalesView } from "/console-assets/sales.js";
+import { PresetsView } from "/console-assets/presets.js";
 
 // Which parts of the tab each room event changes (null = a snapshot or a language switch: all).
 const TOUCHES = {
@@ -24,6 +25,7 @@ export class SellingView {
     this.launch = new LaunchForm(opts);
     this.deals = new DealsView(opts);
     this.sales = new SalesView(opts);
+    this.presets = new PresetsView(opts, "discount");
     this.products = new ProductsView({ ...opts, onDeal: (id) => this.launch.selectProduct(id) });
   }
 
@@ -33,6 +35,7 @@ export class SellingView {
     const parts = type === null ? null : TOUCHES[type];
     if (parts === undefined) return; // an event of another tab
     const touched = (part) => parts === null || parts.includes(part);
+    if (type === null) this.presets.refresh();
     if (touched("shelf")) this.products.update(state);
     if (touched("launch")) this.launch.update(state);
     if (touched("deals")) this.deals.update(state);

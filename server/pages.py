@@ -12,8 +12,9 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from server.accounts.identity import role_in_room, studio_user
 from server.auth import Role
-from server.errors import LivewallError, NotFound, TooManyAttempts, Unauthorized
+from server.errors import Forbidden, LivewallError, NotFound, TooManyAttempts, Unauthorized
 from server.followup import reach
 from server.httputil import check_origin, client_address, retry_after
 from server.i18n import negotiate
@@ -28,6 +29,7 @@ from server.rooms.identity import (
 )
 from server.rooms.snapshot import links
 from server.services import Services
+from server.storage.models import Room
 from server.templating import render
 from server.web import web_root
 
@@ -131,17 +133,38 @@ async def host_page(request: Request) -> Response:
     """GET /host/{room}: the host console (redirects to the login without a host session)."""
     services = _services(request)
     room_id = request.path_params["room_id"]
+    issued = None
     try:
         room = await actions.load_room(services.db, room_id)
         token = request.cookies.get(host_cookie(room.id))
-        if not token:
-            raise Unauthorized("login needed")
-        await principal_in(services, room, Role.HOST, token)
+        try:
+            if not token:
+                raise Unauthorized("login needed")
+            await principal_in(services, room, Role.HOST, token)
+        except Unauthorized:
+            # A member signed in to the studio opens the console without the key: a console token
+            # bound to their studio session (refused, with a 403 page, without a role in the room).
+            issued = await _member_console(services, request, room)
+            await principal_in(services, room, Role.HOST, issued)
     except Unauthorized:
         return RedirectResponse(f"/host/{room_id}/login", status_code=303)
     except LivewallError as exc:
         return error_page(request, exc)
-    return render(request, "console.html", room=room, links=links(services, room), base=public_base(request))
+    response = render(
+        request, "console.html", room=room, links=links(services, room), base=public_base(request)
+    )
+    if issued is not None:
+        set_host_cookie(services, response, room.id, issued)
+    return response
+
+
+async def _member_console(services: Services, request: Request, room: Room) -> str:
+    """A console token for the studio's signed-in member with a role in ``room``: Unauthorized
+    without a studio session, Forbidden without a role there."""
+    user = await studio_user(services, request)
+    if await role_in_room(services, user, room) is None:
+        raise Forbidden("you have no role in this room: ask an owner of its organisation")
+    return services.tokens.member_host(room.id, user.session.id)
 
 
 async def host_login(request: Request) -> Response:
@@ -154,6 +177,8 @@ async def host_login(request: Request) -> Response:
         return error_page(request, exc)
     if request.method == "GET":
         return render(request, "login.html", room=room, failed=False)
+    if not room.host_key_enabled:
+        return render(request, "login.html", status_code=403, room=room, failed=False)
     try:
         check_origin(request, services.settings.allowed_origins, services.settings.public_url)
         form = await request.form(max_files=0, max_fields=4)

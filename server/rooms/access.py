@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from server.accounts import store as accounts
 from server.auth import Principal, Role, SecretChecks, hash_secret, new_host_key
 from server.config import HOST_SESSION_SECS
-from server.errors import NotFound, TooManyAttempts, Unauthorized
+from server.errors import Forbidden, NotFound, TooManyAttempts, Unauthorized
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
 from server.realtime.protocol import Close, error_frame
@@ -171,6 +171,8 @@ async def check_host_key(services: Services, room_id: str, key: object, address:
     while the address or the room is locked by earlier failures; the scrypt check runs off the loop."""
     access = _access(services)
     room = await actions.load_room(services.db, room_id)
+    if not room.host_key_enabled:
+        raise Forbidden("signing in with the host key is turned off for this room: sign in at /studio")
     keys = [(f"room:{room.id}", LOGIN_PER_ROOM)]
     if address:
         keys.insert(0, (f"addr:{address}", LOGIN_PER_ADDRESS))
