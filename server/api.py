@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.accounts.audit import audit_http
 from server.auth import Scope
 from server.errors import InvalidInput, NotFound
 from server.httputil import check_origin, client_address, json_body
@@ -77,6 +78,7 @@ async def announce(request: Request) -> JSONResponse:
     principal = await require_host(request, Scope.SHOW)
     body = await json_body(request)
     item = await actions.do_announce(_services(request), principal.room_id, wire.parse_announce(body))
+    audit_http(_services(request), principal, "announce", "show", {"text": item.text}, f"id={item.id}")
     return JSONResponse(wire.announcement_shape(item), status_code=201)
 
 
@@ -84,6 +86,7 @@ async def start(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/start (host)."""
     principal = await require_host(request, Scope.SHOW)
     room = await actions.do_start(_services(request), principal.room_id)
+    audit_http(_services(request), principal, "room.start", "show")
     return JSONResponse({"status": room.status})
 
 
@@ -91,6 +94,7 @@ async def end(request: Request) -> JSONResponse:
     """POST /api/rooms/{room}/end (host)."""
     principal = await require_host(request, Scope.SHOW)
     room = await actions.do_end(_services(request), principal.room_id)
+    audit_http(_services(request), principal, "room.end", "show")
     return JSONResponse({"status": room.status})
 
 

@@ -20,7 +20,7 @@ from server import netguard
 from server.errors import NotFound
 from server.followup import reach, rules, runner, templates, wire
 from server.followup.campaigns import segment_people
-from server.followup.edge import host_room
+from server.followup.edge import audit, host_room
 from server.followup.journeys import release_held
 from server.followup.links import webhook_secret
 from server.followup.runner import Runner
@@ -147,6 +147,7 @@ async def save_settings(request: Request) -> JSONResponse:
             setattr(settings, key, value)
         session.add(settings)
         await session.commit()
+        audit(request, "followup.settings", change.values)
         return JSONResponse(wire.settings_shape(settings))
 
 
@@ -177,6 +178,9 @@ async def save_journey(request: Request) -> JSONResponse:
         journey.updated_ms = t
         session.add(journey)
         await session.commit()
+        audit(
+            request, "followup.journey", {"name": spec["name"], "entry": spec["entry"]}, f"key={spec['key']}"
+        )
         return JSONResponse(await _journey_answer(session, journey))
 
 
@@ -209,6 +213,12 @@ async def journey_status(request: Request) -> JSONResponse:
             journey.while_paused = while_paused
         session.add(journey)
         await session.commit()
+    audit(
+        request,
+        "followup.journey.status",
+        {"status": status, "while_paused": while_paused},
+        f"key={journey.key}",
+    )
     if resumed and journey.id is not None:
         # The entries it held go in now (a first batch; the follow-up loop takes any rest), so the
         # answer already says what became of them.
@@ -247,6 +257,12 @@ async def save_template(request: Request) -> JSONResponse:
         tpl.subject, tpl.body, tpl.updated_ms = subject, text, now_ms()
         session.add(tpl)
         await session.commit()
+        audit(
+            request,
+            "followup.template",
+            {"channel": channel, "locale": locale, "subject": subject},
+            f"key={key}",
+        )
         return JSONResponse(wire.template_shape(tpl))
 
 

@@ -7,7 +7,8 @@ import hmac
 
 from starlette.requests import Request
 
-from server.auth import Scope
+from server.accounts.audit import audit_http
+from server.auth import Principal, Scope
 from server.errors import NotFound, Unauthorized
 from server.followup.links import Links
 from server.followup.runner import Runner
@@ -33,7 +34,15 @@ async def host_room(request: Request) -> tuple[Services, str]:
     principal = await require_host(
         request, Scope.FOLLOWUP, cookie=True
     )  # on the session cookie: same-origin only
+    request.state.console = principal
     return services, principal.room_id
+
+
+def audit(request: Request, action: str, detail: object = None, target: str | None = None) -> None:
+    """Record a console's follow-up change in the audit log (after ``host_room`` and the change)."""
+    principal: Principal = request.state.console
+    data = detail if isinstance(detail, dict) else None
+    audit_http(services_of(request), principal, action, "campaigns", data, target)
 
 
 def viewer(request: Request) -> str:

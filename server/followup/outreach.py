@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from server.errors import Conflict, InvalidInput, NotFound
 from server.followup import contacts, wire
-from server.followup.edge import host_room, int_param
+from server.followup.edge import audit, host_room, int_param
 from server.followup.runner import Runner
 from server.followup.store import ensure_room
 from server.httputil import json_body
@@ -51,6 +51,7 @@ async def create_campaign(request: Request) -> JSONResponse:
         await session.commit()
     if (runner := services.engines.find(Runner)) is not None:
         runner.wake()
+    audit(request, "campaign.create", body, f"id={campaign.id}")
     await _tell_hosts(services, room_id)  # a campaign for later is listed at once too
     return JSONResponse({"id": campaign.id, "status": campaign.status, "send_ms": send_ms})
 
@@ -73,6 +74,7 @@ async def cancel_campaign(request: Request) -> JSONResponse:
             .values(status="cancelled", reason="campaign cancelled")
         )
         await session.commit()
+    audit(request, "campaign.cancel", None, f"id={campaign_id}")
     await _tell_hosts(services, room_id)
     return JSONResponse({"id": campaign_id, "status": "cancelled"})
 
@@ -111,6 +113,7 @@ async def retry(request: Request) -> JSONResponse:
         await session.commit()
     if not result.rowcount:
         raise Conflict("only a dead or failed message of this room can be retried")
+    audit(request, "message.retry", None, f"id={message_id}")
     await _tell_hosts(services, room_id)
     if (runner := services.engines.find(Runner)) is not None:
         runner.wake()
@@ -134,6 +137,12 @@ async def do_not_contact(request: Request) -> JSONResponse:
                 contact.id,
                 contacts.Say(ch, "blocked", source="host console", reason=dnc.reason, room_id=room_id),
             )
+    audit(
+        request,
+        "contact.dnc",
+        {"channels": list(dnc.channels), "reason": dnc.reason},
+        f"contacts={len(found)}",
+    )
     return JSONResponse({"ok": True, "contacts": len(found), "channels": list(dnc.channels)})
 
 

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server import netguard
+from server.accounts.audit import audit_http
 from server.auth import Scope
 from server.errors import Conflict
 from server.httputil import read_body
@@ -32,6 +33,7 @@ async def import_products(request: Request) -> JSONResponse:
     )  # on the console's cookie: same-origin only
     body = await read_body(request, MAX_IMPORT_BYTES)
     result = await do_import(services, principal.room_id, body, request.headers.get("content-type", ""))
+    audit_http(services, principal, "products.import", "products", wire.imported_shape(result))
     return JSONResponse(wire.imported_shape(result))
 
 

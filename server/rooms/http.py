@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server.accounts.audit import audit_http
 from server.auth import Principal, Role, Scope, require
 from server.errors import InvalidInput
 from server.httputil import json_body
@@ -33,6 +34,7 @@ async def rotate_host_key(request: Request) -> JSONResponse:
     services, principal, _token, session = await _host(request, Scope.ROOM_ADMIN)
     room_id = principal.room_id
     key, token = await access.rotate_key(services, room_id)
+    audit_http(services, principal, "host_key.rotate", "access")
     response = JSONResponse({"key": key, "token": token}, headers={"cache-control": "no-store"})
     if session and principal.session_id is None:  # a member's console is bound to their studio session
         set_host_cookie(services, response, room_id, token)
@@ -45,6 +47,7 @@ async def rotate_screen_link(request: Request) -> JSONResponse:
     services, principal, _token, _session = await _host(request, Scope.ROOM_ADMIN)
     room_id = principal.room_id
     key = await access.do_new_screen_link(services, room_id)
+    audit_http(services, principal, "screen_link.rotate", "access")
     return JSONResponse(
         {"key": key, "link": f"/screen/{room_id}?k={key}"}, headers={"cache-control": "no-store"}
     )
@@ -64,6 +67,7 @@ async def logout(request: Request) -> JSONResponse:
     if everywhere and not everywhere_allowed:
         require(principal, Scope.ROOM_ADMIN)
     await access.do_logout(services, room_id, token, everywhere=everywhere)
+    audit_http(services, principal, "host.logout", "access", {"everywhere": everywhere})
     response = JSONResponse({"ok": True})
     if session:
         clear_host_cookie(response, room_id)
