@@ -1,7 +1,7 @@
-"""The ``livewall`` command: serve, demo, rooms, worker, migrate, verify-draw.
+"""The ``livewall`` command: serve, demo, rooms, users, orgs, worker, migrate, verify-draw.
 
-``parser.py`` declares the commands; ``serve.py`` (serve, demo), ``rooms.py`` and ``worker.py`` run
-them; migrate and verify-draw, a few lines each, are here with ``main``.
+``parser.py`` declares the commands; ``serve.py`` (serve, demo), ``rooms.py``, ``users.py`` (users,
+orgs) and ``worker.py`` run them; migrate and verify-draw, a few lines each, are here with ``main``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from server.cli.parser import build_parser, settings_from
 from server.cli.rooms import cmd_rooms
 from server.cli.serve import cmd_demo, cmd_serve
+from server.cli.users import cmd_orgs, cmd_users
 from server.cli.worker import cmd_worker
 from server.compat import UnsupportedDependency
 
@@ -65,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": cmd_serve,
             "demo": cmd_demo,
             "rooms": cmd_rooms,
+            "users": cmd_users,
+            "orgs": cmd_orgs,
             "migrate": cmd_migrate,
             "worker": cmd_worker,
             "verify-draw": cmd_verify_draw,

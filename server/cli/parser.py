@@ -91,6 +91,55 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--json", action="store_true", help='print {"room","host_key","host_url"} as JSON')
     _storage_flags(rotate)
 
+    users = sub.add_parser(
+        "users",
+        help="create or list studio accounts, set a password",
+        description="Studio accounts (docs/accounts.md). The first one: `livewall users create --email "
+        "E --admin`.",
+    )
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    user_create = users_sub.add_parser("create", help="create an account with a password")
+    user_create.add_argument("--email", required=True, help="the address the person signs in with")
+    user_create.add_argument("--name", help="the name shown in the studio (default: the email's first part)")
+    user_create.add_argument(
+        "--admin", action="store_true", help="a server admin (sees every organisation) and owner of --org"
+    )
+    user_create.add_argument("--org", help="the organisation to join (default: default)")
+    user_create.add_argument(
+        "--role",
+        help="owner, host, moderator, seller, marketer or analyst (default: owner with --admin, else host)",
+    )
+    user_create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else: asked twice)",
+    )
+    user_create.add_argument("--json", action="store_true", help='print {"id","email","org","role"} as JSON')
+    _storage_flags(user_create)
+    users_list = users_sub.add_parser("list", help="list accounts with their organisations and roles")
+    _storage_flags(users_list)
+    user_password = users_sub.add_parser(
+        "set-password", help="set an account's password (its studio sessions are signed out)"
+    )
+    user_password.add_argument("--email", required=True, help="the account's email")
+    user_password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else: asked twice)",
+    )
+    _storage_flags(user_password)
+
+    orgs = sub.add_parser("orgs", help="create or list organisations", description="Organisations.")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", metavar="ACTION", required=True)
+    org_create = orgs_sub.add_parser("create", help="create an organisation")
+    org_create.add_argument("name", help="its name")
+    org_create.add_argument(
+        "--id", help="its id: lower-case letters, digits, dashes (default: from the name)"
+    )
+    _storage_flags(org_create)
+    orgs_list = orgs_sub.add_parser("list", help="list organisations")
+    _storage_flags(orgs_list)
+
     worker = sub.add_parser(
         "worker",
         help="deliver follow-up messages (journeys, campaigns) in a separate process",
