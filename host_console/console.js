@@ -12,6 +12,7 @@ import { FollowupView } from "/console-assets/followup.js";
 import { SellingView } from "/console-assets/selling.js";
 import { Tabs } from "/console-assets/tabs.js";
 import { initAccess } from "/console-assets/access.js";
+import { applyScopes, welcomeScopes } from "/console-assets/roles.js";
 
 const page = pageData();
 const $ = (sel) => document.querySelector(sel);
@@ -64,6 +65,7 @@ function render(type = null) {
   selling.update(state, type);
   draws.update(state, type);
   followup.update(state, type);
+  applyScopes();
 }
 
 // --- queue actions ----------------------------------------------------------------------------------
@@ -122,6 +124,7 @@ const selling = new SellingView(tabOptions);
 const draws = new DrawsView(tabOptions);
 const followup = new FollowupView(tabOptions);
 const tabs = new Tabs();
+const showConn = connectionBadge(setText);
 
 // --- connection -------------------------------------------------------------------------------------
 
@@ -138,7 +141,14 @@ const client = new RoomClient({
     if (type === "queue") panels.addReactions(data.reactions);
     render(type);
   },
-  onStatus: connectionBadge(setText),
+  onStatus: (status, code) => {
+    showConn(status, code);
+    // Every welcome says what this console may do (a member's role can change between connections).
+    if (status === "live" && client && client.lastWelcome) {
+      welcomeScopes(client.lastWelcome);
+      tabs.show(tabs.current, { remember: false });
+    }
+  },
   onNotice: (key) => toast(key),
 }).start();
 window.lw = client;

@@ -3,6 +3,12 @@
 const $ = (sel) => document.querySelector(sel);
 const TABS = ["questions", "selling", "draws", "followup"];
 
+/** Tabs this console may not use are hidden (roles.js marks them data-scope-off). */
+function usable(tab) {
+  const b = document.querySelector(`[data-tabs] [data-tab="${tab}"]`);
+  return Boolean(b) && !b.hasAttribute("data-scope-off");
+}
+
 function fromHash() {
   const tab = location.hash.slice(1);
   return TABS.includes(tab) ? tab : "questions";
@@ -15,7 +21,7 @@ export class Tabs {
   }
 
   show(tab, { remember = true } = {}) {
-    this.current = TABS.includes(tab) ? tab : "questions";
+    this.current = TABS.includes(tab) && usable(tab) ? tab : TABS.find(usable) || "questions";
     for (const b of document.querySelectorAll("[data-tabs] [data-tab]")) {
       const on = b.dataset.tab === this.current;
       b.setAttribute("aria-selected", String(on));
@@ -38,7 +44,8 @@ export class Tabs {
     bar.addEventListener("keydown", (e) => {
       if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
       const step = e.key === "ArrowRight" ? 1 : TABS.length - 1;
-      const next = TABS[(TABS.indexOf(this.current) + step) % TABS.length];
+      let next = TABS[(TABS.indexOf(this.current) + step) % TABS.length];
+      while (!usable(next) && next !== this.current) next = TABS[(TABS.indexOf(next) + step) % TABS.length];
       this.show(next);
       $(`[data-tab="${next}"]`).focus();
       e.preventDefault();

@@ -27,8 +27,9 @@ async def authenticate(
     token = value if isinstance(value, str) and value else None
     missing = f'missing credentials: send "{field}" in hello'
     principal = await identify(services, role, room_id, token, missing=missing, cached=True)
-    if role is Role.HOST:
-        # Co-hosts and moderators name themselves so that others see who took an item.
+    if role is Role.HOST and principal.account_id is None:
+        # Co-hosts on the host key name themselves so that others see who took an item (a member
+        # is named by their account).
         principal = dataclasses.replace(principal, name=clean_display_name(data.get("name")) or "Host")
     return principal
 
@@ -40,4 +41,9 @@ async def welcome(services: Services, principal: Principal) -> dict[str, Any]:
         out["personal"] = await snapshot.personal(services, principal)
     if principal.name is not None:
         out["name"] = principal.name
+    if principal.role is Role.HOST:
+        # What this console may do: it hides what it cannot (the server refuses it anyway).
+        out["scopes"] = sorted(principal.scopes)
+        if principal.member_role is not None:
+            out["member"] = {"role": principal.member_role.value, "name": principal.name}
     return out
