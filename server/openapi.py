@@ -26,6 +26,7 @@ from server.openapi_paths import (
     obj,
     ref,
 )
+from server.openapi_studio import OPERATIONS as STUDIO_OPERATIONS
 
 OPENAPI_PATH = "/api/openapi.json"
 WEBSOCKET_PATH = "/ws/{role}/{room_id}"
@@ -264,7 +265,9 @@ PATH_PARAMETERS: dict[str, Json] = {
     "message_id": _path_param("the message's id", {"type": "string", "pattern": "^[0-9]{1,12}$"}),
     "campaign_id": _path_param("the campaign's id", {"type": "string", "pattern": "^[0-9]{1,12}$"}),
     "key": _path_param("the journey's key"),
-    "fmt": _path_param("the export format", enum(["json", "csv"])),
+    "fmt": _path_param("the export's format, or the poster's", enum(["json", "csv", "png", "pdf"])),
+    "preset_id": _path_param("the preset's id", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+    "name": _path_param("a stored image's name", {"type": "string", "pattern": "^[0-9a-f]{32}[.]\\w+$"}),
 }
 
 SECURITY_SCHEMES: dict[str, Json] = {
@@ -298,6 +301,13 @@ SECURITY_SCHEMES: dict[str, Json] = {
         "scheme": "bearer",
         "description": "`Authorization: Bearer <LIVEWALL_SMS_TOKEN>`: the SMS gateway calling back",
     },
+    "studioSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "lw_studio",
+        "description": "the studio's session cookie (SameSite=Lax) from signing in at /studio/signin; "
+        "changing requests from other sites are refused (403 `bad_origin`)",
+    },
     "screenLink": {
         "type": "apiKey",
         "in": "query",
@@ -311,7 +321,7 @@ SECURITY_SCHEMES: dict[str, Json] = {
 def document() -> Json:
     """The OpenAPI document, built once."""
     paths: dict[str, Json] = {}
-    for method, path, operation in OPERATIONS:
+    for method, path, operation in [*OPERATIONS, *STUDIO_OPERATIONS]:
         item = paths.setdefault(path, {})
         names = re.findall(r"{(\w+)}", path)
         if names and "parameters" not in item:

@@ -8,6 +8,7 @@ answers 401. A room the person has no role in is 404 (whether it exists is not t
 from __future__ import annotations
 
 import asyncio
+import html
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.accounts.identity import StudioUser, studio_user
@@ -50,7 +51,9 @@ def public_base(request: Request) -> str:
 
 def _to_signin(request: Request) -> Response:
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/studio/signin?next={quote(path, safe='/')}", status_code=303)
+    target = f"/studio/signin?next={quote(path, safe='/')}"
+    body = f'<!doctype html><a href="{html.escape(target)}">/studio/signin</a>\n'
+    return HTMLResponse(body, status_code=303, headers={"location": target, "cache-control": "no-store"})
 
 
 def _error_page(request: Request, exc: LivewallError) -> Response:
