@@ -72,17 +72,21 @@ async def member_in_room(db: Database, session_id: str, org_id: str, room_id: st
 
 
 async def ended_sessions(db: Database, session_ids: list[str]) -> set[str]:
-    """Which of these sessions were revoked or expired (for the revocation sweep)."""
+    """Which of these sessions were revoked or expired, or belong to a disabled account (for the
+    revocation sweep: what ``live_session`` refuses)."""
     if not session_ids:
         return set()
     now = now_ms()
     async with db.session() as session:
         rows = await session.exec(
-            select(StudioSession.id, StudioSession.revoked_ms, StudioSession.expires_ms).where(
-                col(StudioSession.id).in_(sorted(set(session_ids)))
+            select(StudioSession.id)
+            .join(Account, col(Account.id) == col(StudioSession.account_id))
+            .where(
+                col(StudioSession.id).in_(sorted(set(session_ids))),
+                col(StudioSession.revoked_ms).is_(None),
+                col(StudioSession.expires_ms) > now,
+                col(Account.disabled).is_(False),
             )
         )
-        found = {sid: (revoked, expires) for sid, revoked, expires in rows.all()}
-    return {
-        sid for sid in session_ids if sid not in found or found[sid][0] is not None or found[sid][1] <= now
-    }
+        live = set(rows.all())
+    return {sid for sid in session_ids if sid not in live}
