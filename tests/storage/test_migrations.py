@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -128,3 +129,59 @@ def test_database_rejects_unknown_schemes() -> None:
     assert driver_urls("postgres://u:p%40ss@h:5/db")[0] == "postgresql+psycopg://u:p%40ss@h:5/db"
     with pytest.raises(ValueError, match="unsupported database URL"):
         Database("mysql://u@h/db")
+
+
+def _upgrade_to(database_url: str, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    cfg.set_main_option("sqlalchemy.url", driver_urls(database_url)[1].replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, revision)
+
+
+def test_rooms_made_before_accounts_join_the_default_organisation(database_url: str, engine: Engine) -> None:
+    """A database at 0010 with two rooms, a product and a revoked host token, upgraded to the head:
+    organisation "default" exists and owns both rooms, their host keys stay on, the rest is intact."""
+    _upgrade_to(database_url, "0010")
+    room_sql = (
+        "INSERT INTO room (id, title, status, created_ms, host_key_hash, host_key_gen, screen_key_gen, "
+        "peak_viewers) VALUES (:id, :title, :status, :created, :hash, :gen, 1, 7)"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(room_sql),
+            {"id": "r1", "title": "Spring tea", "status": "live", "created": 10, "hash": "h1", "gen": 3},
+        )
+        conn.execute(
+            text(room_sql),
+            {"id": "r2", "title": "Old show", "status": "ended", "created": 5, "hash": "h2", "gen": 1},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO product (id, room_id, name, price_minor, currency, stock, created_ms, archived) "
+                "VALUES (4, 'r1', 'Longjing 50 g', 8800, 'CNY', 12, 11, :archived)"
+            ),
+            {"archived": False},
+        )
+        conn.execute(text("INSERT INTO revokedtoken (id, room_id, expires_ms) VALUES ('t0k', 'r1', 99)"))
+    migrate(database_url)
+    assert _version(engine) == [_head()]
+    with engine.connect() as conn:
+        orgs = conn.execute(text("SELECT id FROM organisation")).scalars().all()
+        rooms = conn.execute(
+            text(
+                "SELECT id, org_id, host_key_enabled, title, status, host_key_hash, host_key_gen, "
+                "scheduled_ms, cloned_from FROM room ORDER BY id"
+            )
+        ).all()
+        product = conn.execute(
+            text("SELECT room_id, name, price_minor, stock FROM product WHERE id = 4")
+        ).one()
+        token = conn.execute(text("SELECT room_id, expires_ms FROM revokedtoken WHERE id = 't0k'")).one()
+    assert orgs == ["default"]
+    assert [tuple(r) for r in rooms] == [
+        ("r1", "default", True, "Spring tea", "live", "h1", 3, None, None),
+        ("r2", "default", True, "Old show", "ended", "h2", 1, None, None),
+    ]
+    assert tuple(product) == ("r1", "Longjing 50 g", 8800, 12)
+    assert tuple(token) == ("r1", 99)
