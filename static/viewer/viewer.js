@@ -14,6 +14,7 @@ import { Intents } from "/static/viewer/intents.js";
 import { renderComments, renderQuestions, renderSpotlight } from "/static/viewer/lists.js";
 import { initOptin } from "/static/viewer/optin.js";
 import { initReactions } from "/static/viewer/reactions.js";
+import { initReminder } from "/static/viewer/reminder.js";
 import { initShelf } from "/static/viewer/shelf.js";
 
 const page = pageData();
@@ -83,6 +84,7 @@ if (!page.joined) {
     const title = $("[data-room-title]");
     title.textContent = state.room.title;
     renderStatus($("[data-room-status]"), state.room.status);
+    reminder.render(state.room.status);
     renderPresence($("[data-presence]"), state.presence);
     const ann = $("[data-announcement]");
     if (state.announcement) {
@@ -142,6 +144,7 @@ if (!page.joined) {
   // Follow-up: the opt-in box (offered after a claim or a buy link) and the in-app messages.
   const optin = initOptin({ roomId: page.room_id });
   const inbox = initInbox();
+  const reminder = initReminder({ roomId: page.room_id, optin, serverNow: () => client.serverNow() });
   composer = initComposer({
     client,
     onSent: (item) => {
