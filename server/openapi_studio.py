@@ -10,6 +10,8 @@ from server.openapi_paths import (
     INT,
     JSON_BODY,
     STR,
+    VIEWER,
+    VIEWER_OPTIONAL,
     Json,
     Operation,
     content,
@@ -22,6 +24,7 @@ from server.openapi_paths import (
     op,
     query,
     redirect,
+    text,
 )
 
 STUDIO: list[Json] = [{"studioSession": []}]
@@ -71,6 +74,16 @@ IMAGE_IN: Json = {
 }
 LANG = query("lang", "the page's language, over the cookie and Accept-Language", enum(LOCALES))
 WRITE = (*JSON_BODY, 401, 403, 404, 422)
+AUDIT_FILTERS = [
+    query("org", "an organisation id"),
+    query("room", "a room id"),
+    query("actor", "an account id, or 'host key' / 'cli'"),
+    query("category", "a category"),
+    query("action", "text the action contains"),
+    query("from", "YYYY-MM-DD"),
+    query("to", "YYYY-MM-DD (inclusive)"),
+    query("tz", "the reader's offset east of UTC, in minutes"),
+]
 
 # fmt: off
 OPERATIONS: list[Operation] = [
@@ -125,5 +138,22 @@ OPERATIONS: list[Operation] = [
        HOST_OR_SESSION, {200: PRESETS}, [401, 403, 404]),
     op("GET /media/{name}", "media", "A stored image (covers, product photos)", "pages", [],
        {200: {"description": "the image", "content": {"image/webp": {"schema": STR}}}}, [404]),
+    # Go-live reminders (server/studio/reminders.py) and the audit log (server/studio/audit_http.py).
+    op("GET /api/rooms/{room_id}/reminder", "reminderState", "Whether this phone asked to be reminded",
+       "phone", VIEWER_OPTIONAL, {200: json_out(obj("set", "status", set=BOOL, status=STR, scheduled_ms=MS))},
+       [404]),
+    op("POST /api/rooms/{room_id}/reminder", "remindMe", "Remind me when this scheduled room goes live",
+       "phone", VIEWER, {200: json_out(obj("ok", "set", "consented", ok=BOOL, set=BOOL,
+                                           consented={"type": "array", "items": STR}))},
+       [401, 403, 404, 409], note="Idempotent; 409 `not_scheduled` once the room is live or ended. "
+       "`consented`: the channels the viewer granted (none: the reminder comes in the app)."),
+    op("DELETE /api/rooms/{room_id}/reminder", "cancelReminder", "No reminder after all", "phone", VIEWER,
+       {200: json_out(obj("ok", "set", ok=BOOL, set=BOOL))}, [401, 403, 404]),
+    op("GET /studio/audit", "studioAudit", "The audit log of the organisations the reader owns", TAG, STUDIO,
+       {200: html("the page"), 303: SIGNIN}, pages=[403],
+       params=[*AUDIT_FILTERS, query("before", "entries older than this id"), LANG]),
+    op("GET /studio/audit.csv", "studioAuditCsv", "The filtered audit log as CSV (org:admin)", TAG, STUDIO,
+       {200: text("text/csv", "UTF-8 with BOM, newest first, an attachment")}, [401, 403],
+       params=AUDIT_FILTERS),
 ]
 # fmt: on

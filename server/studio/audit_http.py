@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import orjson
 from sqlmodel import col, select
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from server.accounts.audit import CATEGORIES, AuditLog
@@ -224,7 +224,9 @@ async def audit_page(request: Request) -> Response:
     try:
         services, user, orgs = await _reader(request)
     except Unauthorized:
-        return RedirectResponse("/studio/signin?next=/studio/audit", status_code=303)
+        target = "/studio/signin?next=/studio/audit"
+        body = f'<!doctype html><a href="{target}">/studio/signin</a>\n'
+        return HTMLResponse(body, status_code=303, headers={"location": target})
     except Forbidden as exc:
         return render(request, "error.html", status_code=403, code=exc.code, message=exc.message)
     filters = parse_filters(request.query_params)
