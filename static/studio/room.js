@@ -258,10 +258,13 @@ document.querySelector("[data-clone]")?.addEventListener("click", (event) => {
   });
 });
 const hostKey = document.querySelector("[data-host-key]");
+const hostKeySaved = document.querySelector("[data-host-key-saved]");
 hostKey?.addEventListener("change", async () => {
+  hostKeySaved.hidden = true;
   try {
     const saved = await api("POST", `${base}/host-key`, { enabled: hostKey.checked });
     hostKey.checked = saved.host_key_enabled;
+    hostKeySaved.hidden = false;
     showError(adminError, null);
   } catch (err) {
     hostKey.checked = !hostKey.checked;
