@@ -21,14 +21,17 @@ export function initReminder({ roomId, optin, serverNow }) {
   const error = card.querySelector("[data-remind-error]");
   const url = `/api/rooms/${encodeURIComponent(roomId)}/reminder`;
   const startMs = Number(card.dataset.scheduledMs) || null;
+  const joined = Boolean(button); // before joining the card only shows the start
   let isSet = false;
   let status = "scheduled";
 
   function paint() {
     card.hidden = status !== "scheduled";
-    button.setAttribute("aria-pressed", String(isSet));
-    setText(button, isSet ? "remind.done" : "remind.set");
-    if (!isSet) inapp.hidden = true;
+    if (joined) {
+      button.setAttribute("aria-pressed", String(isSet));
+      setText(button, isSet ? "remind.done" : "remind.set");
+      if (!isSet) inapp.hidden = true;
+    }
     if (startMs) {
       const format = new Intl.DateTimeFormat(currentLang(), { dateStyle: "medium", timeStyle: "short" });
       setText(when, "remind.when", { when: format.format(new Date(startMs)) });
@@ -71,9 +74,13 @@ export function initReminder({ roomId, optin, serverNow }) {
     paint();
   }
 
-  button.addEventListener("click", toggle);
   onLangChange(paint);
   setInterval(tick, 1000);
+  if (!joined) {
+    paint();
+    return { render() {} };
+  }
+  button.addEventListener("click", toggle);
   api("GET", url)
     .then((reply) => {
       isSet = Boolean(reply && reply.set);

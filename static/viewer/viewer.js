@@ -45,6 +45,7 @@ if (!page.joined) {
     join(new FormData(form).get("name"));
   });
   $("[data-join-anonymous]").addEventListener("click", () => join(null));
+  initReminder({ roomId: page.room_id, optin: null, serverNow: () => Date.now() });
 } else {
   let state = null;
   const audience = new Audience();

@@ -49,6 +49,10 @@ async def test_remind_me_on_a_scheduled_room(browser: Browser, running: Running)
     context = await browser.new_context(**PHONE, locale="en-US")  # type: ignore[arg-type]
     page = await context.new_page()
     await page.goto(f"{running.base}/r/{room['id']}")
+    # Before joining: the start and description, no button (a reminder needs the viewer cookie).
+    await expect(page.locator("[data-remind-desc]")).to_have_text("Five teas, one hour.")
+    await expect(page.locator("[data-remind-when]")).to_contain_text("Starts")
+    assert await page.locator("[data-remind-toggle]").count() == 0
     await page.locator("input[name=name]").fill("Li")
     await page.locator("[data-join]").click()
     await expect(page.locator("html")).to_have_attribute("data-conn", "live")
