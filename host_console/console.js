@@ -118,7 +118,6 @@ const tabOptions = {
   base: page.base || location.origin,
   serverNow: () => client.serverNow(),
   done: (key, vars) => toast(key, vars),
-  scopes: () => (client && client.lastWelcome && client.lastWelcome.scopes) || null,
 };
 const selling = new SellingView(tabOptions);
 const draws = new DrawsView(tabOptions);

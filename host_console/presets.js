@@ -1,10 +1,11 @@
 // Deals and draws prepared in the studio, listed in the Selling and Draws tabs ("Prepared") with one
 // Launch button each: discount.preset / draw.preset over the WebSocket. The list comes from
 // GET /api/rooms/{room}/presets on the console's session; Launch is hidden when the console's scopes
-// (from the welcome; missing means every scope) lack the one the action needs.
+// (roles.js, from the welcome) lack the one the action needs.
 import { api } from "/static/js/http.js";
 import { setText, t } from "/static/js/i18n.js";
 import { button, el } from "/console-assets/forms.js";
+import { can } from "/console-assets/roles.js";
 
 const ACTION = { discount: "discount.preset", draw: "draw.preset" };
 const SCOPE = { discount: "deals:run", draw: "draws:run" };
@@ -13,7 +14,7 @@ const DONE = { discount: "presets.done.discount", draw: "presets.done.draw" };
 export class PresetsView {
   /**
    * @param {{request: (type: string, data?: object) => Promise<any>, roomId: string,
-   *          done: (key: string, vars?: object) => void, scopes?: () => string[] | null}} opts
+   *          done: (key: string, vars?: object) => void}} opts
    * @param {"discount" | "draw"} kind
    */
   constructor(opts, kind) {
@@ -23,11 +24,6 @@ export class PresetsView {
     this.presets = [];
     this.loading = null;
     if (this.root) this.refresh();
-  }
-
-  allowed() {
-    const scopes = this.opts.scopes ? this.opts.scopes() : null;
-    return !Array.isArray(scopes) || scopes.includes(SCOPE[this.kind]);
   }
 
   /** Read the list again (on a snapshot: a reconnect may follow changes made in the studio). */
@@ -52,7 +48,7 @@ export class PresetsView {
     const empty = this.root.querySelector("[data-presets-empty]");
     this.root.hidden = false;
     empty.hidden = this.presets.length > 0;
-    const can = this.allowed();
+    const allowed = can(SCOPE[this.kind]);
     list.replaceChildren(
       ...this.presets.map((preset) => {
         const li = el("li", "c-preset");
@@ -63,7 +59,7 @@ export class PresetsView {
           setText(when, "presets.launched");
           li.append(" ", when);
         }
-        if (can) {
+        if (allowed) {
           const launch = button("presets.launch", { presetLaunch: preset.id }, "primary");
           launch.addEventListener("click", () => this.launch(preset, launch));
           li.append(" ", launch);
