@@ -32,6 +32,9 @@ from server.throttle import Backoff
 # 15 quiet minutes. Unknown addresses count as accounts too (the answer must not tell them apart).
 SIGNIN_PER_ADDRESS = Backoff(free=5, first_secs=1.0, max_secs=300.0, forget_secs=900.0)
 SIGNIN_PER_ACCOUNT = Backoff(free=10, first_secs=1.0, max_secs=300.0, forget_secs=900.0)
+# Mail asked for one address (links, resets): 3 mails, then none for 1 minute, 2, 4 ... up to an
+# hour, so that the form cannot be used to flood someone's inbox. The answer stays the same.
+MAILS_PER_ADDRESS = Backoff(free=3, first_secs=60.0, max_secs=3600.0, forget_secs=3600.0)
 # Checked when there is no account or no password, so that a wrong email takes as long as a wrong
 # password (scrypt runs on it all the same; no password hashes to it).
 _NO_PASSWORD = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 64
@@ -296,9 +299,13 @@ async def request_link(services: Services, email: object, purpose: str, base: st
         clean = rules.clean_email(email)
     except InvalidInput:
         return
+    engine = _engine(services)
     account = await account_by_email(services.db, clean)
-    if account is None or account.disabled or not _engine(services).mail_on:
+    if account is None or account.disabled or not engine.mail_on:
         return
+    if await engine.failures.locked(f"studio-mail:{clean}") > 0:
+        return
+    await engine.failures.fail(f"studio-mail:{clean}", MAILS_PER_ADDRESS)
     token = await issue_link(services.db, account.id, purpose)
     mail_link(
         services,

@@ -153,3 +153,17 @@ async def test_mail_is_in_the_accounts_language(studio: Running, mailbox: tuple[
     [message] = mailbox[0].to(person.email)
     assert message["Subject"] == "你的登录链接"
     assert "/studio/link/" in message.get_content()
+
+
+async def test_one_address_gets_at_most_three_mails_at_a_time(
+    studio: Running, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Asking again and again (the form as a mail cannon): three mails go out, the rest are answered
+    the same but not sent."""
+    person = await make_person(services_of(studio))
+    async with httpx.AsyncClient(base_url=studio.base) as browser:
+        for _ in range(6):
+            r = await browser.post("/studio/reset", data={"email": person.email}, headers=address())
+            assert r.status_code == 200 and "data-reset-sent" in r.text
+    await mails_sent(studio)
+    assert len(mailbox[0].to(person.email)) == actions.MAILS_PER_ADDRESS.free
