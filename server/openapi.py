@@ -15,6 +15,8 @@ from starlette.routing import Route
 from server import __version__
 from server.followup import contacts, rules
 from server.intents.wire import SHOP_EVENTS
+from server.openapi_accounts import OPERATIONS as ACCOUNT_OPERATIONS
+from server.openapi_accounts import PATH_PARAMETERS as ACCOUNT_PARAMETERS
 from server.openapi_paths import (
     BOOL,
     ERROR_RESPONSES,
@@ -321,7 +323,7 @@ SECURITY_SCHEMES: dict[str, Json] = {
 def document() -> Json:
     """The OpenAPI document, built once."""
     paths: dict[str, Json] = {}
-    for method, path, operation in [*OPERATIONS, *STUDIO_OPERATIONS]:
+    for method, path, operation in [*OPERATIONS, *STUDIO_OPERATIONS, *ACCOUNT_OPERATIONS]:
         item = paths.setdefault(path, {})
         names = re.findall(r"{(\w+)}", path)
         if names and "parameters" not in item:
@@ -339,7 +341,9 @@ def document() -> Json:
         "components": {
             "schemas": SCHEMAS,
             "responses": RESPONSES,
-            "parameters": {name: {"name": name, **p} for name, p in PATH_PARAMETERS.items()},
+            "parameters": {
+                name: {"name": name, **p} for name, p in {**PATH_PARAMETERS, **ACCOUNT_PARAMETERS}.items()
+            },
             "securitySchemes": SECURITY_SCHEMES,
         },
     }

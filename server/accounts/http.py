@@ -4,11 +4,12 @@ sessions page (docs/accounts.md). Server-rendered forms; every POST is refused f
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.accounts import actions, identity, rules
@@ -54,13 +55,16 @@ def base_of(request: Request) -> str:
     return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
-async def page_user(request: Request) -> StudioUser | RedirectResponse:
-    """The signed-in person, or a redirect to the sign-in page that comes back here after."""
+async def page_user(request: Request) -> StudioUser | Response:
+    """The signed-in person, or a redirect to the sign-in page that comes back here after (with a
+    small HTML body naming it, as the studio's other pages answer)."""
     try:
         return await identity.studio_user(_services(request), request)
     except Unauthorized:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/studio/signin?next={quote(here, safe='/')}", status_code=303)
+        target = f"/studio/signin?next={quote(here, safe='/')}"
+        body = f'<!doctype html><a href="{html.escape(target)}">/studio/signin</a>\n'
+        return HTMLResponse(body, status_code=303, headers={"location": target, "cache-control": "no-store"})
 
 
 async def _form(request: Request) -> dict[str, str]:
