@@ -77,7 +77,7 @@ def links(services: Services, room: Room, base: str, *, admin: bool) -> dict[str
         "viewer": f"{base}/r/{room.id}",
         "console": f"{base}/host/{room.id}",
         "screen": screen,
-        "obs": f"{screen}&obs=1" if screen else None,
+        "obs": screen,  # the screen itself, as an OBS Browser Source (overlays: issue 24)
         "qr": f"/r/{room.id}/qr.svg",
         "poster_png": f"/studio/rooms/{room.id}/poster.png",
         "poster_pdf": f"/studio/rooms/{room.id}/poster.pdf",

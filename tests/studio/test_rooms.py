@@ -262,7 +262,7 @@ async def test_room_page_shows_links_by_role(running: Running) -> None:
     analyst = await person(running, MemberRole.ANALYST)
     async with studio(running, host) as http:
         page = (await http.get(f"/studio/rooms/{room.id}")).text
-        assert f"/screen/{room.id}?k=" in page and "&amp;obs=1" in page
+        assert f"/screen/{room.id}?k=" in page and "Browser Source" in page
         assert f"/r/{room.id}" in page and f"/host/{room.id}" in page and "data-reminders" in page
     async with studio(running, analyst) as http:
         page = (await http.get(f"/studio/rooms/{room.id}")).text
