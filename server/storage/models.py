@@ -59,6 +59,10 @@ class RoomViewer(SQLModel, table=True):
     room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=32)
     viewer_id: str = Field(primary_key=True, foreign_key="viewer.id", max_length=32)
     joined_ms: int = Field(sa_type=BigInteger)
+    # Sources (docs/revenue.md): the entry link of the first visit, and of the latest that named one.
+    first_ref: str | None = Field(default=None, max_length=16)
+    last_ref: str | None = Field(default=None, max_length=16)
+    last_message_id: int | None = None  # the follow-up message whose tracked link was clicked last
 
 
 class Announcement(SQLModel, table=True):
@@ -197,6 +201,7 @@ class Claim(SQLModel, table=True):
     created_ms: int = Field(sa_type=BigInteger)
     expires_ms: int = Field(sa_type=BigInteger, index=True)
     closed_ms: int | None = Field(default=None, sa_type=BigInteger)  # redeemed, released or expired
+    ref: str | None = Field(default=None, max_length=16)  # the viewer's source code when claiming
 
 
 class Follow(SQLModel, table=True):
@@ -216,6 +221,7 @@ class IntentEvent(SQLModel, table=True):
         Index("ix_intentevent_funnel", "room_id", "kind", "product_id", "viewer_id"),
         # Shop events that name only an order are matched to the order's earlier events.
         Index("ix_intentevent_order", "room_id", "order_id"),
+        Index("ix_intentevent_ref", "room_id", "ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -231,6 +237,7 @@ class IntentEvent(SQLModel, table=True):
     claim_id: int | None = None
     order_id: str | None = Field(default=None, max_length=80)
     data: str | None = Field(default=None, sa_type=Text)  # JSON: what else the source said (up to 64 KiB)
+    ref: str | None = Field(default=None, max_length=16)  # the viewer's source code at the time
     created_ms: int = Field(sa_type=BigInteger)
     # Taken up by follow-up messaging (journey entries, goals, conversions); false until then.
     routed: bool = Field(default=False, sa_column_kwargs={"server_default": false()}, index=True)
@@ -301,3 +308,4 @@ class DrawWinner(SQLModel, table=True):
 # The follow-up tables live in their own module; importing it registers them on the same metadata.
 from server.storage.accounts import *  # noqa: E402, F403
 from server.storage.followup import *  # noqa: E402, F403
+from server.storage.revenue import *  # noqa: E402, F403
