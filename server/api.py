@@ -26,8 +26,9 @@ def _services(request: Request) -> Services:
 
 
 async def join(request: Request) -> JSONResponse:
-    """POST /api/rooms/{room}/join {name?, lang?}: become (or stay) a viewer; returns a viewer token.
-    ``lang`` is the language the phone shows (messages to the viewer are written in it)."""
+    """POST /api/rooms/{room}/join {name?, lang?, src?}: become (or stay) a viewer; returns a viewer
+    token. ``lang`` is the language the phone shows (messages to the viewer are written in it);
+    ``src`` the entry link's source code (docs/revenue.md; an unknown one is ignored)."""
     services = _services(request)
     check_origin(request, services.settings.allowed_origins, services.settings.public_url)
     room_id = request.path_params["room_id"]
@@ -37,7 +38,13 @@ async def join(request: Request) -> JSONResponse:
     if lang is not None and lang not in LOCALES:
         raise InvalidInput(f"lang must be one of {', '.join(LOCALES)} (the language the phone shows)")
     viewer = await actions.do_join(
-        services, room_id, viewer_id, body.get("name"), locale=lang, first_locale=negotiate(request)
+        services,
+        room_id,
+        viewer_id,
+        body.get("name"),
+        locale=lang,
+        first_locale=negotiate(request),
+        src=body.get("src"),
     )
     token = services.tokens.viewer(viewer.id)
     response = JSONResponse(

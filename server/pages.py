@@ -18,7 +18,7 @@ from server.errors import Forbidden, LivewallError, NotFound, TooManyAttempts, U
 from server.followup import reach
 from server.httputil import check_origin, client_address, retry_after
 from server.i18n import negotiate
-from server.rooms import access, actions
+from server.rooms import access, actions, sources
 from server.rooms.identity import (
     clear_host_cookie,
     host_cookie,
@@ -82,7 +82,10 @@ async def viewer_page(request: Request) -> Response:
         try:
             # Returning viewers are recorded as attending this room too, with the language the page
             # is shown in (follow-up messages to them are written in it).
-            viewer = await actions.do_join(services, room.id, viewer_id, None, locale=lang)
+            # ``?src=CODE``: the entry link's source (docs/revenue.md); a new phone sends it with its join.
+            viewer = await actions.do_join(
+                services, room.id, viewer_id, None, locale=lang, src=request.query_params.get("src")
+            )
         except LivewallError:
             viewer = None
     # The opt-in box offers only what some delivering process can send (followup/reach.py).
@@ -103,13 +106,17 @@ async def service_worker(_request: Request) -> Response:
 
 
 async def qr_svg(request: Request) -> Response:
-    """GET /r/{room}/qr.svg: the QR code of the viewer page (SVG, scales to any screen)."""
+    """GET /r/{room}/qr.svg[?src=CODE]: the QR code of the viewer page (SVG, scales to any screen);
+    with a live source code of the room, of that source's entry link (docs/revenue.md)."""
     services = _services(request)
     try:
         room = await actions.load_room(services.db, request.path_params["room_id"])
     except LivewallError as exc:
         return Response(exc.message, status_code=exc.http_status)
     url = f"{public_base(request)}/r/{room.id}"
+    src = await sources.known_source(services.db, room.id, request.query_params.get("src"))
+    if src is not None:
+        url += f"?src={src}"
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="svg", scale=10, border=2, xmldecl=False, svgns=True)
     return Response(buffer.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=300"})

@@ -24,6 +24,7 @@ from server.errors import NotFound
 from server.intents import log as intents
 from server.realtime.hub import Hub
 from server.realtime.protocol import direct_frame
+from server.rooms import sources
 from server.rooms.actions import display_names
 from server.storage import Database, now_ms
 from server.storage.models import Claim, Discount, Product
@@ -129,6 +130,8 @@ class Engine(Ticker):
         return await future
 
     async def _drain(self, d: Discount, batch: _Batch) -> None:
+        refs: dict[str, str | None] = {}  # each claimer's last-touch source (docs/revenue.md)
+
         def build(viewer_id: str, t_ms: int) -> Claim:
             assert d.id is not None
             return Claim(
@@ -139,6 +142,7 @@ class Engine(Ticker):
                 price_minor=d.price_minor,
                 created_ms=t_ms,
                 expires_ms=t_ms + d.hold_secs * 1000,
+                ref=refs.get(viewer_id),
             )
 
         def alongside(claims: list[Claim]) -> list[SQLModel]:
@@ -151,6 +155,7 @@ class Engine(Ticker):
                     product_id=d.product_id,
                     discount_id=c.discount_id,
                     claim_id=c.id,
+                    ref=c.ref,
                 )
                 for c in claims
             ]
@@ -166,6 +171,10 @@ class Engine(Ticker):
                         future.set_result(verdict)
 
             requests = [(v, t) for v, t, _ in taken]
+            try:
+                refs.update(await sources.last_refs(self.db, d.room_id, {v for v, _ in requests}))
+            except Exception:  # a claim never fails for want of its attribution
+                log.exception("reading the claimers' sources failed")
             try:
                 try:
                     results, counts = await self.stock.claim(d, requests, build, decided, alongside)

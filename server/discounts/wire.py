@@ -214,7 +214,9 @@ def claim_shape(claim: Claim, product: Product | None) -> dict[str, Any]:
         "discount_id": claim.discount_id,
         "product_id": product.id if product is not None else None,
         "code": claim.code,
-        "checkout_url": checkout_url(product.shop_url if product else None, claim.code, claim.viewer_id)
+        "checkout_url": checkout_url(
+            product.shop_url if product else None, claim.code, claim.viewer_id, claim.ref
+        )
         if claim.status in ("reserved", "redeemed")
         else None,
         "status": claim.status,

@@ -24,6 +24,7 @@ from server.i18n import template_helpers
 from server.services import Services
 from server.storage import now_ms
 from server.storage.followup import Consent, Contact, Message
+from server.storage.models import RoomViewer
 
 # The open pixel: a 1x1 transparent GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -67,6 +68,17 @@ async def click(request: Request) -> Response:
                 )
                 .values(status="clicked")
             )
+            # Last touch for revenue (docs/revenue.md): the viewer's next order names this message.
+            message = await session.get(Message, message_id)
+            if message is not None and message.viewer_id is not None:
+                await session.exec(
+                    update(RoomViewer)
+                    .where(
+                        col(RoomViewer.room_id) == message.room_id,
+                        col(RoomViewer.viewer_id) == message.viewer_id,
+                    )
+                    .values(last_message_id=message_id)
+                )
             await session.commit()
     return RedirectResponse(url, status_code=302)
 

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from server.intents.events import SalesChanged
 from server.realtime.hub import Hub
+from server.rooms import sources
 from server.storage import Database, now_ms
 from server.storage.batch import shared_writer
 from server.storage.models import Follow, IntentEvent
@@ -55,6 +56,7 @@ class EventFields(TypedDict, total=False):
     data: dict[str, Any] | None
     event_id: str | None
     source: str
+    ref: str | None
 
 
 def event_row(**fields: Unpack[EventFields]) -> IntentEvent:
@@ -70,6 +72,7 @@ def event_row(**fields: Unpack[EventFields]) -> IntentEvent:
         discount_id=fields.get("discount_id"),
         claim_id=fields.get("claim_id"),
         order_id=fields.get("order_id"),
+        ref=fields.get("ref"),
         data=orjson.dumps(data).decode() if data else None,
         created_ms=now_ms(),
     )
@@ -86,7 +89,10 @@ def recorded(board: SalesBoard | None, room_id: str, kinds: set[str]) -> None:
 
 
 async def record(db: Database, *, board: SalesBoard | None = None, **fields: Unpack[EventFields]) -> bool:
-    """Store one event; False if an event with this id was already stored (nothing changes)."""
+    """Store one event; False if an event with this id was already stored (nothing changes). An event
+    of a viewer that names no ``ref`` gets the viewer's last-touch source (docs/revenue.md)."""
+    if "ref" not in fields and fields.get("viewer_id"):
+        fields["ref"] = await sources.last_ref(db, fields["room_id"], fields.get("viewer_id"))
     row = event_row(**fields)
     try:
         await shared_writer(db, IntentEvent).add(row)

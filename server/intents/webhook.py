@@ -23,8 +23,10 @@ from starlette.responses import JSONResponse
 from server.errors import BadMessage, InvalidInput, Unauthorized
 from server.httputil import read_body
 from server.intents import log as intents
+from server.intents import orders
 from server.intents.log import SalesBoard
-from server.intents.wire import parse_event, parse_refs
+from server.intents.wire import parse_event, parse_money, parse_refs
+from server.rooms import sources
 from server.rooms.actions import load_room
 from server.services import Services
 from server.storage import now_ms
@@ -74,6 +76,7 @@ async def receive(request: Request) -> JSONResponse:
     if await intents.seen(services.db, event_id):
         return JSONResponse({"ok": True, "duplicate": True, "type": kind})
     refs = parse_refs(data)
+    money = parse_money(data)
     code, viewer_id, sku = refs.coupon_code, refs.viewer_id, refs.sku
     claim: Claim | None = None
     product_id: int | None = None
@@ -92,6 +95,11 @@ async def receive(request: Request) -> JSONResponse:
             product_id = (
                 await session.exec(select(Product.id).where(Product.room_id == room.id, Product.sku == sku))
             ).first()
+    who = await _attribution(services, room.id, refs.src, viewer_id, claim, product_id, discount_id)
+    ordering = kind in orders.ORDER_EVENTS and refs.order_id is not None
+    if ordering:
+        assert refs.order_id is not None
+        orders.check_currency(await orders.find(services.db, room.id, refs.order_id), money)
     fresh = await intents.record(
         services.db,
         room_id=room.id,
@@ -102,10 +110,14 @@ async def receive(request: Request) -> JSONResponse:
         discount_id=discount_id,
         claim_id=claim.id if claim is not None else None,
         order_id=refs.order_id,
+        ref=who.last_ref,
         data=data,
         event_id=event_id,
         board=services.engines.find(SalesBoard),
     )
+    if fresh and ordering:
+        assert refs.order_id is not None
+        await orders.upsert(services.db, room.id, refs.order_id, kind, money, who, now_ms())
     late = claim is not None and kind in REDEEMING and claim.status in ("expired", "released")
     if fresh and claim is not None and kind in REDEEMING and not late:
         await _redeem(services, claim, record=kind != "coupon.redeemed")
@@ -113,6 +125,35 @@ async def receive(request: Request) -> JSONResponse:
     if late:  # the hold had lapsed: its unit went back to stock (docs/shop-webhooks.md)
         answer["late"] = True
     return JSONResponse(answer)
+
+
+async def _attribution(
+    services: Services,
+    room_id: str,
+    src: str | None,
+    viewer_id: str | None,
+    claim: Claim | None,
+    product_id: int | None,
+    discount_id: int | None,
+) -> orders.Attribution:
+    """Last touch: the checkout link's ``lw_src`` if it is a code of this room, else the viewer's
+    latest entry link, else the claim's; first touch: the viewer's first entry link, else the last."""
+    attendance = await sources.viewer_refs(services.db, room_id, viewer_id)
+    last = await sources.known_source(services.db, room_id, src)
+    if last is None and attendance is not None:
+        last = attendance.last_ref
+    if last is None and claim is not None:
+        last = claim.ref
+    first = attendance.first_ref if attendance is not None and attendance.first_ref else last
+    return orders.Attribution(
+        viewer_id=viewer_id,
+        product_id=product_id,
+        discount_id=discount_id,
+        claim_id=claim.id if claim is not None else None,
+        message_id=attendance.last_message_id if attendance is not None else None,
+        first_ref=first,
+        last_ref=last,
+    )
 
 
 async def _redeem(services: Services, claim: Claim, *, record: bool) -> None:

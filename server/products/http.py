@@ -18,6 +18,7 @@ from server.intents.webhook import receive
 from server.products import wire
 from server.products.actions import do_import, load_product
 from server.products.rules import checkout_url
+from server.rooms import sources
 from server.rooms.identity import require_host, viewer_from_cookie
 from server.services import Services
 from server.storage.models import Claim, Discount
@@ -73,7 +74,8 @@ async def buy(request: Request) -> Response:
             product_id=product.id,
             board=services.engines.find(SalesBoard),
         )
-    url = checkout_url(product.shop_url, code, viewer_id)
+    src = await sources.last_ref(services.db, room_id, viewer_id)
+    url = checkout_url(product.shop_url, code, viewer_id, src)
     assert url is not None
     # Its host's addresses were checked when the link was saved; here only what needs no DNS (a
     # link saved before that check, a local name). The phone resolves the name itself: what this

@@ -173,16 +173,20 @@ def parse_import(body: bytes, content_type: str) -> list[ProductFields]:
     return products
 
 
-def checkout_url(shop_url: str | None, code: str | None, viewer_id: str | None) -> str | None:
-    """The shop link with the coupon code (``coupon``) and who came from the stream (``lw_ref``)."""
+def checkout_url(
+    shop_url: str | None, code: str | None, viewer_id: str | None, src: str | None = None
+) -> str | None:
+    """The shop link with the coupon code (``coupon``), who came from the stream (``lw_ref``) and
+    through which entry link (``lw_src``, docs/revenue.md)."""
     if not shop_url:
         return None
     parts = urlsplit(shop_url)
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("coupon", "lw_ref")
-    ]
+    ours = ("coupon", "lw_ref", "lw_src")
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
     if code:
         query.append(("coupon", code))
     if viewer_id:
         query.append(("lw_ref", viewer_id))
+    if viewer_id and src:
+        query.append(("lw_src", src))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

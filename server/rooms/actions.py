@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from server.auth import hash_secret, new_host_key
 from server.errors import NotFound, Unauthorized
-from server.rooms import rules, wire
+from server.rooms import rules, sources, wire
 from server.rooms.events import AnnouncementPosted, PresenceChanged, RoomStatusChanged
 from server.services import Services
 from server.storage import Database, now_ms
@@ -163,11 +163,14 @@ async def do_join(
     *,
     locale: str | None = None,
     first_locale: str | None = None,
+    src: object = None,
 ) -> Viewer:
     """Record a viewer's attendance; creates the viewer identity if it is new (or unknown).
     ``locale``: the language the phone shows (kept); ``first_locale``: a guess kept only for a
-    viewer whose language is not known yet."""
+    viewer whose language is not known yet; ``src``: the entry link's source code (docs/revenue.md),
+    ignored unless it is a live code of this room."""
     await load_room_cached(services.db, room_id)
+    ref = await sources.known_source(services.db, room_id, src)
     clean = rules.clean_display_name(name)
     now = now_ms()
     if not viewer_id:
@@ -176,7 +179,13 @@ async def do_join(
         fresh = Viewer(
             id=secrets.token_hex(8), display_name=clean, locale=locale or first_locale, created_ms=now
         )
-        attendance = {"room_id": room_id, "viewer_id": fresh.id, "joined_ms": now}
+        attendance = {
+            "room_id": room_id,
+            "viewer_id": fresh.id,
+            "joined_ms": now,
+            "first_ref": ref,
+            "last_ref": ref,
+        }
         await _new_viewers(services.db).add((fresh.model_dump(), attendance))
         return fresh
     async with services.db.session() as session:
@@ -193,8 +202,14 @@ async def do_join(
                 viewer.locale = locale or first_locale or viewer.locale
             session.add(viewer)
         await session.flush()
-        if await session.get(RoomViewer, (room_id, viewer.id)) is None:
-            session.add(RoomViewer(room_id=room_id, viewer_id=viewer.id, joined_ms=now))
+        present = await session.get(RoomViewer, (room_id, viewer.id))
+        if present is None:
+            session.add(
+                RoomViewer(room_id=room_id, viewer_id=viewer.id, joined_ms=now, first_ref=ref, last_ref=ref)
+            )
+        elif ref is not None:
+            sources.touch(present, ref)
+            session.add(present)
         await session.commit()
         await session.refresh(viewer)
     return viewer

@@ -13,7 +13,8 @@ class SourceCode(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=16)  # short, random, URL-safe
     room_id: str = Field(foreign_key="room.id", index=True, max_length=32)
     label: str = Field(max_length=80)
-    channel: str = Field(max_length=16)  # poster | wechat_group | miniprogram | web | app | kol | store | other
+    # poster | wechat_group | miniprogram | web | app | kol | store | other
+    channel: str = Field(max_length=16)
     created_ms: int = Field(sa_type=BigInteger)
     archived: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 

@@ -23,7 +23,9 @@ const $ = (sel) => document.querySelector(sel);
 
 /** Join (or stay): the name, if given, and the language this phone shows (follow-up writes in it). */
 function postJoin(body) {
-  return api("POST", `/api/rooms/${encodeURIComponent(page.room_id)}/join`, { ...body, lang: currentLang() });
+  // The entry link's source code (a poster's QR, a WeChat group): kept on the attendance (docs/revenue.md).
+  const src = new URLSearchParams(location.search).get("src");
+  return api("POST", `/api/rooms/${encodeURIComponent(page.room_id)}/join`, { ...body, lang: currentLang(), src });
 }
 
 async function join(name) {
