@@ -19,12 +19,13 @@ from server.followup.channels import (
     Outgoing,
 )
 from server.followup.checks import address_of, push_subs
-from server.followup.links import Links, webhook_secret
+from server.followup.links import DEFAULT_UTM_SOURCE, Links, webhook_secret, with_utm
 from server.products.rules import currency_digits
 from server.sandbox import Sandbox
 from server.storage.followup import (
     Contact,
     FollowupSettings,
+    Journey,
     Message,
 )
 from server.storage.models import Claim, Product, Room, Viewer
@@ -82,6 +83,26 @@ def _digits(currency: str) -> int:
     return currency_digits(currency)
 
 
+async def utm_params(
+    session: AsyncSession, message: Message, channel: str, settings: FollowupSettings
+) -> dict[str, str | None]:
+    """The UTM parameters of a message's links (docs/revenue.md); none when the room turned them off."""
+    if not settings.utm:
+        return {}
+    campaign = None
+    if message.journey_id is not None:
+        journey = await session.get(Journey, message.journey_id)
+        campaign = journey.key if journey is not None else None
+    elif message.campaign_id is not None:
+        campaign = f"campaign-{message.campaign_id}"
+    return {
+        "utm_source": settings.utm_source or DEFAULT_UTM_SOURCE,
+        "utm_medium": channel,
+        "utm_campaign": campaign,
+        "utm_content": message.template,
+    }
+
+
 async def compose(
     session: AsyncSession,
     message: Message,
@@ -116,7 +137,8 @@ async def compose(
         # Only links to this server and to the room's shop are tracked (signed redirects); a link
         # typed into a viewer's own name stays plain text, never a redirect on the shop's domain.
         own = await link_hosts(session, message.room_id, links.base_url)
-        text = templates.rewrite_links(text, lambda url: links.click(mid, url), own)
+        utm = await utm_params(session, message, channel, settings)
+        text = templates.rewrite_links(text, lambda url: links.click(mid, with_utm(url, utm)), own)
     base = Outgoing(idem_key=message.idem_key, to="", subject=rendered.subject, text=text)
     marketing = not message.transactional
     if channel == "email":
@@ -147,7 +169,9 @@ async def compose(
             base,
             to=sub.endpoint,
             push_keys={"p256dh": sub.p256dh, "auth": sub.auth},
-            data={"url": links.click(mid, url)},
+            data={
+                "url": links.click(mid, with_utm(url, await utm_params(session, message, channel, settings)))
+            },
         )
     if channel == "webhook":
         if not settings.webhook_url:

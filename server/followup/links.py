@@ -6,9 +6,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from itsdangerous import URLSafeSerializer
+
+DEFAULT_UTM_SOURCE = "livewall"
+
+
+def with_utm(url: str, params: Mapping[str, str | None]) -> str:
+    """``url`` with the UTM parameters it does not carry yet (the link's own are kept)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {k for k, _ in query}
+    query += [(k, v) for k, v in params.items() if v and k not in present]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
 def webhook_secret(secret_key: str, room_id: str) -> str:

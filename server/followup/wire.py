@@ -4,6 +4,7 @@ the messages of refusals are part of the API (docs/api.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,10 @@ SETTING_FIELDS = (
     "cap_per_week",
     "failure_pause_ratio",
     "webhook_url",
+    "utm",
+    "utm_source",
 )
+UTM_SOURCE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 # The browsers' push services. The endpoint comes from the browser, and the server will POST to it:
 # any other host would let a page make the server call an address of its choice.
 PUSH_SERVICES = (
@@ -87,6 +91,15 @@ def parse_settings(body: Json) -> SettingsChange:
         ):
             raise InvalidInput("webhook_url must be an http(s) URL")
         values["webhook_url"] = url
+    if "utm" in body:
+        if not isinstance(body["utm"], bool):
+            raise InvalidInput("utm must be true or false")
+        values["utm"] = body["utm"]
+    if "utm_source" in body:
+        source = body["utm_source"] or None
+        if source is not None and (not isinstance(source, str) or not UTM_SOURCE.fullmatch(source)):
+            raise InvalidInput("utm_source must be 1 to 40 letters, digits, '-', '_' or '.'")
+        values["utm_source"] = source
     return SettingsChange(values, url)
 
 

@@ -8,7 +8,7 @@ so one journey step or one campaign recipient can never produce two messages.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -87,6 +87,9 @@ class FollowupSettings(SQLModel, table=True):
     failure_min_sends: int = 10  # ... once it has at least this many recent outcomes
     webhook_url: str | None = Field(default=None, max_length=1000)
     sender_name: str | None = Field(default=None, max_length=80)
+    # UTM parameters on the tracked links of messages (docs/revenue.md): on by default.
+    utm: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    utm_source: str | None = Field(default=None, max_length=40)  # None: "livewall"
 
 
 class Template(SQLModel, table=True):

@@ -1,5 +1,5 @@
 """sources (entry links per channel), shop orders with amounts and first/last-touch attribution;
-the source code on attendance, intents and claims
+the source code on attendance, intents and claims; UTM settings of follow-up links
 
 Revision ID: 0012
 Revises: 0011
@@ -78,10 +78,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('last_ref', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('last_message_id', sa.Integer(), nullable=True))
 
+    with op.batch_alter_table('followupsettings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('utm', sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch_op.add_column(sa.Column('utm_source', sa.String(length=40), nullable=True))
+
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table('followupsettings', schema=None) as batch_op:
+        batch_op.drop_column('utm_source')
+        batch_op.drop_column('utm')
+
     with op.batch_alter_table('roomviewer', schema=None) as batch_op:
         batch_op.drop_column('last_message_id')
         batch_op.drop_column('last_ref')
