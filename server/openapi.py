@@ -157,6 +157,8 @@ SCHEMAS: dict[str, Json] = {
         cap_per_week={"type": "integer", "minimum": 0, "maximum": 100},
         failure_pause_ratio={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         webhook_url=_or_null(STR),
+        utm={**BOOL, "description": "UTM parameters on tracked links (docs/revenue.md); default true"},
+        utm_source=_or_null({**STR, "description": "utm_source; null: livewall"}),
     ),
     "Journey": obj(
         "key",

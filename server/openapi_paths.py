@@ -132,6 +132,7 @@ def op(
 
 
 LANG = query("lang", "the page's language, over the cookie and Accept-Language", enum(contacts.LOCALES))
+SRC = query("src", "a source code of the room (docs/revenue.md); an unknown one is ignored")
 JSON_BODY = (400, 413)  # a body that is not a JSON object (bad_json); one over 64 KiB
 HOST_ERRORS = (401, 404)  # no or a wrong host token; no such room
 CONSOLE = (*HOST_ERRORS, 403)  # and 403 bad_origin for a cross-site request riding on the session
@@ -158,7 +159,7 @@ OPERATIONS: list[Operation] = [
        {200: "Room"}, [404]),
     op("POST /api/rooms/{room_id}/join", "join", "Become (or stay) a viewer of a room", "rooms",
        VIEWER_OPTIONAL, {200: "Joined"}, [*JSON_BODY, 401, 403, 404, 422],
-       body=json_in(obj(name=STR, token=STR, lang=enum(contacts.LOCALES))), optional_body=True,
+       body=json_in(obj(name=STR, token=STR, lang=enum(contacts.LOCALES), src=STR)), optional_body=True,
        note="An existing `lw_viewer` cookie or `token` keeps the identity; answers with the cookie set. "
        "401 for a forged or expired `token`."),
     op("POST /api/rooms/{room_id}/host-token", "hostToken", "Exchange the host key for a host token", "rooms",
@@ -276,9 +277,9 @@ OPERATIONS: list[Operation] = [
        body="DoNotContact", note="Recorded in the consent history; 404 when no contact has the address."),
     op("GET /", "home", "The home page", "pages", NONE, {200: html("the page")}, params=[LANG]),
     op("GET /r/{room_id}", "viewerPage", "The viewer's phone page (the QR code points here)", "pages",
-       VIEWER_OPTIONAL, {200: html("the page")}, pages=[404], params=[LANG]),
+       VIEWER_OPTIONAL, {200: html("the page")}, pages=[404], params=[LANG, SRC]),
     op("GET /r/{room_id}/qr.svg", "qrCode", "The QR code of the viewer page", "pages", NONE,
-       {200: text("image/svg+xml", "SVG"), 404: {"$ref": "#/components/responses/ErrorText"}}),
+       {200: text("image/svg+xml", "SVG"), 404: {"$ref": "#/components/responses/ErrorText"}}, params=[SRC]),
     op("GET /sw.js", "serviceWorker", "The phone's push service worker (scope /)", "pages", NONE,
        {200: text("text/javascript", "the script")}),
     op("GET /screen/{room_id}", "screenPage", "The big screen, read-only (its secret link)", "pages", SCREEN,

@@ -26,6 +26,7 @@ from server.openapi_paths import (
     redirect,
     text,
 )
+from server.studio.sources import CHANNELS
 
 STUDIO: list[Json] = [{"studioSession": []}]
 TAG = "studio"
@@ -65,6 +66,28 @@ PRESET = obj(
 KIND = enum(["discount", "draw"])
 PRESET_IN = json_in(obj("label", "payload", kind=KIND, label=STR, payload={"type": "object"}))
 PRESETS = json_out(obj("presets", presets={"type": "array", "items": PRESET}))
+SOURCE = obj(
+    "code",
+    "label",
+    "channel",
+    "link",
+    "qr",
+    code=STR,
+    label=STR,
+    channel=enum(CHANNELS),
+    link={**STR, "description": "the entry link, /r/{room}?src=CODE"},
+    qr={**STR, "description": "its QR code (SVG)"},
+    created_ms=INT,
+    archived=BOOL,
+)
+SOURCES = json_out(
+    obj(
+        "sources",
+        "channels",
+        sources={"type": "array", "items": SOURCE},
+        channels={"type": "array", "items": STR},
+    )
+)
 SIGNIN = {**redirect("the studio's sign-in, with `next`, without a studio session"), **html("a link to it")}
 IMAGE_IN: Json = {
     "content": {
@@ -134,6 +157,14 @@ OPERATIONS: list[Operation] = [
        STUDIO, {200: json_out(PRESET)}, WRITE, body=PRESET_IN),
     op("DELETE /api/studio/rooms/{room_id}/presets/{preset_id}", "studioDeletePreset", "Delete a preset", TAG,
        STUDIO, {200: json_out(obj("ok", ok=BOOL))}, [401, 403, 404, 422]),
+    op("GET /api/studio/rooms/{room_id}/sources", "studioSources", "The room's sources (entry links)", TAG,
+       STUDIO, {200: SOURCES}, [401, 403, 404], note="room:admin or followup:manage (docs/revenue.md)."),
+    op("POST /api/studio/rooms/{room_id}/sources", "studioAddSource", "A new source: label and channel", TAG,
+       STUDIO, {201: json_out(SOURCE, "made")}, [*WRITE, 409],
+       body=json_in(obj("label", "channel", label=STR, channel=enum(CHANNELS)))),
+    op("DELETE /api/studio/rooms/{room_id}/sources/{code}", "studioArchiveSource", "Archive a source", TAG,
+       STUDIO, {200: json_out(SOURCE)}, [401, 403, 404],
+       note="Its code stops counting; what it already brought keeps naming it."),
     op("GET /api/rooms/{room_id}/presets", "consolePresets", "The presets, for the console", "rooms",
        HOST_OR_SESSION, {200: PRESETS}, [401, 403, 404]),
     op("GET /media/{name}", "media", "A stored image (covers, product photos)", "pages", [],

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute
 
 from server.domain import Domain, EngineSpec, Hooks
 from server.media import routes as media_routes
-from server.studio import audit_http, handlers, presets_http, reminders, rooms, rooms_http
+from server.studio import audit_http, handlers, presets_http, reminders, rooms, rooms_http, sources
 
 # Each part of the studio adds its routes and actions here.
 ROUTES: list[BaseRoute] = [
@@ -16,6 +16,7 @@ ROUTES: list[BaseRoute] = [
     *audit_http.routes,
     *rooms_http.routes,
     *presets_http.routes,
+    *sources.routes,
     *media_routes,
 ]
 ACTIONS = handlers.ACTIONS
