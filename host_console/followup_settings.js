@@ -10,6 +10,7 @@ const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 const MAX_CAP = 100;
 const URL_MAX_CHARS = 1000;
 const REASON_MAX_CHARS = 32;
+const UTM_SOURCE = /^[A-Za-z0-9._-]{1,40}$/; // as the server's rule (server/followup/wire.py)
 
 export class SettingsView {
   /** @param {{api: object, done: (key: string, vars?: object) => void}} ctx */
@@ -51,6 +52,8 @@ export class SettingsView {
     // A ratio as a percentage, without float noise (0.07 * 100 = 7.000000000000001).
     f.failure_pause.value = String(Math.round(s.failure_pause_ratio * 1000) / 10);
     f.webhook_url.value = s.webhook_url || "";
+    f.utm.checked = s.utm !== false;
+    f.utm_source.value = s.utm_source || "";
     this.dirty = false;
   }
 
@@ -76,6 +79,10 @@ export class SettingsView {
       throw new FormError("sell.v.url", undefined, f.webhook_url);
     }
     data.webhook_url = url || null;
+    data.utm = f.utm.checked;
+    const source = f.utm_source.value.trim();
+    if (source && !UTM_SOURCE.test(source)) throw new FormError("fu.v.utm_source", undefined, f.utm_source);
+    data.utm_source = source || null;
     return data;
   }
 

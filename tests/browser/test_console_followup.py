@@ -283,6 +283,13 @@ async def test_sending_rules_saved_and_a_bad_webhook_refused(browser: Browser, r
     await form.locator("[name=cap_per_day]").fill("3")
     await form.locator("[name=failure_pause]").fill("35")
     await form.locator("[name=webhook_url]").fill("https://crm.example/hooks/live")
+    await expect(form.locator("[name=utm]")).to_be_checked()  # on by default
+    await form.locator("[name=utm_source]").fill("live room!")
+    await page.locator("[data-fu-settings-save]").click()
+    await expect(page.locator("[data-fu-settings-error]")).to_have_text(
+        "Use 1 to 40 letters, digits, '-', '_' or '.'."
+    )
+    await form.locator("[name=utm_source]").fill("")
     await page.locator("[data-fu-settings-save]").click()
     await expect(page.locator(".toast")).to_have_text("Rules saved")
     settings = (await console.api("GET"))["settings"]
@@ -293,6 +300,8 @@ async def test_sending_rules_saved_and_a_bad_webhook_refused(browser: Browser, r
         "cap_per_week": 5,
         "failure_pause_ratio": 0.35,
         "webhook_url": "https://crm.example/hooks/live",
+        "utm": True,
+        "utm_source": None,
     }
 
     await page.reload()
@@ -300,6 +309,16 @@ async def test_sending_rules_saved_and_a_bad_webhook_refused(browser: Browser, r
     await expect(form.locator("[name=quiet_start]")).to_have_value("22:30")
     await expect(form.locator("[name=quiet_end]")).to_have_value("08:15")
     await expect(form.locator("[name=failure_pause]")).to_have_value("35")
+    await form.locator("[name=utm]").uncheck()
+    await form.locator("[name=utm_source]").fill("spring.show")
+    await page.locator("[data-fu-settings-save]").click()
+    await expect(page.locator(".toast").last).to_have_text("Rules saved")
+    settings = {**settings, "utm": False, "utm_source": "spring.show"}
+    assert (await console.api("GET"))["settings"] == settings
+    await page.reload()
+    await expect(page.locator("[data-panel=followup]")).to_have_attribute("data-loaded", "")
+    await expect(form.locator("[name=utm]")).not_to_be_checked()
+    await expect(form.locator("[name=utm_source]")).to_have_value("spring.show")
 
     await form.locator("[name=webhook_url]").fill("ftp://crm.example/hooks")
     await page.locator("[data-fu-settings-save]").click()
